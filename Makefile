@@ -1,0 +1,41 @@
+# trafficagg: PGXS build.  `make && make install`, then `make installcheck`
+# (pg_regress against a temporary instance with the library preloaded, then
+# the TAP tests in t/).  PG_CONFIG may be overridden.
+
+EXTENSION    = trafficagg
+EXTVERSION   = 0.1.0
+MODULE_big   = trafficagg
+OBJS         = extension/trafficagg.o \
+               extension/consume.o \
+               extension/event.o \
+               extension/window.o \
+               extension/catalog.o \
+               extension/ingest.o \
+               extension/store.o \
+               extension/flush.o \
+               extension/sqlfuncs.o \
+               extension/worker.o
+DATA_built   = extension/$(EXTENSION)--$(EXTVERSION).sql
+SHLIB_LINK   = -lrdkafka -ljansson
+PG_CPPFLAGS  = -Wextra -Wno-unused-parameter -Wno-sign-compare \
+               -Wno-missing-field-initializers -Wno-cast-function-type
+ifdef WERROR
+PG_CPPFLAGS += -Werror
+endif
+
+REGRESS      = event_validation windows watermark flush views status aggregates privileges
+REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check_regress \
+               --load-extension=hll --load-extension=tdigest --load-extension=$(EXTENSION)
+TAP_TESTS    = 1
+EXTRA_CLEAN  = tmp_check_regress producer/node_modules/.cache
+
+# no LLVM bitcode: nothing here benefits from JIT inlining
+override with_llvm = no
+
+PG_CONFIG   ?= pg_config
+PGXS        := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+extension/$(EXTENSION)--$(EXTVERSION).sql: extension/$(EXTENSION).sql
+	cp $< $@
+

@@ -1,0 +1,145 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  The aggregate catalog: trafficagg.aggregates, copied into shared memory.
+ *
+ * Aggregates are data.  Each row (name, dimensions) is an aggregate; the
+ * install script's trigger creates its table and views.  catalog_sync() makes
+ * the shared copy match the table: an unchanged aggregate keeps its slot and
+ * its open groups; a removed or changed one loses its slot (its open windows
+ * are discarded, with a WARNING); a new one takes a free slot with a new
+ * generation, so groups of a slot's previous owner can never be mistaken
+ * for its own.  The worker syncs at start and on SIGHUP; backends sync at
+ * each call of ingest() and flush().
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "trafficagg.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+/*
+ * Read trafficagg.aggregates and update the shared catalog.  Caller is in a
+ * transaction with SPI connected.
+ */
+void
+catalog_sync(void)
+{
+	TaAggregate want[TA_MAX_AGGREGATES];
+	int			nwant = 0;
+	bool		keep[TA_MAX_AGGREGATES] = {0};
+	int			ret;
+
+	ret = SPI_execute("SELECT name, dimensions FROM trafficagg.aggregates ORDER BY name",
+					  true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed reading trafficagg.aggregates: %d", ret);
+
+	memset(want, 0, sizeof(want));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *name = SPI_getvalue(tup, desc, 1);
+		Datum		dims = SPI_getbinval(tup, desc, 2, &isnull);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+		TaAggregate *a;
+
+		if (nwant == TA_MAX_AGGREGATES)
+		{
+			ereport(WARNING,
+					(errmsg("trafficagg supports at most %d aggregates; \"%s\" and later ones are ignored",
+							TA_MAX_AGGREGATES, name)));
+			break;
+		}
+		a = &want[nwant];
+		strlcpy(a->name, name, sizeof(a->name));
+		if (!isnull)
+		{
+			deconstruct_array(DatumGetArrayTypeP(dims), TEXTOID, -1, false,
+							  TYPALIGN_INT, &elems, &nulls, &nelems);
+			for (int i = 0; i < nelems && i < TA_MAX_DIMENSIONS; i++)
+			{
+				char	   *d = TextDatumGetCString(elems[i]);
+				int			f = field_by_name(d);
+
+				if (nulls[i] || f < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("aggregate \"%s\" has an unknown dimension \"%s\"", name, d)));
+				a->dims[a->ndims++] = (TaField) f;
+			}
+		}
+		a->in_use = true;
+		nwant++;
+	}
+
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	/* keep unchanged aggregates in their slots */
+	for (int s = 0; s < TA_MAX_AGGREGATES; s++)
+	{
+		TaAggregate *cur = &ta_shared->aggs[s];
+		bool		found = false;
+
+		if (!cur->in_use)
+			continue;
+		for (int w = 0; w < nwant; w++)
+		{
+			if (!keep[w] && strcmp(want[w].name, cur->name) == 0 &&
+				want[w].ndims == cur->ndims &&
+				memcmp(want[w].dims, cur->dims, sizeof(TaField) * cur->ndims) == 0)
+			{
+				keep[w] = found = true;
+				break;
+			}
+		}
+		if (!found)
+		{
+			if (ta_shared->catalog_loaded)
+				ereport(WARNING,
+						(errmsg("trafficagg aggregate \"%s\" was removed or changed; its open windows are discarded",
+								cur->name)));
+			cur->in_use = false;
+		}
+	}
+	/* new ones into free slots, with a fresh generation */
+	for (int w = 0; w < nwant; w++)
+	{
+		if (keep[w])
+			continue;
+		for (int s = 0; s < TA_MAX_AGGREGATES; s++)
+		{
+			TaAggregate *cur = &ta_shared->aggs[s];
+
+			if (cur->in_use)
+				continue;
+			want[w].generation = cur->generation + 1;
+			*cur = want[w];
+			break;
+		}
+	}
+	ta_shared->catalog_loaded = true;
+	LWLockRelease(ta_shared->lock);
+}
+
+/* Slot of the aggregate called name, or -1. */
+int
+catalog_find(const char *name)
+{
+	int			found = -1;
+
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	for (int s = 0; s < TA_MAX_AGGREGATES; s++)
+		if (ta_shared->aggs[s].in_use && strcmp(ta_shared->aggs[s].name, name) == 0)
+			found = s;
+	LWLockRelease(ta_shared->lock);
+	return found;
+}

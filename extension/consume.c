@@ -1,0 +1,555 @@
+/*-------------------------------------------------------------------------
+ *
+ * consume.c
+ *	  The Kafka consumer: a librdkafka high-level consumer owned by the
+ *	  worker process, feeding each message to ingest.c.
+ *
+ * Threads.  librdkafka runs its own threads; none of them ever calls into
+ * PostgreSQL.  Logs (log.queue), errors and rebalances are queued by
+ * librdkafka and served by callbacks *in the worker's thread*, while it
+ * calls rd_kafka_consume_batch_queue().  The worker sleeps in WaitLatch on a
+ * pipe that librdkafka writes to when the consumer queue becomes non-empty
+ * (rd_kafka_queue_io_event_enable), so latch, signals and Kafka wake the
+ * same wait.  Callbacks never raise ERRORs: a longjmp through librdkafka's
+ * frames would be unsafe.
+ *
+ * Offsets.  Auto-commit is off.  The truth is trafficagg.kafka_offsets,
+ * written by the flush in the same transaction as the rows.  On assignment a
+ * partition starts at, in order of preference: the position in shared
+ * memory (the worker restarted but the server did not: shared memory still
+ * holds everything before it); the stored resume offset (after a server
+ * restart or crash: replay up to the stored position only rebuilds open
+ * windows); trafficagg.start_offset.  After each flush the positions are
+ * committed to Kafka too, for the benefit of lag monitoring only.
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "trafficagg.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "consume.h"
+
+/* What the flush table said about a partition when the worker started. */
+typedef struct StoredOffset
+{
+	char		topic[NAMEDATALEN];
+	int32		partition;
+	int64		resume_offset;
+	int64		position;
+} StoredOffset;
+
+static rd_kafka_t *rk = NULL;
+static rd_kafka_queue_t *rkqu = NULL;
+static int	wake_pipe[2] = {-1, -1};
+static char *consumer_signature = NULL;	/* settings it was made with */
+
+static StoredOffset *stored = NULL;
+static int	nstored = 0;
+
+/* per source slot: offsets below this are replayed (already accounted) */
+static int64 *replay_until = NULL;
+
+static rd_kafka_resp_err_t last_logged_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+static void
+set_broker_state(const char *state)
+{
+	bool		changed;
+
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	changed = strcmp(ta_shared->broker_state, state) != 0;
+	if (changed)
+		strlcpy(ta_shared->broker_state, state, sizeof(ta_shared->broker_state));
+	LWLockRelease(ta_shared->lock);
+	if (changed)
+		ereport(LOG, (errmsg("trafficagg: Kafka brokers %s: %s", ta_brokers, state)));
+}
+
+static void
+set_last_error(const char *msg)
+{
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	strlcpy(ta_shared->last_error, msg, sizeof(ta_shared->last_error));
+	LWLockRelease(ta_shared->lock);
+}
+
+/* librdkafka log lines, served in our thread thanks to log.queue. */
+static void
+log_cb(const rd_kafka_t *k, int level, const char *fac, const char *buf)
+{
+	if (level <= 4)				/* LOG_WARNING and worse */
+		ereport(LOG, (errmsg("trafficagg: librdkafka %s: %s", fac, buf)));
+}
+
+/* Errors: logged once per change of error, not per retry. */
+static void
+error_cb(rd_kafka_t *k, int err, const char *reason, void *opaque)
+{
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		set_broker_state("down");
+	set_last_error(reason);
+	if (err != last_logged_error)
+	{
+		last_logged_error = err;
+		ereport(LOG, (errmsg("trafficagg: Kafka error: %s: %s",
+							 rd_kafka_err2name(err), reason)));
+	}
+}
+
+static const StoredOffset *
+find_stored(const char *topic, int32 partition)
+{
+	for (int i = 0; i < nstored; i++)
+		if (stored[i].partition == partition && strcmp(stored[i].topic, topic) == 0)
+			return &stored[i];
+	return NULL;
+}
+
+/* Choose where each newly assigned partition starts; see the file header. */
+static void
+place_partitions(rd_kafka_topic_partition_list_t *parts)
+{
+	int64		start_ts;
+	bool		by_time = false;
+
+	if (pg_strcasecmp(ta_start_offset, "earliest") != 0 &&
+		pg_strcasecmp(ta_start_offset, "latest") != 0)
+		by_time = parse_rfc3339(ta_start_offset, &start_ts);
+
+	for (int i = 0; i < parts->cnt; i++)
+	{
+		rd_kafka_topic_partition_t *p = &parts->elems[i];
+		const StoredOffset *so = find_stored(p->topic, p->partition);
+		int			src;
+		int64		shm_position;
+
+		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+		src = source_lookup(p->topic, p->partition, true);
+		if (src < 0)
+		{
+			LWLockRelease(ta_shared->lock);
+			ereport(WARNING,
+					(errmsg("trafficagg: no room to track partition %d of \"%s\"; it is not consumed",
+							p->partition, p->topic),
+					 errhint("Raise trafficagg.max_partitions and restart the server.")));
+			p->offset = RD_KAFKA_OFFSET_END;
+			continue;
+		}
+		ta_shared->sources[src].assigned = true;
+		ta_shared->sources[src].active = true;
+		shm_position = ta_shared->sources[src].position;
+		LWLockRelease(ta_shared->lock);
+
+		replay_until[src] = TA_NO_OFFSET;
+		if (shm_position != TA_NO_OFFSET)
+			p->offset = shm_position;
+		else if (so != NULL)
+		{
+			p->offset = so->resume_offset;
+			replay_until[src] = so->position;
+		}
+		else if (by_time)
+			p->offset = start_ts;	/* resolved below */
+		else
+			p->offset = pg_strcasecmp(ta_start_offset, "latest") == 0
+				? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+	}
+
+	if (by_time)
+	{
+		/* offsets_for_times() replaces the timestamps we put in offset */
+		rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(parts->cnt);
+		rd_kafka_resp_err_t err;
+
+		for (int i = 0; i < parts->cnt; i++)
+			if (parts->elems[i].offset >= 0 &&
+				find_stored(parts->elems[i].topic, parts->elems[i].partition) == NULL)
+				rd_kafka_topic_partition_list_add(q, parts->elems[i].topic,
+												  parts->elems[i].partition)->offset = start_ts;
+		if (q->cnt > 0)
+		{
+			err = rd_kafka_offsets_for_times(rk, q, 10000);
+			for (int i = 0; i < q->cnt; i++)
+			{
+				rd_kafka_topic_partition_t *p =
+					rd_kafka_topic_partition_list_find(parts, q->elems[i].topic, q->elems[i].partition);
+
+				if (p != NULL)
+					p->offset = (err == RD_KAFKA_RESP_ERR_NO_ERROR && q->elems[i].offset >= 0)
+						? q->elems[i].offset : RD_KAFKA_OFFSET_END;
+			}
+		}
+		rd_kafka_topic_partition_list_destroy(q);
+	}
+}
+
+static void
+rebalance_cb(rd_kafka_t *k, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+	{
+		place_partitions(parts);
+		rd_kafka_assign(k, parts);
+		ereport(LOG, (errmsg("trafficagg: assigned %d partition(s) of \"%s\"",
+							 parts->cnt, ta_topic)));
+	}
+	else
+	{
+		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+		for (int i = 0; i < parts->cnt; i++)
+		{
+			int			src = source_lookup(parts->elems[i].topic, parts->elems[i].partition, false);
+
+			if (src >= 0)
+				ta_shared->sources[src].assigned = false;
+		}
+		LWLockRelease(ta_shared->lock);
+		rd_kafka_assign(k, NULL);
+		ereport(LOG, (errmsg("trafficagg: %d partition(s) of \"%s\" revoked",
+							 parts->cnt, ta_topic)));
+	}
+}
+
+/* Read trafficagg.kafka_offsets; restore the watermark it records. */
+static void
+load_stored_offsets(void)
+{
+	int64		restored = TA_NO_TIME;
+
+	SPI_connect();
+	if (SPI_execute("SELECT topic, partition, resume_offset, position,"
+					" (extract(epoch FROM flushed_watermark) * 1000)::bigint"
+					" FROM trafficagg.kafka_offsets", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read trafficagg.kafka_offsets");
+	nstored = (int) SPI_processed;
+	stored = MemoryContextAllocZero(TopMemoryContext, Max(nstored, 1) * sizeof(StoredOffset));
+	for (int i = 0; i < nstored; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		wm;
+
+		strlcpy(stored[i].topic, SPI_getvalue(tup, desc, 1), NAMEDATALEN);
+		stored[i].partition = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		stored[i].resume_offset = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		stored[i].position = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		wm = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+		if (!isnull && wm > restored && strcmp(stored[i].topic, ta_topic) == 0)
+			restored = wm;
+	}
+	SPI_finish();
+
+	if (restored != TA_NO_TIME)
+	{
+		SpinLockAcquire(&ta_shared->mutex);
+		if (restored > ta_shared->watermark_ms)
+			ta_shared->watermark_ms = restored;
+		if (restored > ta_shared->flushed_watermark_ms)
+			ta_shared->flushed_watermark_ms = restored;
+		SpinLockRelease(&ta_shared->mutex);
+	}
+}
+
+/* A string naming every setting the consumer is built from. */
+static char *
+settings_signature(void)
+{
+	return psprintf("%s|%s|%s|%s|%s|%d", ta_brokers, ta_topic, ta_group_id,
+					ta_kafka_options, ta_start_offset, ta_queued_max_kbytes);
+}
+
+bool
+consumer_settings_changed(void)
+{
+	char	   *sig = settings_signature();
+	bool		changed = consumer_signature == NULL || strcmp(sig, consumer_signature) != 0;
+
+	pfree(sig);
+	return changed;
+}
+
+static void
+conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
+{
+	char		errstr[512];
+
+	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+	{
+		rd_kafka_conf_destroy(conf);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid Kafka setting \"%s\": %s", name, errstr),
+				 errhint("Check trafficagg.kafka_options and the other trafficagg.* settings.")));
+	}
+}
+
+/*
+ * Create the consumer and subscribe.  Caller is in a transaction (to read
+ * the stored offsets).  Returns false if no brokers are configured.
+ */
+bool
+consumer_start(void)
+{
+	rd_kafka_conf_t *conf;
+	char		errstr[512];
+	char		buf[32];
+	rd_kafka_topic_partition_list_t *topics;
+	rd_kafka_resp_err_t err;
+
+	consumer_signature = MemoryContextStrdup(TopMemoryContext, settings_signature());
+	if (ta_brokers[0] == '\0')
+	{
+		set_broker_state("not configured");
+		return false;
+	}
+
+	if (replay_until == NULL)
+		replay_until = MemoryContextAlloc(TopMemoryContext,
+										  (ta_max_partitions + 1) * sizeof(int64));
+	for (int i = 0; i <= ta_max_partitions; i++)
+		replay_until[i] = TA_NO_OFFSET;
+	load_stored_offsets();
+
+	conf = rd_kafka_conf_new();
+	conf_set(conf, "bootstrap.servers", ta_brokers);
+	conf_set(conf, "group.id", ta_group_id);
+	conf_set(conf, "client.id", "trafficagg");
+	conf_set(conf, "enable.auto.commit", "false");
+	conf_set(conf, "enable.auto.offset.store", "false");
+	conf_set(conf, "enable.partition.eof", "true");
+	conf_set(conf, "auto.offset.reset",
+			 pg_strcasecmp(ta_start_offset, "latest") == 0 ? "latest" : "earliest");
+	snprintf(buf, sizeof(buf), "%d", ta_queued_max_kbytes);
+	conf_set(conf, "queued.max.messages.kbytes", buf);
+	conf_set(conf, "topic.metadata.refresh.interval.ms", "10000");
+	conf_set(conf, "log.queue", "true");
+
+	/* trafficagg.kafka_options: "name=value; name=value" */
+	if (ta_kafka_options[0] != '\0')
+	{
+		char	   *opts = pstrdup(ta_kafka_options);
+		char	   *save = NULL;
+
+		for (char *kv = strtok_r(opts, ";", &save); kv; kv = strtok_r(NULL, ";", &save))
+		{
+			char	   *eq = strchr(kv, '=');
+			char	   *name = kv;
+
+			if (eq == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("trafficagg.kafka_options entry is not name=value"),
+						 errhint("Separate entries with semicolons, as in \"security.protocol=SSL; ssl.ca.location=/etc/ca.pem\".")));
+			*eq = '\0';
+			while (*name == ' ')
+				name++;
+			for (char *e = eq - 1; e >= name && *e == ' '; e--)
+				*e = '\0';
+			conf_set(conf, name, eq + 1);
+		}
+	}
+
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (rk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not create the Kafka consumer: %s", errstr)));
+	rd_kafka_set_log_queue(rk, NULL);	/* logs to the main queue ... */
+	rd_kafka_poll_set_consumer(rk); /* ... which feeds the consumer queue */
+	rkqu = rd_kafka_queue_get_consumer(rk);
+
+	if (pipe(wake_pipe) != 0 ||
+		fcntl(wake_pipe[0], F_SETFL, O_NONBLOCK) != 0 ||
+		fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK) != 0)
+		elog(ERROR, "could not create the Kafka wake-up pipe: %m");
+	rd_kafka_queue_io_event_enable(rkqu, wake_pipe[1], "k", 1);
+
+	topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, ta_topic, RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (err)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not subscribe to Kafka topic \"%s\": %s",
+						ta_topic, rd_kafka_err2str(err))));
+
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	ta_shared->worker_has_kafka = true;
+	LWLockRelease(ta_shared->lock);
+	set_broker_state("connecting");
+	ereport(LOG, (errmsg("trafficagg: consuming \"%s\" from %s as group \"%s\"",
+						 ta_topic, ta_brokers, ta_group_id)));
+	return true;
+}
+
+void
+consumer_stop(void)
+{
+	if (rk == NULL)
+		return;
+	rd_kafka_queue_io_event_enable(rkqu, -1, NULL, 0);
+	rd_kafka_consumer_close(rk);
+	rd_kafka_queue_destroy(rkqu);
+	rd_kafka_destroy(rk);
+	rk = NULL;
+	rkqu = NULL;
+	close(wake_pipe[0]);
+	close(wake_pipe[1]);
+	wake_pipe[0] = wake_pipe[1] = -1;
+
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	ta_shared->worker_has_kafka = false;
+	for (int i = 1; i < ta_shared->nsources; i++)
+		ta_shared->sources[i].assigned = false;
+	LWLockRelease(ta_shared->lock);
+}
+
+/* The fd to wait on for "messages ready", or -1. */
+int
+consumer_wait_fd(void)
+{
+	return rk ? wake_pipe[0] : -1;
+}
+
+static int
+source_of(const rd_kafka_message_t *m)
+{
+	int			src;
+	const char *topic = rd_kafka_topic_name(m->rkt);
+
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	src = source_lookup(topic, m->partition, true);
+	LWLockRelease(ta_shared->lock);
+	return src;
+}
+
+/*
+ * Consume up to max messages without waiting.  Each goes through
+ * ingest_message(); when shared memory is full, spill() makes room and the
+ * message is retried.  Returns the number of queue entries served.
+ */
+int
+consumer_poll(int max, void (*spill) (void))
+{
+	rd_kafka_message_t **msgs;
+	ssize_t		n;
+	char		drain[64];
+
+	if (rk == NULL)
+		return 0;
+	while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
+		;
+
+	msgs = palloc(max * sizeof(rd_kafka_message_t *));
+	n = rd_kafka_consume_batch_queue(rkqu, 0, msgs, max);
+	if (n < 0)
+		n = 0;
+	for (ssize_t i = 0; i < n; i++)
+	{
+		rd_kafka_message_t *m = msgs[i];
+		int			src;
+
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+		{
+			if ((src = source_of(m)) >= 0)
+			{
+				LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+				ta_shared->sources[src].active = false;
+				ta_shared->sources[src].end_offset = m->offset;
+				LWLockRelease(ta_shared->lock);
+			}
+			set_broker_state("up");
+		}
+		else if (m->err)
+		{
+			const char *msg = rd_kafka_message_errstr(m);
+
+			set_last_error(msg);
+			if (m->err != last_logged_error)
+			{
+				last_logged_error = m->err;
+				ereport(LOG, (errmsg("trafficagg: Kafka consumer error: %s", msg)));
+			}
+		}
+		else if ((src = source_of(m)) >= 0)
+		{
+			bool		full;
+			bool		replay = m->offset < replay_until[src];
+
+			for (;;)
+			{
+				ingest_message(src, m->offset, m->payload, m->len, replay, &full);
+				if (!full)
+					break;
+				spill();
+			}
+			LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+			ta_shared->sources[src].active = true;
+			LWLockRelease(ta_shared->lock);
+			set_broker_state("up");
+		}
+		rd_kafka_message_destroy(m);
+	}
+	pfree(msgs);
+
+	if (n > 0)
+	{
+		/* high watermarks as last seen by the fetcher: no broker round trip */
+		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+		for (int i = 1; i < ta_shared->nsources; i++)
+		{
+			TaSource   *s = &ta_shared->sources[i];
+			int64		lo,
+						hi;
+
+			if (s->in_use && s->assigned &&
+				rd_kafka_get_watermark_offsets(rk, s->topic, s->partition, &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+				hi >= 0)
+				s->end_offset = hi;
+		}
+		watermark_advance();
+		LWLockRelease(ta_shared->lock);
+	}
+	return (int) n;
+}
+
+/* After a flush committed: tell Kafka our positions (monitoring only). */
+void
+consumer_commit_positions(void)
+{
+	rd_kafka_topic_partition_list_t *list;
+
+	if (rk == NULL)
+		return;
+	list = rd_kafka_topic_partition_list_new(8);
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	for (int i = 1; i < ta_shared->nsources; i++)
+	{
+		TaSource   *s = &ta_shared->sources[i];
+
+		if (s->in_use && s->assigned && s->position != TA_NO_OFFSET)
+			rd_kafka_topic_partition_list_add(list, s->topic, s->partition)->offset = s->position;
+	}
+	LWLockRelease(ta_shared->lock);
+	if (list->cnt > 0)
+		rd_kafka_commit(rk, list, 1);
+	rd_kafka_topic_partition_list_destroy(list);
+}

@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * consume.h
+ *	  The Kafka consumer (consume.c) as the worker loop (worker.c) sees it.
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TRAFFICAGG_CONSUME_H
+#define TRAFFICAGG_CONSUME_H
+
+extern bool consumer_start(void);
+extern void consumer_stop(void);
+extern bool consumer_settings_changed(void);
+extern int	consumer_wait_fd(void);
+extern int	consumer_poll(int max, void (*spill) (void));
+extern void consumer_commit_positions(void);
+
+#endif							/* TRAFFICAGG_CONSUME_H */

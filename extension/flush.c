@@ -1,0 +1,381 @@
+/*-------------------------------------------------------------------------
+ *
+ * flush.c
+ *	  Write closed windows to the aggregate tables, exactly once.
+ *
+ * One flush is one transaction (the caller's) that writes:
+ *	  - the rows of every closed window, one INSERT ... ON CONFLICT DO UPDATE
+ *		statement per aggregate, adding into an existing row for the same key
+ *		(a row written early by a spill, see below);
+ *	  - with Kafka: per partition, in trafficagg.kafka_offsets, the resume
+ *		offset (the smallest offset of an event still in an open window, or
+ *		the position if none), the position (next offset to read) and the
+ *		watermark up to which windows are now flushed;
+ *	  - with Kafka: the rejected and late messages queued in the ring.
+ * Rows and offsets commit together or not at all.  After a crash the worker
+ * replays each partition from its resume offset, skipping windows ending at
+ * or before the stored watermark (already written) and the accounting of
+ * messages before the stored position (already counted), which rebuilds
+ * exactly the open windows the crash lost.
+ *
+ * Flushes are serialised by a transaction-level advisory lock, so that
+ * offsets are never overwritten by an older flush.
+ *
+ * A spill (shared memory full) flushes the oldest window in memory early as
+ * partial rows; later rows for the same window merge into them.
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "trafficagg.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+/* advisory lock key pair serialising flushes: 'traf', 'agg' */
+#define TA_FLUSH_LOCK_KEY "1953653094, 6383463"
+
+/* Build a one-dimensional array of n Datums (nulls may be NULL). */
+static Datum
+make_array(Datum *values, bool *nulls, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, type,
+											  typlen, typbyval, typalign));
+}
+
+static Datum
+numeric_from_us(int64 us)
+{
+	/* microseconds -> milliseconds, exactly */
+	return ta_us_to_numeric(us);
+}
+
+/* Write the groups of aggregate agg among groups[0..n).  Returns rows. */
+static int64
+write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
+{
+	int			nparams = 2 + agg->ndims + 7;
+	Oid		   *types = palloc(nparams * sizeof(Oid));
+	Datum	   *params = palloc(nparams * sizeof(Datum));
+	Datum	  **cols = palloc(nparams * sizeof(Datum *));
+	bool	  **nulls = palloc(nparams * sizeof(bool *));
+	int			rows = 0;
+	StringInfoData sql;
+	const char *qname;
+	int			ret;
+
+	for (int c = 0; c < nparams; c++)
+	{
+		cols[c] = palloc(Max(n, 1) * sizeof(Datum));
+		nulls[c] = palloc0(Max(n, 1) * sizeof(bool));
+	}
+	for (int i = 0; i < n; i++)
+	{
+		TaGroupCopy *g = &groups[i];
+		int			c = 0;
+
+		if (g->agg != aggno)
+			continue;
+		cols[c++][rows] = TimestampTzGetDatum(ta_ms_to_timestamptz(g->window_start));
+		cols[c++][rows] = TimestampTzGetDatum(ta_ms_to_timestamptz(window_end(g->window_start)));
+		for (int d = 0; d < agg->ndims; d++, c++)
+		{
+			if (g->dims[d] == NULL)
+				nulls[c][rows] = true;
+			else
+				cols[c][rows] = CStringGetTextDatum(g->dims[d]);
+		}
+		cols[c++][rows] = Int64GetDatum(g->m.events);
+		cols[c++][rows] = Int64GetDatum(g->m.errors);
+		cols[c++][rows] = Int64GetDatum(g->m.client_errors);
+		cols[c++][rows] = Int64GetDatum(g->m.latency_count);
+		if (g->m.latency_count == 0)
+		{
+			nulls[c++][rows] = true;
+			nulls[c++][rows] = true;
+			nulls[c++][rows] = true;
+		}
+		else
+		{
+			cols[c++][rows] = numeric_from_us(g->m.latency_sum_us);
+			cols[c++][rows] = numeric_from_us(g->m.latency_min_us);
+			cols[c++][rows] = numeric_from_us(g->m.latency_max_us);
+		}
+		rows++;
+	}
+	if (rows == 0)
+		return 0;
+
+	for (int c = 0; c < nparams; c++)
+	{
+		Oid			t;
+
+		if (c < 2)
+			t = TIMESTAMPTZOID;
+		else if (c < 2 + agg->ndims)
+			t = TEXTOID;
+		else if (c < 2 + agg->ndims + 4)
+			t = INT8OID;
+		else
+			t = NUMERICOID;
+		params[c] = make_array(cols[c], nulls[c], rows, t);
+		types[c] = get_array_type(t);
+	}
+
+	qname = quote_qualified_identifier("trafficagg", agg->name);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s AS t (window_start, window_end", qname);
+	for (int d = 0; d < agg->ndims; d++)
+		appendStringInfo(&sql, ", %s", quote_identifier(field_name(agg->dims[d])));
+	appendStringInfoString(&sql, ", events, errors, client_errors, latency_count,"
+						   " latency_sum, latency_min, latency_max) SELECT * FROM unnest(");
+	for (int c = 0; c < nparams; c++)
+		appendStringInfo(&sql, "%s$%d", c ? ", " : "", c + 1);
+	appendStringInfoString(&sql, ") ON CONFLICT (window_start, window_end");
+	for (int d = 0; d < agg->ndims; d++)
+		appendStringInfo(&sql, ", %s", quote_identifier(field_name(agg->dims[d])));
+	appendStringInfoString(&sql, ") DO UPDATE SET"
+						   " events = t.events + excluded.events,"
+						   " errors = t.errors + excluded.errors,"
+						   " client_errors = t.client_errors + excluded.client_errors,"
+						   " latency_count = t.latency_count + excluded.latency_count,"
+						   " latency_sum = coalesce(t.latency_sum, 0) + coalesce(excluded.latency_sum, 0),"
+						   " latency_min = least(t.latency_min, excluded.latency_min),"
+						   " latency_max = greatest(t.latency_max, excluded.latency_max)");
+
+	ret = SPI_execute_with_args(sql.data, nparams, types, params, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_with_args failed writing %s: %d", qname, ret);
+	return rows;
+}
+
+/*
+ * Per partition: forget windows now flushed, compute the resume offset and
+ * write it.  Caller holds nothing; takes ta_shared->lock.
+ */
+static void
+write_offsets(int64 watermark)
+{
+	StringInfoData sql;
+	Oid			types[5] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8OID};
+	Datum		params[5];
+	char		nulls[6] = "     ";
+	Datum	   *topics = palloc(ta_shared->nsources * sizeof(Datum));
+	Datum	   *parts = palloc(ta_shared->nsources * sizeof(Datum));
+	Datum	   *resumes = palloc(ta_shared->nsources * sizeof(Datum));
+	Datum	   *positions = palloc(ta_shared->nsources * sizeof(Datum));
+	int			n = 0;
+	int			ret;
+
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	for (int i = 1; i < ta_shared->nsources; i++)
+	{
+		TaSource   *s = &ta_shared->sources[i];
+		int64		resume;
+		int			kept = 0;
+
+		if (!s->in_use || s->position == TA_NO_OFFSET)
+			continue;
+		resume = s->position;
+		for (int t = 0; t < s->ntracked; t++)
+		{
+			if (s->tracked[t].window_end <= watermark)
+				continue;
+			s->tracked[kept++] = s->tracked[t];
+			if (s->tracked[t].min_offset < resume)
+				resume = s->tracked[t].min_offset;
+		}
+		s->ntracked = kept;
+		if (s->overflow_min_offset != TA_NO_OFFSET)
+		{
+			if (s->overflow_end <= watermark)
+				s->overflow_min_offset = TA_NO_OFFSET;
+			else if (s->overflow_min_offset < resume)
+				resume = s->overflow_min_offset;
+		}
+		s->resume_offset = resume;
+		topics[n] = CStringGetTextDatum(s->topic);
+		parts[n] = Int32GetDatum(s->partition);
+		resumes[n] = Int64GetDatum(resume);
+		positions[n] = Int64GetDatum(s->position);
+		n++;
+	}
+	LWLockRelease(ta_shared->lock);
+	if (n == 0)
+		return;
+
+	params[0] = make_array(topics, NULL, n, TEXTOID);
+	params[1] = make_array(parts, NULL, n, INT4OID);
+	params[2] = make_array(resumes, NULL, n, INT8OID);
+	params[3] = make_array(positions, NULL, n, INT8OID);
+	params[4] = Int64GetDatum(watermark);
+	nulls[4] = (watermark == TA_NO_TIME) ? 'n' : ' ';
+	initStringInfo(&sql);
+	appendStringInfoString(&sql,
+						   "INSERT INTO trafficagg.kafka_offsets AS o"
+						   " (topic, partition, resume_offset, position, flushed_watermark, updated_at)"
+						   " SELECT u.*, 'epoch'::timestamptz + $5 * interval '1 millisecond', now()"
+						   " FROM unnest($1, $2, $3, $4) AS u"
+						   " ON CONFLICT (topic, partition) DO UPDATE SET"
+						   " resume_offset = excluded.resume_offset, position = excluded.position,"
+						   " flushed_watermark = excluded.flushed_watermark, updated_at = now()");
+	ret = SPI_execute_with_args(sql.data, 5, types, params, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_with_args failed writing trafficagg.kafka_offsets: %d", ret);
+}
+
+/*
+ * Write the rejected and late Kafka messages queued in the ring.  They stay
+ * in the ring until flush_after_commit() releases them.  Returns how many.
+ */
+static int
+write_rejected(void)
+{
+	int			n;
+	Datum	   *cols[9];
+	bool	   *nulls;
+	Oid			types[9] = {TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, BYTEAARRAYOID, INT4ARRAYOID, INT4OID};
+	Datum		params[9];
+	Oid			elemtypes[8] = {TIMESTAMPTZOID, TEXTOID, INT4OID, INT8OID,
+	TEXTOID, TEXTOID, BYTEAOID, INT4OID};
+	int			ret;
+
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	n = ta_shared->rejected_count;
+	for (int c = 0; c < 8; c++)
+		cols[c] = palloc(Max(n, 1) * sizeof(Datum));
+	for (int i = 0; i < n; i++)
+	{
+		TaRejected *r = store_rejected_at(ta_shared->rejected_head + i);
+		TaSource   *s = &ta_shared->sources[r->source];
+		bytea	   *payload = palloc(VARHDRSZ + r->payload_len);
+
+		SET_VARSIZE(payload, VARHDRSZ + r->payload_len);
+		memcpy(VARDATA(payload), (char *) r + sizeof(TaRejected), r->payload_len);
+		cols[0][i] = TimestampTzGetDatum(r->received_at);
+		cols[1][i] = CStringGetTextDatum(s->topic);
+		cols[2][i] = Int32GetDatum(s->partition);
+		cols[3][i] = Int64GetDatum(r->offset);
+		cols[4][i] = CStringGetTextDatum(outcome_name(r->reason));
+		cols[5][i] = CStringGetTextDatum(r->detail);
+		cols[6][i] = PointerGetDatum(payload);
+		cols[7][i] = Int32GetDatum(r->original_len);
+	}
+	LWLockRelease(ta_shared->lock);
+	if (n == 0)
+		return 0;
+
+	nulls = palloc0(n * sizeof(bool));
+	for (int c = 0; c < 8; c++)
+		params[c] = make_array(cols[c], nulls, n, elemtypes[c]);
+	params[8] = Int32GetDatum(ta_rejected_max_rows);
+	ret = SPI_execute_with_args("INSERT INTO trafficagg.rejected_events"
+								" (received_at, source, topic, partition, \"offset\", reason, detail,"
+								" payload, payload_bytes)"
+								" SELECT u.r, 'kafka', u.t, u.p, u.o, u.re, u.d, u.pl, u.pb"
+								" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
+								" AS u(r, t, p, o, re, d, pl, pb)"
+								" ORDER BY u.p, u.o",
+								9, types, params, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_with_args failed writing trafficagg.rejected_events: %d", ret);
+	return n;
+}
+
+/* Keep at most trafficagg.rejected_max_rows dead letters, dropping the oldest. */
+static void
+trim_rejected(void)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		params[1] = {Int64GetDatum(ta_rejected_max_rows)};
+
+	if (SPI_execute_with_args("DELETE FROM trafficagg.rejected_events"
+							  " WHERE id <= (SELECT max(id) FROM trafficagg.rejected_events) - $1",
+							  1, types, params, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "SPI_execute_with_args failed trimming trafficagg.rejected_events");
+}
+
+/*
+ * Flush in the current transaction.  close_all: first move the watermark
+ * past every window holding data.  spill_oldest: write the oldest window in
+ * memory although it is still open (shared memory is full).  with_kafka: also
+ * write offsets and the rejected ring (the worker only).
+ */
+void
+flush_windows(bool close_all, bool spill_oldest, bool with_kafka,
+			  TaFlushResult *res)
+{
+	TaGroupCopy *groups;
+	int			n;
+	TaAggregate aggs[TA_MAX_AGGREGATES];
+
+	memset(res, 0, sizeof(*res));
+	SPI_connect();
+	if (SPI_execute("SELECT pg_advisory_xact_lock(" TA_FLUSH_LOCK_KEY ")", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not take the trafficagg flush lock");
+
+	store_forget_flushed();
+	catalog_sync();
+
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	watermark_advance();
+	memcpy(aggs, ta_shared->aggs, sizeof(aggs));
+	LWLockRelease(ta_shared->lock);
+	if (close_all)
+		watermark_close_all();
+	res->watermark = watermark_get();
+
+	n = store_collect(res->watermark, spill_oldest, -1, true, &groups);
+	for (int a = 0; a < TA_MAX_AGGREGATES; a++)
+		if (aggs[a].in_use)
+			res->rows += write_aggregate(&aggs[a], groups, n, a);
+
+	if (with_kafka)
+	{
+		write_offsets(res->watermark);
+		res->rejected_taken = write_rejected();
+	}
+	trim_rejected();
+	SPI_finish();
+
+	if (!spill_oldest)
+	{
+		SpinLockAcquire(&ta_shared->mutex);
+		if (res->watermark > ta_shared->flushed_watermark_ms)
+			ta_shared->flushed_watermark_ms = res->watermark;
+		SpinLockRelease(&ta_shared->mutex);
+	}
+}
+
+/*
+ * After the flush transaction committed: release the ring entries it wrote,
+ * remove the flushed groups, record status.
+ */
+void
+flush_after_commit(const TaFlushResult *res, double elapsed_ms)
+{
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	ta_shared->rejected_head = (ta_shared->rejected_head + res->rejected_taken) % ta_rejected_buffer;
+	ta_shared->rejected_count -= res->rejected_taken;
+	ta_shared->last_flush_at = GetCurrentTimestamp();
+	ta_shared->last_flush_ms = elapsed_ms;
+	ta_shared->last_flush_rows = res->rows;
+	ta_shared->flushes++;
+	LWLockRelease(ta_shared->lock);
+	store_forget_flushed();
+}

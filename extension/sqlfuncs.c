@@ -1,0 +1,381 @@
+/*-------------------------------------------------------------------------
+ *
+ * sqlfuncs.c
+ *	  SQL-callable functions: ingest, flush, and the set-returning functions
+ *	  behind the _live and _realtime views and trafficagg.status.
+ *
+ * Control functions (ingest, flush) are revoked from PUBLIC by the install
+ * script; the readers are granted to PUBLIC.  None of them reveals
+ * trafficagg.kafka_options.
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "trafficagg.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+PG_FUNCTION_INFO_V1(trafficagg_ingest_text);
+PG_FUNCTION_INFO_V1(trafficagg_ingest_jsonb);
+PG_FUNCTION_INFO_V1(trafficagg_ingest_array);
+PG_FUNCTION_INFO_V1(trafficagg_flush);
+PG_FUNCTION_INFO_V1(trafficagg_groups);
+PG_FUNCTION_INFO_V1(trafficagg_status);
+
+/* How long trafficagg.flush() waits for the worker. */
+#define TA_FLUSH_WAIT_MS 60000
+
+static void
+sync_catalog_in_backend(void)
+{
+	store_check_attached();
+	SPI_connect();
+	catalog_sync();
+	SPI_finish();
+}
+
+/* Ingest one message through the SQL source; ERROR when memory is full. */
+static TaOutcome
+ingest_one(const char *data, size_t len)
+{
+	bool		full;
+	TaOutcome	outcome = ingest_message(TA_SQL_SOURCE, TA_NO_OFFSET, data, len, false, &full);
+
+	if (full)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("trafficagg shared memory is full: %d groups are open",
+						ta_max_groups),
+				 errhint("Call trafficagg.flush() to write closed windows, or raise trafficagg.max_groups and restart the server.")));
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	watermark_advance();
+	LWLockRelease(ta_shared->lock);
+	return outcome;
+}
+
+Datum
+trafficagg_ingest_text(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
+
+	sync_catalog_in_backend();
+	PG_RETURN_TEXT_P(cstring_to_text(outcome_name(t ? ingest_one(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t))
+												  : ingest_one(NULL, 0))));
+}
+
+Datum
+trafficagg_ingest_jsonb(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *j = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
+	char	   *s = j ? JsonbToCString(NULL, &j->root, VARSIZE(j)) : NULL;
+
+	sync_catalog_in_backend();
+	PG_RETURN_TEXT_P(cstring_to_text(outcome_name(ingest_one(s, s ? strlen(s) : 0))));
+}
+
+/* ingest(text[]): returns one row per outcome that occurred, with its count. */
+Datum
+trafficagg_ingest_array(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int64		counts[TA_NUM_OUTCOMES] = {0};
+
+	InitMaterializedSRF(fcinfo, 0);
+	sync_catalog_in_backend();
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		text	   *t = nulls[i] ? NULL : DatumGetTextPP(elems[i]);
+
+		CHECK_FOR_INTERRUPTS();
+		counts[ingest_one(t ? VARDATA_ANY(t) : NULL, t ? VARSIZE_ANY_EXHDR(t) : 0)]++;
+	}
+	for (int o = 0; o < TA_NUM_OUTCOMES; o++)
+	{
+		Datum		values[2];
+		bool		vnulls[2] = {false, false};
+
+		if (counts[o] == 0)
+			continue;
+		values[0] = CStringGetTextDatum(outcome_name(o));
+		values[1] = Int64GetDatum(counts[o]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, vnulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * flush(close_all): write closed windows now.  While the worker consumes
+ * Kafka the flush must also write the partitions' offsets and the queued dead
+ * letters, so it is the worker's: ask it and wait.  Otherwise flush here, in
+ * the caller's transaction.  Returns the rows written (by this call).
+ */
+Datum
+trafficagg_flush(PG_FUNCTION_ARGS)
+{
+	bool		close_all = PG_GETARG_BOOL(0);
+	bool		via_worker;
+	uint64		ticket = 0;
+	TaFlushResult res;
+	TimestampTz start = GetCurrentTimestamp();
+
+	store_check_attached();
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	via_worker = ta_shared->worker_has_kafka && ta_shared->worker_latch != NULL;
+	if (via_worker)
+	{
+		ticket = ++ta_shared->flush_requests;
+		ta_shared->flush_close_all |= close_all;
+		SetLatch(ta_shared->worker_latch);
+	}
+	LWLockRelease(ta_shared->lock);
+
+	if (!via_worker)
+	{
+		long		secs;
+		int			usecs;
+
+		flush_windows(close_all, false, false, &res);
+		TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+		flush_after_commit(&res, secs * 1000.0 + usecs / 1000.0);
+		PG_RETURN_INT64(res.rows);
+	}
+
+	for (;;)
+	{
+		bool		done;
+		bool		ok;
+		char		error[TA_ERROR_LEN];
+
+		LWLockAcquire(ta_shared->lock, LW_SHARED);
+		done = ta_shared->flush_completed >= ticket || ta_shared->worker_latch == NULL;
+		ok = ta_shared->last_flush_ok;
+		res.rows = ta_shared->last_flush_rows;
+		strlcpy(error, ta_shared->last_error, sizeof(error));
+		LWLockRelease(ta_shared->lock);
+		if (done && !ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("trafficagg worker could not flush: %s", error),
+					 errhint("The data stay in shared memory and the worker retries; see the server log.")));
+		if (done)
+			break;
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), TA_FLUSH_WAIT_MS))
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("trafficagg worker did not complete the flush within %d s",
+							TA_FLUSH_WAIT_MS / 1000),
+					 errhint("Check trafficagg.status.last_error and the server log.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_INT64(res.rows);
+}
+
+static Datum
+numeric_ms(int64 us)
+{
+	return ta_us_to_numeric(us);
+}
+
+/*
+ * groups(aggregate): the groups in shared memory not yet visible in the
+ * aggregate's table (open windows, and closed ones whose flush this snapshot
+ * doesn't see yet).
+ */
+Datum
+trafficagg_groups(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int			agg;
+	int			ndims;
+	TaGroupCopy *groups;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	store_check_attached();
+	if (!ta_shared->catalog_loaded)
+		sync_catalog_in_backend();
+	agg = catalog_find(name);
+	if (agg < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("trafficagg aggregate \"%s\" does not exist", name),
+				 errhint("Aggregates are the rows of trafficagg.aggregates; after adding one, reload the configuration.")));
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	ndims = ta_shared->aggs[agg].ndims;
+	LWLockRelease(ta_shared->lock);
+
+	n = store_collect(0, false, agg, false, &groups);
+	for (int i = 0; i < n; i++)
+	{
+		TaGroupCopy *g = &groups[i];
+		Datum		values[10];
+		bool		nulls[10] = {0};
+		Datum		dims[TA_MAX_DIMENSIONS];
+		bool		dnulls[TA_MAX_DIMENSIONS];
+		int			lbs = 1;
+
+		for (int d = 0; d < ndims; d++)
+		{
+			dnulls[d] = g->dims[d] == NULL;
+			dims[d] = dnulls[d] ? (Datum) 0 : CStringGetTextDatum(g->dims[d]);
+		}
+		values[0] = TimestampTzGetDatum(ta_ms_to_timestamptz(g->window_start));
+		values[1] = TimestampTzGetDatum(ta_ms_to_timestamptz(window_end(g->window_start)));
+		values[2] = PointerGetDatum(construct_md_array(dims, dnulls, 1, &ndims, &lbs,
+													   TEXTOID, -1, false, TYPALIGN_INT));
+		values[3] = Int64GetDatum(g->m.events);
+		values[4] = Int64GetDatum(g->m.errors);
+		values[5] = Int64GetDatum(g->m.client_errors);
+		values[6] = Int64GetDatum(g->m.latency_count);
+		if (g->m.latency_count > 0)
+		{
+			values[7] = numeric_ms(g->m.latency_sum_us);
+			values[8] = numeric_ms(g->m.latency_min_us);
+			values[9] = numeric_ms(g->m.latency_max_us);
+		}
+		else
+			nulls[7] = nulls[8] = nulls[9] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+static Datum
+ms_or_null(int64 ms, bool *isnull)
+{
+	*isnull = (ms == TA_NO_TIME);
+	return *isnull ? (Datum) 0 : TimestampTzGetDatum(ta_ms_to_timestamptz(ms));
+}
+
+/* status(): one row per source (the SQL path and each Kafka partition). */
+Datum
+trafficagg_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TaSource   *sources;
+	int			nsources;
+	int64		watermark,
+				flushed;
+	int			open_windows;
+	long		groups;
+	TimestampTz last_flush_at;
+	double		last_flush_ms;
+	int64		last_flush_rows,
+				spills,
+				dropped,
+				flushes;
+	char		last_error[TA_ERROR_LEN];
+	char		broker_state[32];
+
+	InitMaterializedSRF(fcinfo, 0);
+	store_check_attached();
+
+	store_forget_flushed();
+	open_windows = store_window_count();
+	groups = store_group_count();
+	watermark = watermark_get();
+	SpinLockAcquire(&ta_shared->mutex);
+	flushed = ta_shared->flushed_watermark_ms;
+	SpinLockRelease(&ta_shared->mutex);
+
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	nsources = ta_shared->nsources;
+	sources = palloc(nsources * sizeof(TaSource));
+	memcpy(sources, ta_shared->sources, nsources * sizeof(TaSource));
+	last_flush_at = ta_shared->last_flush_at;
+	last_flush_ms = ta_shared->last_flush_ms;
+	last_flush_rows = ta_shared->last_flush_rows;
+	flushes = ta_shared->flushes;
+	spills = ta_shared->spills;
+	dropped = ta_shared->rejected_dropped;
+	strlcpy(last_error, ta_shared->last_error, sizeof(last_error));
+	strlcpy(broker_state, ta_shared->broker_state, sizeof(broker_state));
+	LWLockRelease(ta_shared->lock);
+
+	for (int i = 0; i < nsources; i++)
+	{
+		TaSource   *s = &sources[i];
+		Datum		values[29];
+		bool		nulls[29] = {0};
+		StringInfoData reasons;
+		uint64		rejected = 0;
+		int			c = 0;
+
+		if (!s->in_use)
+			continue;
+		initStringInfo(&reasons);
+		appendStringInfoChar(&reasons, '{');
+		for (int o = TA_REJ_EMPTY; o < TA_NUM_OUTCOMES; o++)
+		{
+			appendStringInfo(&reasons, "%s\"%s\": " UINT64_FORMAT,
+							 o == TA_REJ_EMPTY ? "" : ", ", outcome_name(o), s->outcomes[o]);
+			rejected += s->outcomes[o];
+		}
+		appendStringInfoChar(&reasons, '}');
+
+		values[c++] = CStringGetTextDatum(s->is_sql ? "sql" : "kafka");
+		nulls[c] = s->is_sql;
+		values[c++] = s->is_sql ? (Datum) 0 : CStringGetTextDatum(s->topic);
+		nulls[c] = s->is_sql;
+		values[c++] = Int32GetDatum(s->partition);
+		values[c++] = BoolGetDatum(s->is_sql ? false : s->assigned);
+		nulls[c] = s->position == TA_NO_OFFSET;
+		values[c++] = Int64GetDatum(s->position);
+		nulls[c] = s->resume_offset == TA_NO_OFFSET;
+		values[c++] = Int64GetDatum(s->resume_offset);
+		nulls[c] = s->end_offset == TA_NO_OFFSET;
+		values[c++] = Int64GetDatum(s->end_offset);
+		nulls[c] = s->end_offset == TA_NO_OFFSET || s->position == TA_NO_OFFSET;
+		values[c++] = Int64GetDatum(Max(s->end_offset - s->position, 0));
+		values[c++] = Int64GetDatum((int64) s->consumed);
+		values[c++] = Int64GetDatum((int64) s->outcomes[TA_ACCEPTED]);
+		values[c++] = Int64GetDatum((int64) s->outcomes[TA_LATE]);
+		values[c++] = Int64GetDatum((int64) rejected);
+		values[c++] = DirectFunctionCall1(jsonb_in, CStringGetDatum(reasons.data));
+		values[c] = ms_or_null(s->max_event_ms, &nulls[c]);
+		c++;
+		values[c] = ms_or_null(watermark, &nulls[c]);
+		c++;
+		values[c] = ms_or_null(flushed, &nulls[c]);
+		c++;
+		values[c++] = Int32GetDatum(open_windows);
+		values[c++] = Int64GetDatum((int64) groups);
+		values[c++] = Int64GetDatum((int64) ta_max_groups);
+		values[c++] = Int64GetDatum(spills);
+		values[c++] = Int64GetDatum(dropped);
+		values[c++] = Int64GetDatum(flushes);
+		nulls[c] = last_flush_at == 0;
+		values[c++] = TimestampTzGetDatum(last_flush_at);
+		nulls[c] = last_flush_at == 0;
+		values[c++] = Float8GetDatum(last_flush_ms);
+		nulls[c] = last_flush_at == 0;
+		values[c++] = Int64GetDatum(last_flush_rows);
+		nulls[c] = last_error[0] == '\0';
+		values[c++] = CStringGetTextDatum(last_error);
+		values[c++] = CStringGetTextDatum(broker_state);
+		Assert(c == 27);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,756 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.c
+ *	  The shared-memory state: groups of open windows, the value dictionary,
+ *	  the sources (Kafka partitions and the SQL path) and the ring of
+ *	  rejected messages waiting to be written.
+ *
+ * Everything is sized at server start from the settings and never grows;
+ * no memory is allocated per event.
+ *
+ * Groups.  A group is (aggregate, window start, dimension values) ->
+ * TaMetrics.  Dimension values are interned in the dictionary and a group key
+ * holds their ids, so keys have a fixed size.  The group table is a
+ * partitioned dynahash with TA_LOCK_PARTITIONS LWLocks.  A group whose window
+ * was written by a flush carries the flushing transaction's id in flushed_by:
+ * until that transaction commits the group still counts as live data; once it
+ * has committed the group is dead and store_forget_flushed() removes it.  An
+ * aborted flush leaves groups that simply count as unflushed again.
+ *
+ * Locking (always in this order; never two partition locks except when
+ * taking all of them in index order):
+ *	  dict_lock		 the dictionary.  Shared to look values up and to read a
+ *					 group's values; exclusive to add or remove values.  Group
+ *					 deletion holds it exclusive, so a value can't vanish under
+ *					 a reader holding it shared.
+ *	  partition_locks[i]  groups hashing to partition i.  Exclusive to add to
+ *					 a group or mark it flushed, shared to read.  The closed
+ *					 check for a window is made under this lock, which is what
+ *					 makes "flushed" and "late" exclusive.
+ *	  lock			 sources, catalog, status fields, rejected ring.
+ *	  mutex (spin)	 the watermarks.
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "trafficagg.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "utils/hsearch.h"
+#include "utils/snapmgr.h"
+
+/* Extra group slots beyond max_groups: absorbs races between ingesters. */
+#define TA_GROUP_SLACK 256
+/* Extra dictionary slots beyond max_groups. */
+#define TA_VALUE_SLACK 1024
+
+typedef struct GroupKey
+{
+	int32		agg;
+	uint32		catalog_generation;
+	int64		window_start;
+	uint32		dims[TA_MAX_DIMENSIONS];	/* dictionary ids, 0 = missing */
+} GroupKey;
+
+typedef struct GroupEntry
+{
+	GroupKey	key;			/* must be first */
+	TransactionId flushed_by;
+	TaMetrics	m;
+} GroupEntry;
+
+typedef struct ValueEntry
+{
+	char		str[TA_MAX_VALUE_LEN];	/* must be first */
+	uint32		id;
+	pg_atomic_uint32 refs;		/* groups using this value */
+} ValueEntry;
+
+/* Dictionary bookkeeping, after TaShared in its own struct. */
+typedef struct TaDict
+{
+	pg_atomic_uint32 ngroups;	/* groups reserved or present */
+	uint32		nfree;			/* ids on the free stack */
+	uint32		capacity;
+	uint32		free_ids[FLEXIBLE_ARRAY_MEMBER];	/* then ValueEntry *by_id[] */
+} TaDict;
+
+TaShared   *ta_shared = NULL;
+static HTAB *group_table = NULL;
+static HTAB *value_table = NULL;
+static TaDict *dict = NULL;
+static ValueEntry **value_by_id = NULL;
+static char *rejected_ring = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+shared_struct_size(void)
+{
+	return add_size(offsetof(TaShared, sources),
+					mul_size(ta_max_partitions + 1, sizeof(TaSource)));
+}
+
+static uint32
+dict_capacity(void)
+{
+	return (uint32) ta_max_groups + TA_VALUE_SLACK;
+}
+
+static Size
+dict_struct_size(void)
+{
+	Size		sz = offsetof(TaDict, free_ids);
+
+	sz = add_size(sz, mul_size(dict_capacity() + 1, sizeof(uint32)));
+	sz = MAXALIGN(sz);
+	return add_size(sz, mul_size(dict_capacity() + 1, sizeof(ValueEntry *)));
+}
+
+Size
+store_rejected_size(void)
+{
+	return MAXALIGN(sizeof(TaRejected) + ta_rejected_payload_bytes);
+}
+
+/* Bytes of shared memory for the current settings. */
+static Size
+store_shmem_size(void)
+{
+	Size		sz = MAXALIGN(shared_struct_size());
+
+	sz = add_size(sz, MAXALIGN(dict_struct_size()));
+	sz = add_size(sz, mul_size(ta_rejected_buffer, store_rejected_size()));
+	sz = add_size(sz, hash_estimate_size(ta_max_groups + TA_GROUP_SLACK,
+										 sizeof(GroupEntry)));
+	sz = add_size(sz, hash_estimate_size(dict_capacity(), sizeof(ValueEntry)));
+	return sz;
+}
+
+static void
+store_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(store_shmem_size());
+	/* lock, dict_lock, partitions */
+	RequestNamedLWLockTranche("trafficagg", 2 + TA_LOCK_PARTITIONS);
+}
+
+static void
+store_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+
+	ta_shared = ShmemInitStruct("trafficagg state", shared_struct_size(), &found);
+	dict = ShmemInitStruct("trafficagg dictionary", dict_struct_size(), &found);
+	value_by_id = (ValueEntry **) ((char *) dict +
+								   MAXALIGN(offsetof(TaDict, free_ids) +
+											(dict_capacity() + 1) * sizeof(uint32)));
+	rejected_ring = ShmemInitStruct("trafficagg rejected",
+									mul_size(ta_rejected_buffer, store_rejected_size()),
+									&found);
+	if (!found)
+	{
+		LWLockPadded *locks = GetNamedLWLockTranche("trafficagg");
+
+		memset(ta_shared, 0, shared_struct_size());
+		ta_shared->lock = &locks[0].lock;
+		ta_shared->dict_lock = &locks[1].lock;
+		for (int i = 0; i < TA_LOCK_PARTITIONS; i++)
+			ta_shared->partition_locks[i] = &locks[2 + i].lock;
+		SpinLockInit(&ta_shared->mutex);
+		ta_shared->watermark_ms = TA_NO_TIME;
+		ta_shared->flushed_watermark_ms = TA_NO_TIME;
+		strlcpy(ta_shared->broker_state, "not configured", sizeof(ta_shared->broker_state));
+		ta_shared->nsources = ta_max_partitions + 1;
+		for (int i = 0; i < ta_shared->nsources; i++)
+		{
+			ta_shared->sources[i].max_event_ms = TA_NO_TIME;
+			ta_shared->sources[i].position = TA_NO_OFFSET;
+			ta_shared->sources[i].resume_offset = TA_NO_OFFSET;
+			ta_shared->sources[i].end_offset = TA_NO_OFFSET;
+			ta_shared->sources[i].overflow_min_offset = TA_NO_OFFSET;
+		}
+		ta_shared->sources[TA_SQL_SOURCE].in_use = true;
+		ta_shared->sources[TA_SQL_SOURCE].is_sql = true;
+		ta_shared->sources[TA_SQL_SOURCE].partition = -1;
+
+		pg_atomic_init_u32(&dict->ngroups, 0);
+		dict->capacity = dict_capacity();
+		/* ids 1..capacity, handed out smallest first */
+		dict->nfree = dict->capacity;
+		for (uint32 i = 0; i < dict->capacity; i++)
+			dict->free_ids[i] = dict->capacity - i;
+		memset(value_by_id, 0, (dict_capacity() + 1) * sizeof(ValueEntry *));
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(GroupKey);
+	info.entrysize = sizeof(GroupEntry);
+	info.num_partitions = TA_LOCK_PARTITIONS;
+	group_table = ShmemInitHash("trafficagg groups",
+								ta_max_groups + TA_GROUP_SLACK,
+								ta_max_groups + TA_GROUP_SLACK,
+								&info, HASH_ELEM | HASH_BLOBS | HASH_PARTITION);
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = TA_MAX_VALUE_LEN;
+	info.entrysize = sizeof(ValueEntry);
+	value_table = ShmemInitHash("trafficagg values",
+								dict_capacity(), dict_capacity(),
+								&info, HASH_ELEM | HASH_STRINGS);
+
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+store_request_shmem(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = store_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = store_shmem_startup;
+}
+
+/* Error out in backends of a server that did not preload the library. */
+void
+store_check_attached(void)
+{
+	if (ta_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trafficagg must be loaded via shared_preload_libraries"),
+				 errhint("Add trafficagg to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+static inline LWLock *
+partition_lock(uint32 hash)
+{
+	return ta_shared->partition_locks[hash % TA_LOCK_PARTITIONS];
+}
+
+/*
+ * Look up (or, with create, add) the dictionary id of str.  Returns 0 when
+ * the dictionary is full.  Caller holds dict_lock, exclusive if create.
+ */
+static uint32
+value_id(const char *str, bool create)
+{
+	ValueEntry *v;
+	bool		found;
+
+	v = hash_search(value_table, str, create ? HASH_ENTER_NULL : HASH_FIND, &found);
+	if (v == NULL)
+		return 0;
+	if (!found)
+	{
+		if (dict->nfree == 0)
+		{
+			hash_search(value_table, str, HASH_REMOVE, NULL);
+			return 0;
+		}
+		v->id = dict->free_ids[--dict->nfree];
+		pg_atomic_init_u32(&v->refs, 0);
+		value_by_id[v->id] = v;
+	}
+	return v->id;
+}
+
+/*
+ * Resolve the ids of the event's fields used by the catalog.  Returns false
+ * when the dictionary is full.  On return dict_lock is held (mode in *mode).
+ */
+static bool
+resolve_fields(const TaEvent *ev, const bool *used, uint32 *ids, LWLockMode *mode)
+{
+	bool		missing = false;
+
+	*mode = LW_SHARED;
+	LWLockAcquire(ta_shared->dict_lock, LW_SHARED);
+	for (int f = 0; f < TA_NUM_FIELDS; f++)
+	{
+		ids[f] = 0;
+		if (!used[f] || ev->field[f] == NULL)
+			continue;
+		if ((ids[f] = value_id(ev->field[f], false)) == 0)
+			missing = true;
+	}
+	if (!missing)
+		return true;
+
+	LWLockRelease(ta_shared->dict_lock);
+	*mode = LW_EXCLUSIVE;
+	LWLockAcquire(ta_shared->dict_lock, LW_EXCLUSIVE);
+	for (int f = 0; f < TA_NUM_FIELDS; f++)
+	{
+		if (!used[f] || ev->field[f] == NULL)
+			continue;
+		if ((ids[f] = value_id(ev->field[f], true)) == 0)
+			return false;
+	}
+	return true;
+}
+
+static inline void
+metrics_add(TaMetrics *m, const TaEvent *ev)
+{
+	m->events++;
+	if (ev->has_status)
+	{
+		if (ev->status_code >= 500)
+			m->errors++;
+		else if (ev->status_code >= 400)
+			m->client_errors++;
+	}
+	if (ev->has_latency)
+	{
+		if (m->latency_count == 0 || ev->latency_us < m->latency_min_us)
+			m->latency_min_us = ev->latency_us;
+		if (m->latency_count == 0 || ev->latency_us > m->latency_max_us)
+			m->latency_max_us = ev->latency_us;
+		m->latency_count++;
+		m->latency_sum_us += ev->latency_us;
+	}
+}
+
+/* Is the group's flush committed (dead) / in flight / neither? */
+typedef enum
+{
+	GROUP_LIVE,
+	GROUP_FLUSHING,
+	GROUP_FLUSHED
+} GroupFlushState;
+
+static GroupFlushState
+group_flush_state(GroupEntry *g)
+{
+	TransactionId xid = g->flushed_by;
+
+	if (!TransactionIdIsValid(xid))
+		return GROUP_LIVE;
+	if (TransactionIdIsCurrentTransactionId(xid) || TransactionIdIsInProgress(xid))
+		return GROUP_FLUSHING;
+	if (TransactionIdDidCommit(xid))
+		return GROUP_FLUSHED;
+	/* aborted or crashed: the group is live again */
+	g->flushed_by = InvalidTransactionId;
+	return GROUP_LIVE;
+}
+
+/*
+ * Add the event to the groups of every aggregate for each window start given.
+ * A window closed by the watermark is skipped, under the partition lock.
+ * Returns true if the event went into at least one window; false with *full
+ * unset means it is late; false with *full set means there was no room for
+ * its new groups, and nothing was added.
+ */
+bool
+store_add_event(const TaEvent *ev, const int64 *starts, int nstarts, bool *full)
+{
+	bool		used[TA_NUM_FIELDS] = {0};
+	uint32		ids[TA_NUM_FIELDS];
+	LWLockMode	dict_mode;
+	GroupKey	keys[TA_MAX_AGGREGATES * TA_MAX_WINDOWS_PER_EVENT];
+	uint32		hashes[TA_MAX_AGGREGATES * TA_MAX_WINDOWS_PER_EVENT];
+	int			nkeys = 0;
+	int			nnew = 0;
+	TaAggregate aggs[TA_MAX_AGGREGATES];
+	int64		watermark = watermark_get();
+	bool		added = false;
+
+	*full = false;
+
+	/* snapshot of the catalog; it changes rarely */
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	memcpy(aggs, ta_shared->aggs, sizeof(aggs));
+	LWLockRelease(ta_shared->lock);
+
+	for (int a = 0; a < TA_MAX_AGGREGATES; a++)
+		if (aggs[a].in_use)
+			for (int d = 0; d < aggs[a].ndims; d++)
+				used[aggs[a].dims[d]] = true;
+
+	if (!resolve_fields(ev, used, ids, &dict_mode))
+	{
+		LWLockRelease(ta_shared->dict_lock);
+		*full = true;
+		return false;
+	}
+
+	/* build the keys; count the groups that don't exist yet */
+	for (int w = 0; w < nstarts; w++)
+	{
+		if (window_end(starts[w]) <= watermark)
+			continue;
+		for (int a = 0; a < TA_MAX_AGGREGATES; a++)
+		{
+			GroupKey   *k = &keys[nkeys];
+			LWLock	   *lock;
+
+			if (!aggs[a].in_use)
+				continue;
+			memset(k, 0, sizeof(GroupKey));
+			k->agg = a;
+			k->catalog_generation = aggs[a].generation;
+			k->window_start = starts[w];
+			for (int d = 0; d < aggs[a].ndims; d++)
+				k->dims[d] = ids[aggs[a].dims[d]];
+			hashes[nkeys] = get_hash_value(group_table, k);
+			lock = partition_lock(hashes[nkeys]);
+			LWLockAcquire(lock, LW_SHARED);
+			if (hash_search_with_hash_value(group_table, k, hashes[nkeys],
+											HASH_FIND, NULL) == NULL)
+				nnew++;
+			LWLockRelease(lock);
+			nkeys++;
+		}
+	}
+
+	if (nnew > 0)
+	{
+		uint32		before = pg_atomic_fetch_add_u32(&dict->ngroups, nnew);
+
+		if (before + nnew > (uint32) ta_max_groups)
+		{
+			pg_atomic_fetch_sub_u32(&dict->ngroups, nnew);
+			LWLockRelease(ta_shared->dict_lock);
+			*full = true;
+			return false;
+		}
+	}
+
+	for (int i = 0; i < nkeys; i++)
+	{
+		LWLock	   *lock = partition_lock(hashes[i]);
+		GroupEntry *g;
+		bool		found;
+
+		LWLockAcquire(lock, LW_EXCLUSIVE);
+		if (window_end(keys[i].window_start) <= watermark_get())
+		{
+			LWLockRelease(lock);
+			continue;			/* closed since we looked */
+		}
+		g = hash_search_with_hash_value(group_table, &keys[i], hashes[i],
+										HASH_ENTER_NULL, &found);
+		if (g == NULL)
+			elog(ERROR, "trafficagg group table out of slack space");
+		if (!found)
+		{
+			memset(&g->m, 0, sizeof(TaMetrics));
+			g->flushed_by = InvalidTransactionId;
+			for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
+				if (keys[i].dims[d] != 0)
+					pg_atomic_fetch_add_u32(&value_by_id[keys[i].dims[d]]->refs, 1);
+			if (nnew > 0)
+				nnew--;
+			else
+				pg_atomic_fetch_add_u32(&dict->ngroups, 1);
+		}
+		else
+		{
+			GroupFlushState st = group_flush_state(g);
+
+			if (st == GROUP_FLUSHED)
+			{
+				/*
+				 * An open window flushed early (a spill) whose rows are
+				 * committed: start a new partial group in its place; the next
+				 * flush merges it into the row.
+				 */
+				memset(&g->m, 0, sizeof(TaMetrics));
+				g->flushed_by = InvalidTransactionId;
+			}
+			else if (st == GROUP_FLUSHING)
+			{
+				/* a spill by another process is being written: wait for it */
+				LWLockRelease(lock);
+				pg_usleep(1000L);
+				CHECK_FOR_INTERRUPTS();
+				i--;
+				continue;
+			}
+		}
+		metrics_add(&g->m, ev);
+		added = true;
+		LWLockRelease(lock);
+	}
+	if (nnew > 0)
+		pg_atomic_fetch_sub_u32(&dict->ngroups, nnew);
+	LWLockRelease(ta_shared->dict_lock);
+	return added;
+}
+
+long
+store_group_count(void)
+{
+	return (long) pg_atomic_read_u32(&dict->ngroups);
+}
+
+/* Number of distinct windows with live groups. */
+int
+store_window_count(void)
+{
+	HASH_SEQ_STATUS hs;
+	GroupEntry *g;
+	int64	   *starts = NULL;
+	int			n = 0,
+				cap = 0;
+
+	for (int p = 0; p < TA_LOCK_PARTITIONS; p++)
+		LWLockAcquire(ta_shared->partition_locks[p], LW_SHARED);
+	hash_seq_init(&hs, group_table);
+	while ((g = hash_seq_search(&hs)) != NULL)
+	{
+		int			i;
+
+		if (TransactionIdIsValid(g->flushed_by))
+			continue;
+		for (i = 0; i < n; i++)
+			if (starts[i] == g->key.window_start)
+				break;
+		if (i < n)
+			continue;
+		if (n == cap)
+		{
+			cap = cap ? cap * 2 : 16;
+			starts = starts ? repalloc(starts, cap * sizeof(int64)) : palloc(cap * sizeof(int64));
+		}
+		starts[n++] = g->key.window_start;
+	}
+	for (int p = TA_LOCK_PARTITIONS - 1; p >= 0; p--)
+		LWLockRelease(ta_shared->partition_locks[p]);
+	return n;
+}
+
+static void
+lock_all_partitions(LWLockMode mode)
+{
+	for (int i = 0; i < TA_LOCK_PARTITIONS; i++)
+		LWLockAcquire(ta_shared->partition_locks[i], mode);
+}
+
+static void
+unlock_all_partitions(void)
+{
+	for (int i = TA_LOCK_PARTITIONS - 1; i >= 0; i--)
+		LWLockRelease(ta_shared->partition_locks[i]);
+}
+
+/* Does the group belong to an aggregate still in the catalog, unchanged? */
+static inline bool
+group_in_catalog(GroupEntry *g, const TaAggregate *aggs)
+{
+	return aggs[g->key.agg].in_use &&
+		aggs[g->key.agg].generation == g->key.catalog_generation;
+}
+
+/* Should a reader see this group as live data (not yet visible in a table)? */
+static bool
+group_visible_live(GroupEntry *g)
+{
+	TransactionId xid = g->flushed_by;
+
+	if (!TransactionIdIsValid(xid))
+		return true;
+	if (TransactionIdIsCurrentTransactionId(xid))
+		return false;
+	if (TransactionIdIsInProgress(xid) || !TransactionIdDidCommit(xid))
+		return true;
+	/* committed: its rows are in the table if our snapshot sees them */
+	return XidInMVCCSnapshot(xid, GetActiveSnapshot());
+}
+
+/*
+ * Copy groups out of shared memory into palloc'd TaGroupCopy, with their
+ * dimension values as strings.
+ *
+ * for_flush: collect the live groups of windows ending at or before cutoff
+ * (with oldest_window_only: only those of the oldest window in memory, for
+ * a spill) and mark them flushed by the current transaction.
+ * Otherwise: every group a reader should see as live (agg_filter >= 0: of
+ * that aggregate only); cutoff is ignored.
+ */
+int
+store_collect(int64 cutoff, bool oldest_window_only, int agg_filter,
+			  bool for_flush, TaGroupCopy **out)
+{
+	HASH_SEQ_STATUS hs;
+	GroupEntry *g;
+	int			n = 0,
+				cap = 64;
+	TaGroupCopy *res = palloc(cap * sizeof(TaGroupCopy));
+	TransactionId xid = for_flush ? GetCurrentTransactionId() : InvalidTransactionId;
+	int64		oldest = PG_INT64_MAX;
+	TaAggregate aggs[TA_MAX_AGGREGATES];
+
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	memcpy(aggs, ta_shared->aggs, sizeof(aggs));
+	LWLockRelease(ta_shared->lock);
+
+	LWLockAcquire(ta_shared->dict_lock, LW_SHARED);
+	lock_all_partitions(for_flush ? LW_EXCLUSIVE : LW_SHARED);
+
+	if (for_flush && oldest_window_only)
+	{
+		hash_seq_init(&hs, group_table);
+		while ((g = hash_seq_search(&hs)) != NULL)
+			if (g->key.window_start < oldest && group_flush_state(g) == GROUP_LIVE)
+				oldest = g->key.window_start;
+	}
+
+	hash_seq_init(&hs, group_table);
+	while ((g = hash_seq_search(&hs)) != NULL)
+	{
+		TaGroupCopy *c;
+		TaAggregate *agg;
+
+		if (!group_in_catalog(g, aggs))
+			continue;
+		if (for_flush)
+		{
+			if (oldest_window_only ? g->key.window_start != oldest
+				: window_end(g->key.window_start) > cutoff)
+				continue;
+			if (group_flush_state(g) != GROUP_LIVE)
+				continue;
+			g->flushed_by = xid;
+		}
+		else
+		{
+			if (agg_filter >= 0 && g->key.agg != agg_filter)
+				continue;
+			if (!group_visible_live(g))
+				continue;
+		}
+
+		if (n == cap)
+		{
+			cap *= 2;
+			res = repalloc_huge(res, cap * sizeof(TaGroupCopy));
+		}
+		c = &res[n++];
+		c->agg = g->key.agg;
+		c->window_start = g->key.window_start;
+		c->m = g->m;
+		agg = &aggs[g->key.agg];
+		for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
+			c->dims[d] = (d < agg->ndims && g->key.dims[d] != 0)
+				? pstrdup(value_by_id[g->key.dims[d]]->str) : NULL;
+	}
+
+	unlock_all_partitions();
+	LWLockRelease(ta_shared->dict_lock);
+	*out = res;
+	return n;
+}
+
+static void
+group_remove(GroupEntry *g)
+{
+	for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
+	{
+		uint32		id = g->key.dims[d];
+
+		if (id != 0 && pg_atomic_sub_fetch_u32(&value_by_id[id]->refs, 1) == 0)
+		{
+			ValueEntry *v = value_by_id[id];
+
+			value_by_id[id] = NULL;
+			hash_search(value_table, v->str, HASH_REMOVE, NULL);
+			dict->free_ids[dict->nfree++] = id;
+		}
+	}
+	hash_search(group_table, &g->key, HASH_REMOVE, NULL);
+	pg_atomic_fetch_sub_u32(&dict->ngroups, 1);
+}
+
+/*
+ * Remove groups whose flush has committed, and groups of aggregates no longer
+ * in the catalog.  Called by flushers after commit and before collecting.
+ */
+void
+store_forget_flushed(void)
+{
+	HASH_SEQ_STATUS hs;
+	GroupEntry *g;
+	TaAggregate aggs[TA_MAX_AGGREGATES];
+
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	memcpy(aggs, ta_shared->aggs, sizeof(aggs));
+	LWLockRelease(ta_shared->lock);
+
+	LWLockAcquire(ta_shared->dict_lock, LW_EXCLUSIVE);
+	lock_all_partitions(LW_EXCLUSIVE);
+	hash_seq_init(&hs, group_table);
+	while ((g = hash_seq_search(&hs)) != NULL)
+	{
+		if (!group_in_catalog(g, aggs) || group_flush_state(g) == GROUP_FLUSHED)
+			group_remove(g);
+	}
+	unlock_all_partitions();
+	LWLockRelease(ta_shared->dict_lock);
+}
+
+/* The i-th slot of the rejected ring (caller holds ta_shared->lock). */
+TaRejected *
+store_rejected_at(int i)
+{
+	return (TaRejected *) (rejected_ring + (Size) (i % ta_rejected_buffer) * store_rejected_size());
+}
+
+/*
+ * Find the source slot of a Kafka partition; with create, take a free slot.
+ * Returns -1 if not found (or no free slot).  Caller holds ta_shared->lock,
+ * exclusive if create.
+ */
+int
+source_lookup(const char *topic, int32 partition, bool create)
+{
+	int			free_slot = -1;
+
+	for (int i = 1; i < ta_shared->nsources; i++)
+	{
+		TaSource   *s = &ta_shared->sources[i];
+
+		if (!s->in_use)
+		{
+			if (free_slot < 0)
+				free_slot = i;
+			continue;
+		}
+		if (s->partition == partition && strcmp(s->topic, topic) == 0)
+			return i;
+	}
+	if (!create || free_slot < 0)
+		return -1;
+	{
+		TaSource   *s = &ta_shared->sources[free_slot];
+
+		memset(s, 0, sizeof(TaSource));
+		s->in_use = true;
+		strlcpy(s->topic, topic, sizeof(s->topic));
+		s->partition = partition;
+		s->max_event_ms = TA_NO_TIME;
+		s->position = TA_NO_OFFSET;
+		s->resume_offset = TA_NO_OFFSET;
+		s->end_offset = TA_NO_OFFSET;
+		s->overflow_min_offset = TA_NO_OFFSET;
+	}
+	return free_slot;
+}

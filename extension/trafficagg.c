@@ -1,0 +1,150 @@
+/*-------------------------------------------------------------------------
+ *
+ * trafficagg.c
+ *	  Module entry: settings (every trafficagg.* GUC) and _PG_init, which
+ *	  requests shared memory and registers the background worker.
+ *
+ * The library must be in shared_preload_libraries: its state lives in shared
+ * memory sized at server start, and its worker starts with the server.
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "trafficagg.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+char	   *ta_brokers = NULL;
+char	   *ta_topic = NULL;
+char	   *ta_group_id = NULL;
+char	   *ta_database = NULL;
+char	   *ta_kafka_options = NULL;
+char	   *ta_start_offset = NULL;
+int			ta_window_ms = 60000;
+int			ta_slide_ms = 0;
+int			ta_allowed_lateness_ms = 10000;
+int			ta_flush_interval_ms = 1000;
+int			ta_max_groups = 100000;
+int			ta_max_partitions = 256;
+int			ta_max_event_bytes = 65536;
+int			ta_queued_max_kbytes = 16384;
+int			ta_rejected_max_rows = 100000;
+int			ta_rejected_payload_bytes = 1024;
+int			ta_rejected_buffer = 4096;
+
+static bool
+check_start_offset(char **newval, void **extra, GucSource source)
+{
+	int64		ms;
+
+	if (pg_strcasecmp(*newval, "earliest") == 0 || pg_strcasecmp(*newval, "latest") == 0 ||
+		parse_rfc3339(*newval, &ms))
+		return true;
+	GUC_check_errdetail("trafficagg.start_offset must be \"earliest\", \"latest\" or an RFC 3339 timestamp with offset.");
+	return false;
+}
+
+static void
+define_settings(void)
+{
+	DefineCustomStringVariable("trafficagg.brokers",
+							   "Kafka bootstrap servers (host:port,...); empty: no Kafka, SQL ingest only.",
+							   NULL, &ta_brokers, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("trafficagg.topic",
+							   "Kafka topic to consume.",
+							   NULL, &ta_topic, "web_events", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("trafficagg.group_id",
+							   "Kafka consumer group id.",
+							   NULL, &ta_group_id, "trafficagg", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("trafficagg.database",
+							   "Database the worker connects to; the extension must be created there.",
+							   NULL, &ta_database, "postgres", PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("trafficagg.kafka_options",
+							   "Extra librdkafka properties, \"name=value; name=value\".",
+							   "For security.protocol, sasl.*, ssl.* and the like. Visible to superusers only.",
+							   &ta_kafka_options, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("trafficagg.start_offset",
+							   "Where to start a partition with no stored offset: earliest, latest or an RFC 3339 timestamp.",
+							   NULL, &ta_start_offset, "earliest", PGC_SIGHUP, 0,
+							   check_start_offset, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.window",
+							"Length of a window.",
+							NULL, &ta_window_ms, 60000, 1, INT_MAX, PGC_POSTMASTER,
+							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.slide",
+							"Hop between window starts; 0 for tumbling windows.",
+							NULL, &ta_slide_ms, 0, 0, INT_MAX, PGC_POSTMASTER,
+							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.allowed_lateness",
+							"How far behind the greatest event time the watermark trails.",
+							NULL, &ta_allowed_lateness_ms, 10000, 0, INT_MAX, PGC_SIGHUP,
+							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.flush_interval",
+							"How often the worker writes offsets and dead letters when no window closes.",
+							NULL, &ta_flush_interval_ms, 1000, 10, 3600000, PGC_SIGHUP,
+							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.max_groups",
+							"Groups (aggregate, window, dimension values) held in shared memory.",
+							NULL, &ta_max_groups, 100000, 100, 100000000, PGC_POSTMASTER,
+							0, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.max_partitions",
+							"Kafka partitions the worker can track.",
+							NULL, &ta_max_partitions, 256, 1, 65536, PGC_POSTMASTER,
+							0, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.max_event_bytes",
+							"Largest message accepted; larger ones are rejected as too_large.",
+							NULL, &ta_max_event_bytes, 65536, 64, 64 * 1024 * 1024, PGC_SIGHUP,
+							GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.queued_max_kbytes",
+							"librdkafka prefetch bound per partition (queued.max.messages.kbytes).",
+							NULL, &ta_queued_max_kbytes, 16384, 64, 2097151, PGC_SIGHUP,
+							GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.rejected_max_rows",
+							"Rows kept in trafficagg.rejected_events; the oldest are deleted beyond it.",
+							NULL, &ta_rejected_max_rows, 100000, 0, INT_MAX, PGC_SIGHUP,
+							0, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.rejected_payload_bytes",
+							"Bytes of each rejected message kept in trafficagg.rejected_events.",
+							NULL, &ta_rejected_payload_bytes, 1024, 0, 1024 * 1024, PGC_POSTMASTER,
+							GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.rejected_buffer",
+							"Rejected Kafka messages queued in shared memory between flushes.",
+							NULL, &ta_rejected_buffer, 4096, 16, 1000000, PGC_POSTMASTER,
+							0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("trafficagg");
+}
+
+void
+_PG_init(void)
+{
+	if (IsBinaryUpgrade)
+		return;
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trafficagg must be loaded via shared_preload_libraries"),
+				 errhint("Add trafficagg to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	define_settings();
+	if (ta_slide_ms > ta_window_ms)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trafficagg.slide (%d ms) is longer than trafficagg.window (%d ms)",
+						ta_slide_ms, ta_window_ms),
+				 errhint("Use a slide no longer than the window, or 0 for tumbling windows.")));
+	if (window_count() > TA_MAX_WINDOWS_PER_EVENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trafficagg.window / trafficagg.slide is %d, at most %d windows may overlap",
+						window_count(), TA_MAX_WINDOWS_PER_EVENT)));
+
+	store_request_shmem();
+	worker_register();
+}

@@ -1,0 +1,320 @@
+/*-------------------------------------------------------------------------
+ *
+ * trafficagg.h
+ *	  Types and entry points shared by the stages of trafficagg's data path:
+ *	  consume (consume.c) -> parse/validate (event.c) -> assign windows and
+ *	  track the watermark (window.c) -> aggregate in shared memory (store.c)
+ *	  -> flush to tables (flush.c) -> query (sqlfuncs.c).  The worker loop is
+ *	  worker.c; settings and _PG_init are trafficagg.c.
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TRAFFICAGG_H
+#define TRAFFICAGG_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+
+/* ---------------------------------------------------------------------
+ * Fixed limits.  These size arrays inside shared structures; everything a
+ * user may want to tune is a setting below.
+ * ---------------------------------------------------------------------
+ */
+#define TA_MAX_AGGREGATES		16	/* rows of trafficagg.aggregates */
+#define TA_MAX_DIMENSIONS		8	/* dimensions of one aggregate */
+#define TA_MAX_VALUE_LEN		256 /* bytes of a dimension value, with NUL */
+#define TA_LOCK_PARTITIONS		16	/* LWLocks over the group table */
+#define TA_TRACKED_WINDOWS		64	/* open windows tracked per partition */
+#define TA_MAX_WINDOWS_PER_EVENT 64	/* window / slide */
+#define TA_ERROR_LEN			256 /* last-error text kept in status */
+#define TA_DETAIL_LEN			200 /* rejection detail text */
+#define TA_NO_TIME				PG_INT64_MIN	/* "no event time yet" */
+#define TA_NO_OFFSET			((int64) -1)
+
+/* Unix-epoch milliseconds to a PostgreSQL timestamptz and back. */
+#define TA_PG_EPOCH_MS			INT64CONST(946684800000)
+#define ta_ms_to_timestamptz(ms) ((TimestampTz) (((ms) - TA_PG_EPOCH_MS) * 1000))
+
+/* ---------------------------------------------------------------------
+ * Settings (trafficagg.c).  Read through these variables only.
+ * ---------------------------------------------------------------------
+ */
+extern char *ta_brokers;
+extern char *ta_topic;
+extern char *ta_group_id;
+extern char *ta_database;
+extern char *ta_kafka_options;
+extern char *ta_start_offset;
+extern int	ta_window_ms;
+extern int	ta_slide_ms;
+extern int	ta_allowed_lateness_ms;
+extern int	ta_flush_interval_ms;
+extern int	ta_max_groups;
+extern int	ta_max_partitions;
+extern int	ta_max_event_bytes;
+extern int	ta_queued_max_kbytes;
+extern int	ta_rejected_max_rows;
+extern int	ta_rejected_payload_bytes;
+extern int	ta_rejected_buffer;
+
+/* ---------------------------------------------------------------------
+ * Events (event.c)
+ * ---------------------------------------------------------------------
+ */
+
+/* The fields an aggregate may group by, in the order of event.c's table. */
+typedef enum TaField
+{
+	TA_F_EVENT_TYPE,
+	TA_F_PAGE,
+	TA_F_USER_ID,
+	TA_F_SESSION_ID,
+	TA_F_COUNTRY,
+	TA_F_DEVICE,
+	TA_F_REFERRER,
+	TA_F_STATUS_CODE,
+	TA_NUM_FIELDS
+} TaField;
+
+/* What happened to one message.  Every consumed message gets exactly one. */
+typedef enum TaOutcome
+{
+	TA_ACCEPTED,
+	TA_LATE,
+	TA_REJ_EMPTY,
+	TA_REJ_TOO_LARGE,
+	TA_REJ_INVALID_UTF8,
+	TA_REJ_NOT_JSON,
+	TA_REJ_NOT_OBJECT,
+	TA_REJ_MISSING_FIELD,
+	TA_REJ_WRONG_TYPE,
+	TA_REJ_BAD_TIMESTAMP,
+	TA_REJ_VALUE_TOO_LONG,
+	TA_NUM_OUTCOMES
+} TaOutcome;
+
+/* A validated event.  String fields point into parser-owned memory. */
+typedef struct TaEvent
+{
+	int64		ts_ms;			/* event time, ms since the Unix epoch */
+	const char *field[TA_NUM_FIELDS];	/* NULL when absent */
+	bool		has_status;
+	int32		status_code;
+	bool		has_latency;
+	int64		latency_us;		/* response_time_ms in microseconds */
+	char		status_text[12];	/* field[TA_F_STATUS_CODE] points here */
+	void	   *json;			/* parser's document, freed by event_free */
+} TaEvent;
+
+extern TaOutcome event_parse(const char *data, size_t len, TaEvent *ev,
+							 char *detail, size_t detail_len);
+extern void event_free(TaEvent *ev);
+extern const char *outcome_name(TaOutcome outcome);
+extern const char *field_name(TaField field);
+extern int	field_by_name(const char *name);
+extern bool parse_rfc3339(const char *s, int64 *ms);
+
+/* ---------------------------------------------------------------------
+ * Windows and watermark (window.c)
+ * ---------------------------------------------------------------------
+ */
+extern int	window_count(void);
+extern int	window_assign(int64 ts_ms, int64 *starts);
+extern int64 window_end(int64 start);
+extern int64 window_last_end(int64 ts_ms);
+extern Datum ta_us_to_numeric(int64 us);
+
+/* ---------------------------------------------------------------------
+ * Shared state (store.c)
+ * ---------------------------------------------------------------------
+ */
+
+/* One row of trafficagg.aggregates, as the data path sees it. */
+typedef struct TaAggregate
+{
+	bool		in_use;
+	uint32		generation;		/* bumped when the slot is reused */
+	char		name[NAMEDATALEN];
+	int			ndims;
+	TaField		dims[TA_MAX_DIMENSIONS];
+} TaAggregate;
+
+/* Exact metrics of one group. */
+typedef struct TaMetrics
+{
+	int64		events;
+	int64		errors;			/* status_code >= 500 */
+	int64		client_errors;	/* 400 <= status_code < 500 */
+	int64		latency_count;
+	int64		latency_sum_us;
+	int64		latency_min_us;
+	int64		latency_max_us;
+} TaMetrics;
+
+/* A group copied out of shared memory, with its dimension values resolved. */
+typedef struct TaGroupCopy
+{
+	int			agg;
+	int64		window_start;
+	char	   *dims[TA_MAX_DIMENSIONS];	/* palloc'd, NULL = missing */
+	TaMetrics	m;
+} TaGroupCopy;
+
+/* An open window holding data from a partition, and its smallest offset. */
+typedef struct TaTrackedWindow
+{
+	int64		window_end;
+	int64		min_offset;
+} TaTrackedWindow;
+
+/*
+ * A source of events: one Kafka partition, or the SQL ingest path (slot 0).
+ * Protected by TaShared.lock.
+ */
+typedef struct TaSource
+{
+	bool		in_use;
+	bool		is_sql;
+	bool		active;			/* has unread data; EOF sources don't hold the
+								 * watermark back */
+	bool		assigned;		/* currently assigned to the worker */
+	char		topic[NAMEDATALEN];
+	int32		partition;
+	int64		max_event_ms;	/* greatest event time seen */
+	int64		position;		/* next offset to consume */
+	int64		resume_offset;	/* stored: where replay starts after a crash */
+	int64		end_offset;		/* broker's high watermark, last seen */
+	uint64		consumed;
+	uint64		outcomes[TA_NUM_OUTCOMES];
+	int			ntracked;
+	TaTrackedWindow tracked[TA_TRACKED_WINDOWS];
+	int64		overflow_min_offset;	/* windows beyond the tracked array */
+	int64		overflow_end;
+} TaSource;
+
+/* A rejected or late message waiting to be written to rejected_events. */
+typedef struct TaRejected
+{
+	TimestampTz received_at;
+	int			source;			/* index into sources */
+	int64		offset;
+	TaOutcome	reason;
+	char		detail[TA_DETAIL_LEN];
+	int32		payload_len;	/* bytes kept, <= ta_rejected_payload_bytes */
+	int32		original_len;
+	/* payload bytes follow */
+} TaRejected;
+
+typedef struct TaShared
+{
+	LWLock	   *lock;			/* sources, catalog, rejected ring, status */
+	LWLock	   *dict_lock;		/* the value dictionary */
+	LWLock	   *partition_locks[TA_LOCK_PARTITIONS];	/* the group table */
+
+	slock_t		mutex;			/* protects the fields below */
+	int64		watermark_ms;	/* windows ending at or before it are closed */
+	int64		flushed_watermark_ms;	/* ... and flushed */
+	bool		watermark_restored;
+
+	/* catalog (under lock) */
+	bool		catalog_loaded;
+	TaAggregate aggs[TA_MAX_AGGREGATES];
+
+	/* status (under lock) */
+	TimestampTz last_flush_at;
+	double		last_flush_ms;
+	int64		last_flush_rows;
+	int64		flushes;
+	int64		spills;			/* early partial flushes when full */
+	int64		groups_high_water;
+	char		last_error[TA_ERROR_LEN];
+	char		broker_state[32];
+	int			worker_pid;
+	Latch	   *worker_latch;	/* set to wake the worker */
+	bool		worker_has_kafka;	/* flushes must go through the worker */
+
+	/* flush requests from trafficagg.flush() to the worker (under lock) */
+	uint64		flush_requests;
+	uint64		flush_completed;
+	bool		flush_close_all;
+	bool		last_flush_ok;
+
+	/* rejected ring (under lock) */
+	int			rejected_head;	/* next to write */
+	int			rejected_count;
+	int64		rejected_dropped;
+
+	int			nsources;
+	TaSource	sources[FLEXIBLE_ARRAY_MEMBER];
+} TaShared;
+
+#define TA_SQL_SOURCE 0
+
+extern TaShared *ta_shared;
+
+extern void store_request_shmem(void);
+extern void store_attach_shmem(void);
+extern void store_check_attached(void);
+extern bool store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
+							bool *full);
+extern long store_group_count(void);
+extern int	store_window_count(void);
+extern int	store_collect(int64 cutoff, bool oldest_window_only, int agg_filter,
+						  bool for_flush, TaGroupCopy **out);
+extern void store_forget_flushed(void);
+extern TaRejected *store_rejected_at(int i);
+extern Size store_rejected_size(void);
+extern int	source_lookup(const char *topic, int32 partition, bool create);
+extern void source_record(int src, TaOutcome outcome);
+
+/* watermark (window.c, over TaShared) */
+extern int64 watermark_get(void);
+extern void watermark_advance(void);
+extern void watermark_close_all(void);
+
+/* ---------------------------------------------------------------------
+ * Aggregate catalog (catalog.c)
+ * ---------------------------------------------------------------------
+ */
+extern void catalog_sync(void);
+extern int	catalog_find(const char *name);
+
+/* ---------------------------------------------------------------------
+ * Ingest: one message through validation, windowing and accounting
+ * (ingest.c), shared by the Kafka worker and trafficagg.ingest().
+ * ---------------------------------------------------------------------
+ */
+extern TaOutcome ingest_message(int src, int64 offset, const char *data, size_t len,
+								bool replay, bool *full);
+extern void ingest_reject(int src, int64 offset, TaOutcome reason,
+						  const char *detail, const char *data, size_t len);
+
+/* ---------------------------------------------------------------------
+ * Flush (flush.c)
+ * ---------------------------------------------------------------------
+ */
+typedef struct TaFlushResult
+{
+	int64		watermark;		/* windows ending at or before it were written */
+	int64		rows;			/* group rows written */
+	int			rejected_taken; /* ring entries written; release after commit */
+} TaFlushResult;
+
+extern void flush_windows(bool close_all, bool spill_oldest, bool with_kafka,
+						  TaFlushResult *res);
+extern void flush_after_commit(const TaFlushResult *res, double elapsed_ms);
+
+/* ---------------------------------------------------------------------
+ * Worker (worker.c) and consumer (consume.c)
+ * ---------------------------------------------------------------------
+ */
+extern PGDLLEXPORT void trafficagg_worker_main(Datum arg);
+extern void worker_register(void);
+
+#endif							/* TRAFFICAGG_H */

@@ -1,0 +1,355 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The background worker: waits for the extension, consumes Kafka
+ *	  (consume.c) and flushes closed windows (flush.c), until SIGTERM.
+ *
+ * The loop is the usual one: WaitLatchOrSocket on the latch and on
+ * librdkafka's wake-up pipe, with a timeout of trafficagg.flush_interval;
+ * SIGHUP reloads the settings (and rebuilds the consumer if its settings
+ * changed); SIGTERM leaves the loop, flushes what is closed and exits.
+ *
+ * A flush runs when the watermark passes the end of a window (so final rows
+ * appear as soon as a window closes), when trafficagg.flush() asks for one,
+ * when the dead-letter ring is half full, and every flush_interval if
+ * positions moved (to keep the stored resume offsets recent).  A failed
+ * flush is logged, recorded in status.last_error and retried; the data stay
+ * in shared memory meanwhile.
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "trafficagg.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "consume.h"
+
+/* messages consumed per batch */
+#define TA_BATCH 1000
+/* how often to look for CREATE EXTENSION */
+#define TA_EXTENSION_POLL_MS 2000
+
+static volatile sig_atomic_t got_sigterm = false;
+static MemoryContext worker_context;
+
+static void
+handle_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	got_sigterm = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+static void
+worker_detach(int code, Datum arg)
+{
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	ta_shared->worker_latch = NULL;
+	ta_shared->worker_pid = 0;
+	ta_shared->worker_has_kafka = false;
+	LWLockRelease(ta_shared->lock);
+}
+
+static void
+begin_tx(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+commit_tx(void)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static bool
+extension_exists(void)
+{
+	bool		exists;
+
+	begin_tx("trafficagg: looking for the extension");
+	SPI_connect();
+	if (SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'trafficagg'", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not query pg_extension");
+	exists = SPI_processed > 0;
+	SPI_finish();
+	commit_tx();
+	return exists;
+}
+
+/*
+ * Run a flush in its own transaction.  Errors are caught: logged, kept in
+ * status.last_error, and the flush is retried later.  Returns success.
+ */
+static bool
+worker_flush(bool close_all, bool spill)
+{
+	TaFlushResult res;
+	TimestampTz start = GetCurrentTimestamp();
+	MemoryContext oldcxt = CurrentMemoryContext;
+	bool		ok = true;
+
+	PG_TRY();
+	{
+		long		secs;
+		int			usecs;
+
+		begin_tx(spill ? "trafficagg: spilling the oldest window" : "trafficagg: flushing");
+		flush_windows(close_all, spill, consumer_wait_fd() >= 0, &res);
+		commit_tx();
+		TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+		flush_after_commit(&res, secs * 1000.0 + usecs / 1000.0);
+		consumer_commit_positions();
+		if (spill)
+		{
+			LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+			ta_shared->spills++;
+			LWLockRelease(ta_shared->lock);
+			ereport(WARNING,
+					(errmsg("trafficagg shared memory is full (%d groups): the oldest open window was written early as partial rows",
+							ta_max_groups),
+					 errhint("Raise trafficagg.max_groups and restart the server.")));
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+		strlcpy(ta_shared->last_error, edata->message, sizeof(ta_shared->last_error));
+		LWLockRelease(ta_shared->lock);
+		ereport(LOG,
+				(errmsg("trafficagg: flush failed, will retry: %s", edata->message)));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* Called by the consumer when shared memory is full. */
+static void
+spill_oldest(void)
+{
+	while (!worker_flush(false, true))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (got_sigterm)
+			proc_exit(0);		/* positions in shared memory stay exact */
+		pg_usleep(1000000L);
+	}
+}
+
+static void
+start_consumer(void)
+{
+	PG_TRY();
+	{
+		begin_tx("trafficagg: starting the Kafka consumer");
+		SPI_connect();
+		catalog_sync();
+		SPI_finish();
+		consumer_start();
+		commit_tx();
+	}
+	PG_CATCH();
+	{
+		/* a bad setting: report and keep serving SQL ingest and flushes */
+		MemoryContext oldcxt = MemoryContextSwitchTo(worker_context);
+		ErrorData  *edata = CopyErrorData();
+
+		FlushErrorState();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+		strlcpy(ta_shared->last_error, edata->message, sizeof(ta_shared->last_error));
+		strlcpy(ta_shared->broker_state, "error", sizeof(ta_shared->broker_state));
+		LWLockRelease(ta_shared->lock);
+		ereport(WARNING,
+				(errmsg("trafficagg: Kafka consumer not started: %s", edata->message),
+				 edata->hint ? errhint("%s", edata->hint) : 0));
+		consumer_stop();
+	}
+	PG_END_TRY();
+}
+
+/* Index of the last window end at or before w (windows closed by w). */
+static int64
+closed_index(int64 w)
+{
+	int64		slide = ta_slide_ms > 0 ? ta_slide_ms : ta_window_ms;
+	int64		x = w - ta_window_ms;
+
+	if (w == TA_NO_TIME)
+		return PG_INT64_MIN;
+	return x >= 0 ? x / slide : -((-x + slide - 1) / slide);
+}
+
+void
+trafficagg_worker_main(Datum arg)
+{
+	int64		flushed_index = PG_INT64_MIN;
+	TimestampTz last_flush = GetCurrentTimestamp();
+	bool		logged_waiting = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, handle_sigterm);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(ta_database, NULL, 0);
+	pgstat_report_appname("trafficagg worker");
+	worker_context = AllocSetContextCreate(TopMemoryContext, "trafficagg worker",
+										   ALLOCSET_DEFAULT_SIZES);
+
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	ta_shared->worker_latch = MyLatch;
+	ta_shared->worker_pid = MyProcPid;
+	LWLockRelease(ta_shared->lock);
+	on_shmem_exit(worker_detach, (Datum) 0);
+
+	/* wait for CREATE EXTENSION trafficagg */
+	while (!got_sigterm && !extension_exists())
+	{
+		if (!logged_waiting)
+			ereport(LOG,
+					(errmsg("trafficagg: waiting for CREATE EXTENSION trafficagg in database \"%s\"",
+							ta_database)));
+		logged_waiting = true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 TA_EXTENSION_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+	if (got_sigterm)
+		proc_exit(0);
+
+	start_consumer();
+	ereport(LOG, (errmsg("trafficagg worker started in database \"%s\"", ta_database)));
+
+	while (!got_sigterm)
+	{
+		int			served;
+		int			events;
+		uint64		requests;
+		bool		close_all;
+		int64		w;
+		bool		due;
+
+		MemoryContextReset(worker_context);
+		MemoryContextSwitchTo(worker_context);
+		CHECK_FOR_INTERRUPTS();
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			if (consumer_settings_changed())
+			{
+				worker_flush(false, false);
+				consumer_stop();
+				start_consumer();
+			}
+			else
+			{
+				begin_tx("trafficagg: reloading the aggregate catalog");
+				SPI_connect();
+				catalog_sync();
+				SPI_finish();
+				commit_tx();
+			}
+		}
+
+		served = consumer_poll(TA_BATCH, spill_oldest);
+
+		/* decide whether to flush */
+		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+		requests = ta_shared->flush_requests;
+		close_all = ta_shared->flush_close_all;
+		ta_shared->flush_close_all = false;
+		due = requests > ta_shared->flush_completed ||
+			ta_shared->rejected_count >= ta_rejected_buffer / 2;
+		LWLockRelease(ta_shared->lock);
+		w = watermark_get();
+		if (closed_index(w) > flushed_index)
+			due = true;
+		if (TimestampDifferenceExceeds(last_flush, GetCurrentTimestamp(), ta_flush_interval_ms))
+			due = true;
+
+		if (due)
+		{
+			bool		ok = worker_flush(close_all, false);
+
+			last_flush = GetCurrentTimestamp();
+			if (ok)
+				flushed_index = closed_index(watermark_get());
+			LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+			ta_shared->flush_completed = requests;
+			ta_shared->last_flush_ok = ok;
+			LWLockRelease(ta_shared->lock);
+		}
+
+		if (served >= TA_BATCH)
+			continue;			/* more is waiting */
+
+		events = WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH;
+		if (consumer_wait_fd() >= 0)
+			events |= WL_SOCKET_READABLE;
+		(void) WaitLatchOrSocket(MyLatch, events, consumer_wait_fd(),
+								 ta_flush_interval_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	/* SIGTERM: write what is closed, then leave the group */
+	worker_flush(false, false);
+	consumer_stop();
+	ereport(LOG, (errmsg("trafficagg worker stopped")));
+	proc_exit(0);
+}
+
+void
+worker_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	strlcpy(worker.bgw_library_name, "trafficagg", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "trafficagg_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "trafficagg worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "trafficagg worker", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
