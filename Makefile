@@ -24,8 +24,7 @@ PG_CPPFLAGS += -Werror
 endif
 
 REGRESS      = event_validation windows watermark flush views status aggregates privileges
-REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check_regress \
-               --load-extension=hll --load-extension=tdigest --load-extension=$(EXTENSION)
+REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check_regress
 TAP_TESTS    = 1
 EXTRA_CLEAN  = tmp_check_regress producer/node_modules/.cache
 

@@ -184,6 +184,28 @@ parse_rfc3339(const char *s, int64 *ms)
 	return true;
 }
 
+/* Format ms since the epoch as RFC 3339 UTC with milliseconds into buf. */
+char *
+format_rfc3339(int64 ms, char *buf, size_t len)
+{
+	int64		days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+	int64		rem = ms - days * 86400000;
+	int64		z = days + 719468;
+	int64		era = (z >= 0 ? z : z - 146096) / 146097;
+	int64		doe = z - era * 146097;
+	int64		yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64		doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64		mp = (5 * doy + 2) / 153;
+	int			d = (int) (doy - (153 * mp + 2) / 5 + 1);
+	int			m = (int) (mp < 10 ? mp + 3 : mp - 9);
+	int64		y = yoe + era * 400 + (m <= 2);
+
+	snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long) y, m, d,
+			 (int) (rem / 3600000), (int) (rem / 60000 % 60), (int) (rem / 1000 % 60),
+			 (int) (rem % 1000));
+	return buf;
+}
+
 #define REJECT(reason, ...) \
 	do { \
 		snprintf(detail, detail_len, __VA_ARGS__); \
@@ -213,7 +235,7 @@ event_parse(const char *data, size_t len, TaEvent *ev, char *detail,
 		REJECT(TA_REJ_TOO_LARGE, "message is %zu bytes, trafficagg.max_event_bytes is %d",
 			   len, ta_max_event_bytes);
 
-	root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (root == NULL)
 	{
 		if (json_error_code(&jerr) == json_error_invalid_utf8)

@@ -142,6 +142,9 @@ ingest_message(int src, int64 offset, const char *data, size_t len,
 	int64		watermark = watermark_get();
 	int64		first_end = 0;
 	TaSource   *s = &ta_shared->sources[src];
+	char		t1[32],
+				t2[32],
+				t3[32];
 
 	*full = false;
 	outcome = event_parse(data, len, &ev, detail, sizeof(detail));
@@ -163,10 +166,10 @@ ingest_message(int src, int64 offset, const char *data, size_t len,
 			}
 			outcome = TA_LATE;
 			snprintf(detail, sizeof(detail),
-					 "event time %s: its last window ended at %s, the watermark is %s",
-					 timestamptz_to_str(ta_ms_to_timestamptz(ev.ts_ms)),
-					 timestamptz_to_str(ta_ms_to_timestamptz(window_last_end(ev.ts_ms))),
-					 timestamptz_to_str(ta_ms_to_timestamptz(watermark_get())));
+					 "event time %s is in windows closed by the watermark %s (last window ended %s)",
+					 format_rfc3339(ev.ts_ms, t1, sizeof(t1)),
+					 format_rfc3339(watermark_get(), t2, sizeof(t2)),
+					 format_rfc3339(window_last_end(ev.ts_ms), t3, sizeof(t3)));
 		}
 		else
 			first_end = window_end(starts[0]);

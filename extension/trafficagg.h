@@ -119,6 +119,7 @@ extern const char *outcome_name(TaOutcome outcome);
 extern const char *field_name(TaField field);
 extern int	field_by_name(const char *name);
 extern bool parse_rfc3339(const char *s, int64 *ms);
+extern char *format_rfc3339(int64 ms, char *buf, size_t len);
 
 /* ---------------------------------------------------------------------
  * Windows and watermark (window.c)

@@ -165,6 +165,11 @@ AS 'MODULE_PATHNAME', 'trafficagg_ingest_jsonb' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.ingest(jsonb) IS
   'validate, window and aggregate one event; returns accepted, late or the rejection reason';
 
+CREATE FUNCTION @extschema@.ingest(event bytea) RETURNS text
+AS 'MODULE_PATHNAME', 'trafficagg_ingest_bytea' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.ingest(bytea) IS
+  'validate, window and aggregate one raw message (bytes as Kafka delivers them)';
+
 CREATE FUNCTION @extschema@.ingest(events text[], OUT outcome text, OUT events bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'trafficagg_ingest_array' LANGUAGE C VOLATILE ROWS 10;
@@ -210,6 +215,7 @@ COMMENT ON VIEW @extschema@.status IS
 REVOKE ALL ON FUNCTION @extschema@.ingest(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.ingest(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.ingest(text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.ingest(bytea) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.flush(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.create_aggregate_objects(text, text[]) FROM PUBLIC;
 GRANT SELECT ON @extschema@.aggregates, @extschema@.kafka_offsets, @extschema@.status TO PUBLIC;
