@@ -255,6 +255,7 @@ load_stored_offsets(void)
 	if (restored != TA_NO_TIME)
 	{
 		SpinLockAcquire(&ta_shared->mutex);
+		ta_shared->replay_cutoff_ms = restored;
 		if (restored > ta_shared->watermark_ms)
 			ta_shared->watermark_ms = restored;
 		if (restored > ta_shared->flushed_watermark_ms)

@@ -14,8 +14,13 @@
  *
  * Replay.  After a crash the worker re-reads each partition from its stored
  * resume offset.  Messages before the stored position were accounted for
- * already: they only rebuild open windows (replay = true) and are neither
- * counted nor written to the dead-letter table again.
+ * already (replay = true): they are neither counted nor written to the
+ * dead-letter table again, and they go into every window ending after the
+ * stored flushed watermark, whatever the watermark is now: those windows
+ * were not written before the crash, and the event was in them (the
+ * watermark advances differently on replay, so lateness is not re-judged).
+ * A window the new watermark closed meanwhile gets a row that merges into
+ * the flushed one.
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -140,6 +145,7 @@ ingest_message(int src, int64 offset, const char *data, size_t len,
 	int64		starts[TA_MAX_WINDOWS_PER_EVENT];
 	int			nstarts = 0;
 	int64		watermark = watermark_get();
+	int64		cutoff;
 	int64		first_end = 0;
 	TaSource   *s = &ta_shared->sources[src];
 	char		t1[32],
@@ -147,17 +153,26 @@ ingest_message(int src, int64 offset, const char *data, size_t len,
 				t3[32];
 
 	*full = false;
+	if (replay)
+	{
+		SpinLockAcquire(&ta_shared->mutex);
+		cutoff = ta_shared->replay_cutoff_ms;
+		SpinLockRelease(&ta_shared->mutex);
+	}
+	else
+		cutoff = watermark;
 	outcome = event_parse(data, len, &ev, detail, sizeof(detail));
 	if (outcome == TA_ACCEPTED)
 	{
 		nstarts = window_assign(ev.ts_ms, starts);
 		/* skip the windows already closed; none left means late */
-		while (nstarts > 0 && window_end(starts[0]) <= watermark)
+		while (nstarts > 0 && window_end(starts[0]) <= cutoff)
 		{
 			memmove(starts, starts + 1, (nstarts - 1) * sizeof(int64));
 			nstarts--;
 		}
-		if (nstarts == 0 || !store_add_event(&ev, starts, nstarts, full))
+		if (nstarts == 0 ||
+			!store_add_event(&ev, starts, nstarts, replay ? &cutoff : NULL, full))
 		{
 			if (*full)
 			{

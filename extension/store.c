@@ -176,6 +176,7 @@ store_shmem_startup(void)
 		SpinLockInit(&ta_shared->mutex);
 		ta_shared->watermark_ms = TA_NO_TIME;
 		ta_shared->flushed_watermark_ms = TA_NO_TIME;
+		ta_shared->replay_cutoff_ms = TA_NO_TIME;
 		strlcpy(ta_shared->broker_state, "not configured", sizeof(ta_shared->broker_state));
 		ta_shared->nsources = ta_max_partitions + 1;
 		for (int i = 0; i < ta_shared->nsources; i++)
@@ -354,13 +355,16 @@ group_flush_state(GroupEntry *g)
 
 /*
  * Add the event to the groups of every aggregate for each window start given.
- * A window closed by the watermark is skipped, under the partition lock.
+ * A window ending at or before the cutoff is skipped, checked under the
+ * partition lock; the cutoff is the current watermark, or *fixed_cutoff if
+ * given (replay after a restart, see ingest.c).
  * Returns true if the event went into at least one window; false with *full
  * unset means it is late; false with *full set means there was no room for
  * its new groups, and nothing was added.
  */
 bool
-store_add_event(const TaEvent *ev, const int64 *starts, int nstarts, bool *full)
+store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
+				const int64 *fixed_cutoff, bool *full)
 {
 	bool		used[TA_NUM_FIELDS] = {0};
 	uint32		ids[TA_NUM_FIELDS];
@@ -370,7 +374,7 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts, bool *full)
 	int			nkeys = 0;
 	int			nnew = 0;
 	TaAggregate aggs[TA_MAX_AGGREGATES];
-	int64		watermark = watermark_get();
+	int64		watermark = fixed_cutoff ? *fixed_cutoff : watermark_get();
 	bool		added = false;
 
 	*full = false;
@@ -441,7 +445,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts, bool *full)
 		bool		found;
 
 		LWLockAcquire(lock, LW_EXCLUSIVE);
-		if (window_end(keys[i].window_start) <= watermark_get())
+		if (window_end(keys[i].window_start) <=
+			(fixed_cutoff ? *fixed_cutoff : watermark_get()))
 		{
 			LWLockRelease(lock);
 			continue;			/* closed since we looked */

@@ -221,6 +221,9 @@ typedef struct TaShared
 	slock_t		mutex;			/* protects the fields below */
 	int64		watermark_ms;	/* windows ending at or before it are closed */
 	int64		flushed_watermark_ms;	/* ... and flushed */
+	int64		replay_cutoff_ms;	/* flushed watermark stored when the worker
+									 * started: replayed events skip windows
+									 * ending at or before it, and only those */
 	bool		watermark_restored;
 
 	/* catalog (under lock) */
@@ -263,7 +266,7 @@ extern void store_request_shmem(void);
 extern void store_attach_shmem(void);
 extern void store_check_attached(void);
 extern bool store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
-							bool *full);
+							const int64 *fixed_cutoff, bool *full);
 extern long store_group_count(void);
 extern int	store_window_count(void);
 extern int	store_collect(int64 cutoff, bool oldest_window_only, int agg_filter,

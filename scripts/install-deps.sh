@@ -27,10 +27,10 @@ for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # runtimes: use what the machine has if recent enough, else Debian's
-java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+java_major=$( { java -version 2>&1 || true; } | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
 [ "${java_major:-0}" -ge 17 ] || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
-node_major=$(node --version 2>/dev/null | sed 's/^v\([0-9]*\).*/\1/')
+node_major=$( { node --version 2>/dev/null || true; } | sed 's/^v\([0-9]*\).*/\1/')
 [ "${node_major:-0}" -ge 18 ] || missing+=(nodejs npm)
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -13,44 +13,6 @@ use TrafficAggTest;
 my $tmp = $PostgreSQL::Test::Utils::tmp_check;
 my $broker = start_broker('oracle');
 
-# bad kind (producer) -> rejection reason (extension)
-my %reason_of = (
-	not_json => 'not_json',
-	not_object => 'not_object',
-	missing_field => 'missing_field',
-	wrong_type => 'wrong_type',
-	bad_timestamp => 'bad_timestamp',
-	oversized => 'too_large',
-	invalid_utf8 => 'invalid_utf8',
-	empty => 'empty');
-
-# The oracle for one aggregate: the accepted events of the --out file (every
-# good or late-kind event except those the extension reports late), grouped
-# by window and dimensions, with the metrics computed in plain SQL.
-sub oracle_sql
-{
-	my (@dims) = @_;
-	my $dimcols = join('', map { ", event->>'$_' AS $_" } @dims);
-	my $groupby = join('', map { ", $_" } @dims);
-	return qq{
-	  SELECT date_bin('1 minute', ts, 'epoch') AS window_start,
-	         date_bin('1 minute', ts, 'epoch') + interval '1 minute' AS window_end
-	         $dimcols,
-	         count(*) AS events,
-	         count(*) FILTER (WHERE (event->>'status_code')::int >= 500) AS errors,
-	         count(*) FILTER (WHERE (event->>'status_code')::int BETWEEN 400 AND 499) AS client_errors,
-	         count(event->>'response_time_ms') AS latency_count,
-	         sum((event->>'response_time_ms')::numeric) AS latency_sum,
-	         min((event->>'response_time_ms')::numeric) AS latency_min,
-	         max((event->>'response_time_ms')::numeric) AS latency_max
-	    FROM (SELECT (s.event->>'timestamp')::timestamptz AS ts, s.event
-	            FROM sent s
-	           WHERE s.kind IN ('event', 'late')
-	             AND NOT EXISTS (SELECT 1 FROM trafficagg.rejected_events r
-	                              WHERE r.partition = s.partition AND r."offset" = s."offset")) e
-	   GROUP BY 1, 2 $groupby};
-}
-
 sub run_case
 {
 	my ($seed, $partitions, $count) = @_;
@@ -112,7 +74,8 @@ trafficagg.flush_interval = '200ms'
 
 	# every bad message is a dead letter with the right reason; nothing else is
 	my $case = join(' ',
-		map { "WHEN '$_' THEN '$reason_of{$_}'" } sort keys %reason_of);
+		map { "WHEN '$_' THEN '$TrafficAggTest::reason_of{$_}'" }
+		  sort keys %TrafficAggTest::reason_of);
 	is( $node->safe_psql(
 			'postgres', qq{
 		SELECT count(*) FROM sent s
@@ -142,26 +105,7 @@ trafficagg.flush_interval = '200ms'
 		"$name: the late count in status equals the late dead letters");
 
 	# the aggregates, exactly
-	my @aggs = (
-		[ 'by_page', 'page', 'event_type' ],
-		[ 'by_country', 'country' ],
-		[ 'by_device', 'device' ],
-		[ 'total' ]);
-	for my $agg (@aggs)
-	{
-		my ($table, @dims) = @$agg;
-		my $cols = join(', ',
-			'window_start', 'window_end', @dims,
-			qw(events errors client_errors latency_count latency_sum latency_min latency_max));
-		my $oracle = oracle_sql(@dims);
-		my $diff = $node->safe_psql(
-			'postgres', qq{
-			SELECT (SELECT count(*) FROM (($oracle) EXCEPT ALL SELECT $cols FROM trafficagg.$table) a)
-			     + (SELECT count(*) FROM (SELECT $cols FROM trafficagg.$table EXCEPT ALL ($oracle)) b)});
-		is($diff, '0', "$name: trafficagg.$table equals the oracle exactly");
-		my $rows = $node->safe_psql('postgres', "SELECT count(*) FROM trafficagg.$table");
-		cmp_ok($rows, '>', 0, "$name: trafficagg.$table has $rows rows");
-	}
+	check_aggregates_against_oracle($node, $name);
 	is( $node->safe_psql(
 			'postgres', q{SELECT sum(events) FROM trafficagg.total}),
 		$node->safe_psql(
