@@ -74,6 +74,8 @@ set_broker_state(const char *state)
 	LWLockRelease(ta_shared->lock);
 	if (changed)
 		ereport(LOG, (errmsg("trafficagg: Kafka brokers %s: %s", ta_brokers, state)));
+	if (strcmp(state, "up") == 0)
+		last_logged_error = RD_KAFKA_RESP_ERR_NO_ERROR; /* log the next outage */
 }
 
 static void
@@ -84,11 +86,15 @@ set_last_error(const char *msg)
 	LWLockRelease(ta_shared->lock);
 }
 
-/* librdkafka log lines, served in our thread thanks to log.queue. */
+/*
+ * librdkafka log lines, served in our thread thanks to log.queue.  Connection
+ * failures (facility FAIL) repeat at every retry; they reach error_cb too,
+ * which logs them once per change, so they are not logged here.
+ */
 static void
 log_cb(const rd_kafka_t *k, int level, const char *fac, const char *buf)
 {
-	if (level <= 4)				/* LOG_WARNING and worse */
+	if (level <= 4 && strcmp(fac, "FAIL") != 0)	/* LOG_WARNING and worse */
 		ereport(LOG, (errmsg("trafficagg: librdkafka %s: %s", fac, buf)));
 }
 

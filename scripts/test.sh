@@ -4,7 +4,7 @@
 # temporary instance, then the TAP tests in t/) as an ordinary user.
 #
 # initdb refuses to run as root: when run as root, the tests run as the user
-# $TRAFFICAGG_TEST_USER (created if needed, default "trafficagg") on a copy of
+# $TRAFFICAGG_TEST_USER (created if needed, default "tatest") on a copy of
 # the tree in $TRAFFICAGG_TEST_DIR (default /tmp/trafficagg-test).
 # Extra arguments go to make, e.g. PROVE_TESTS=t/002_stream_oracle.pl.
 set -euo pipefail
@@ -19,7 +19,7 @@ if [ "$(id -u)" -eq 0 ]; then make -s install; else sudo make -s install; fi
 run_dir=$root
 as_user=()
 if [ "$(id -u)" -eq 0 ]; then
-    user=${TRAFFICAGG_TEST_USER:-trafficagg}
+    user=${TRAFFICAGG_TEST_USER:-tatest}
     id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
     run_dir=${TRAFFICAGG_TEST_DIR:-/tmp/trafficagg-test}
     rm -rf "$run_dir"

@@ -69,6 +69,15 @@ sub start_broker
 	return $b;
 }
 
+# Start a broker stopped with stop_broker again, on the same port and data.
+sub restart_broker
+{
+	my ($b) = @_;
+	local %ENV = (%ENV, _broker_env($b));
+	my $out = `$root/kafka/broker.sh start 2>&1`;
+	die "broker $b->{name} did not restart: $out" if $? != 0;
+}
+
 sub stop_broker
 {
 	my ($b) = @_;
