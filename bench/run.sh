@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# trafficagg benchmark harness: one command, one run, all baselines measured
+# side by side on the same messages (machines here are noisy: only ratios
+# within one run mean something).
+#
+#   bench/run.sh [--events N] [--partitions P] [--smoke]
+#
+#   (a) consume ceiling   plain librdkafka consumer, reads everything, does nothing
+#   (b) parse cost        extension/event.c alone over the same payloads, one core
+#   (c) trafficagg        worker start -> every event in the final tables
+#   (d) naive             kcat | COPY into a jsonb table, then GROUP BY
+#
+# Results: a table on stdout and JSON in bench/results/.  --smoke runs a tiny
+# N so CI keeps the harness working; its timings mean nothing.
+set -euo pipefail
+
+events=2000000
+partitions=8
+smoke=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --events) events=$2; shift 2 ;;
+        --partitions) partitions=$2; shift 2 ;;
+        --smoke) smoke=1; events=20000; partitions=2; shift ;;
+        *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+bash scripts/install-deps.sh
+make -s
+if [ "$(id -u)" -eq 0 ]; then make -s install; else sudo make -s install; fi
+make -s -C bench
+
+work=${BENCH_WORK_DIR:-/tmp/trafficagg-bench}
+rm -rf "$work"
+mkdir -p "$work" bench/results
+export KAFKA_PORT=${BENCH_KAFKA_PORT:-29192}
+export KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
+export KAFKA_DATA=$work/kafka
+export KAFKA_HEAP=${BENCH_KAFKA_HEAP:-1g}
+pgport=${BENCH_PGPORT:-29194}
+brokers=127.0.0.1:$KAFKA_PORT
+topic=bench_events
+pgbin=$(pg_config --bindir)
+
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+    user=${TRAFFICAGG_TEST_USER:-tatest}
+    id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+    chown "$user" "$work"
+    as_pg=(runuser -u "$user" --)
+fi
+psql_() { "${as_pg[@]}" "$pgbin/psql" -X -q -At -h "$work" -p "$pgport" -d postgres "$@"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+
+cleanup() {
+    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pgdata" -m immediate stop >/dev/null 2>&1 || true
+    kafka/broker.sh stop || true
+}
+trap cleanup EXIT
+
+echo "== broker, topic ($partitions partitions), preloading $events events" >&2
+kafka/broker.sh start >&2
+kafka/broker.sh create-topic "$topic" "$partitions"
+t0=$(now)
+node producer/event_generator.js --brokers "$brokers" --topic "$topic" --seed bench \
+    --count "$events" --rate max --start-time 2026-01-01T00:00:00Z --time-step 1 --quiet >&2
+produce_s=$(elapsed "$t0" "$(now)")
+
+echo "== (a) consume ceiling" >&2
+a_json=$(bench/consume_ceiling "$brokers" "$topic" "$events")
+a_rate=$(sed 's/.*"messages_per_s": \([0-9.]*\).*/\1/' <<<"$a_json")
+bytes=$(sed 's/.*"bytes": \([0-9]*\).*/\1/' <<<"$a_json")
+
+echo "== (b) parse cost" >&2
+kcat -b "$brokers" -C -t "$topic" -e -q -f '%s\n' > "$work/payloads.ndjson"
+b_json=$(bench/parse_bench "$work/payloads.ndjson" $([ $smoke = 1 ] && echo 3 || echo 2))
+b_rate=$(sed 's/.*"messages_per_s": \([0-9.]*\).*/\1/' <<<"$b_json")
+
+echo "== (c) trafficagg catch-up" >&2
+"${as_pg[@]}" "$pgbin/initdb" -D "$work/pgdata" -A trust -U postgres >/dev/null
+cat >> "$work/pgdata/postgresql.conf" <<CONF
+listen_addresses = ''
+port = $pgport
+unix_socket_directories = '$work'
+shared_preload_libraries = 'trafficagg'
+trafficagg.database = 'postgres'
+trafficagg.topic = '$topic'
+trafficagg.group_id = 'bench-$$'
+trafficagg.max_groups = 200000
+shared_buffers = '256MB'
+CONF
+"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pgdata" -l "$work/postgresql.log" -w start >/dev/null
+psql_ -U postgres -c "CREATE EXTENSION trafficagg CASCADE" 2>/dev/null
+shmem=$(psql_ -U postgres -c "SELECT sum(allocated_size) FROM pg_shmem_allocations WHERE name LIKE 'trafficagg%'")
+worker=$(psql_ -U postgres -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'")
+ticks=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$worker/stat"; }
+cpu0=$(cpu)
+t0=$(now)
+psql_ -U postgres -c "ALTER SYSTEM SET trafficagg.brokers = '$brokers'" -c "SELECT pg_reload_conf()" >/dev/null
+peak_groups=0
+while :; do
+    read -r done_n groups <<<"$(psql_ -U postgres -F ' ' -c "SELECT coalesce(sum(position), 0), max(groups_used) FROM trafficagg.status WHERE source = 'kafka'")"
+    [ "${groups:-0}" -gt "$peak_groups" ] && peak_groups=$groups
+    [ "$done_n" -ge "$events" ] && break
+    sleep 0.05
+done
+psql_ -U postgres -c "SELECT trafficagg.flush(close_all => true)" >/dev/null
+c_s=$(elapsed "$t0" "$(now)")
+cpu1=$(cpu)
+c_rate=$(calc "$events / $c_s")
+c_cpu_per_m=$(calc "($cpu1 - $cpu0) / $ticks / ($events / 1000000)")
+rows=$(psql_ -U postgres -c "SELECT (SELECT count(*) FROM trafficagg.by_page) + (SELECT count(*) FROM trafficagg.by_country) + (SELECT count(*) FROM trafficagg.by_device) + (SELECT count(*) FROM trafficagg.total)")
+c_events=$(psql_ -U postgres -c "SELECT sum(events) FROM trafficagg.total")
+agg_bytes=$(psql_ -U postgres -c "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'trafficagg' AND c.relkind = 'r' AND c.relname IN ('by_page', 'by_country', 'by_device', 'total')")
+
+echo "== (d) naive: kcat | COPY jsonb, then GROUP BY" >&2
+psql_ -U postgres -c "CREATE TABLE raw_events (j jsonb)"
+t0=$(now)
+kcat -b "$brokers" -C -t "$topic" -e -q -f '%s\n' |
+    psql_ -U postgres -c "COPY raw_events FROM STDIN WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
+psql_ -U postgres -c "
+  CREATE TABLE naive_by_page AS
+  SELECT date_bin('1 minute', (j->>'timestamp')::timestamptz, 'epoch') AS window_start,
+         j->>'page' AS page, j->>'event_type' AS event_type, count(*) AS events,
+         count(*) FILTER (WHERE (j->>'status_code')::int >= 500) AS errors,
+         count(*) FILTER (WHERE (j->>'status_code')::int BETWEEN 400 AND 499) AS client_errors,
+         count(j->>'response_time_ms') AS latency_count,
+         sum((j->>'response_time_ms')::numeric) AS latency_sum,
+         min((j->>'response_time_ms')::numeric) AS latency_min,
+         max((j->>'response_time_ms')::numeric) AS latency_max
+    FROM raw_events GROUP BY 1, 2, 3"
+d_s=$(elapsed "$t0" "$(now)")
+d_rate=$(calc "$events / $d_s")
+d_bytes=$(psql_ -U postgres -c "SELECT pg_total_relation_size('raw_events')")
+same=$(psql_ -U postgres -c "
+  SELECT count(*) = 0 FROM (
+    (SELECT window_start, page, event_type, events, errors, client_errors, latency_count, latency_sum FROM naive_by_page
+     EXCEPT ALL SELECT window_start, page, event_type, events, errors, client_errors, latency_count, latency_sum FROM trafficagg.by_page)
+    UNION ALL
+    (SELECT window_start, page, event_type, events, errors, client_errors, latency_count, latency_sum FROM trafficagg.by_page
+     EXCEPT ALL SELECT window_start, page, event_type, events, errors, client_errors, latency_count, latency_sum FROM naive_by_page)) d")
+
+ca=$(calc "$c_rate / $a_rate")
+cd_=$(calc "$c_rate / $d_rate")
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out=bench/results/$([ $smoke = 1 ] && echo smoke || echo run)-$stamp.json
+cat > "$out" <<JSON
+{
+  "when": "$stamp", "smoke": $([ $smoke = 1 ] && echo true || echo false),
+  "events": $events, "partitions": $partitions, "payload_bytes": $bytes,
+  "cpus": $(nproc), "produce_s": $(printf %.2f "$produce_s"),
+  "a_consume_ceiling": $a_json,
+  "b_parse": $b_json,
+  "c_trafficagg": {"seconds": $(printf %.3f "$c_s"), "events_per_s": $(printf %.0f "$c_rate"),
+                   "worker_cpu_s_per_million": $(printf %.3f "$c_cpu_per_m"),
+                   "shmem_bytes": $shmem, "peak_groups": $peak_groups, "rows_written": $rows,
+                   "events_in_total": $c_events, "table_bytes": $agg_bytes},
+  "d_naive": {"seconds": $(printf %.3f "$d_s"), "events_per_s": $(printf %.0f "$d_rate"),
+              "bytes_stored": $d_bytes, "by_page_equal_to_trafficagg": $same},
+  "ratio_c_over_a": $(printf %.3f "$ca"), "ratio_c_over_d": $(printf %.2f "$cd_")
+}
+JSON
+
+printf '\n%-34s %14s %s\n' "measure ($events events, $partitions partitions)" "events/s" "notes"
+printf '%-34s %14.0f %s\n' "(a) consume ceiling (librdkafka)" "$a_rate" "$(printf '%.0f MB payload' "$(calc "$bytes / 1000000")")"
+printf '%-34s %14.0f %s\n' "(b) parse/validate, one core" "$b_rate" "$(sed 's/.*"ns_per_message": \([0-9]*\).*/\1/' <<<"$b_json") ns/event"
+printf '%-34s %14.0f %s\n' "(c) trafficagg catch-up" "$c_rate" "$(printf '%.2f worker CPU s per 1M events, %s rows, peak %s groups, shmem %s MB' "$c_cpu_per_m" "$rows" "$peak_groups" "$((shmem / 1048576))")"
+printf '%-34s %14.0f %s\n' "(d) naive kcat|COPY jsonb+GROUP BY" "$d_rate" "$(printf '%s MB stored vs %s MB of aggregates; same by_page: %s' "$((d_bytes / 1048576))" "$((agg_bytes / 1048576))" "$same")"
+printf '\nc/a = %.2f (goal >= 0.70)   c/d = %.1f (goal >= 10)\nresults: %s\n' "$ca" "$cd_" "$out"
+[ "$same" = t ] || { echo "bench: trafficagg and the naive baseline disagree" >&2; exit 1; }
+[ "$c_events" = "$events" ] || { echo "bench: trafficagg counted $c_events of $events events" >&2; exit 1; }
