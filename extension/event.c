@@ -5,8 +5,10 @@
  *
  * This stage owns the event schema: which fields exist, which are required,
  * their types, and the names of the rejection reasons.  It knows nothing of
- * windows or shared memory.  Parsing is done by jansson, which also checks
- * UTF-8; timestamps (RFC 3339 with an offset, or integer epoch
+ * windows or shared memory.  jansson is the reference parser and decides
+ * every error (it also checks UTF-8); a fast scanner handles the common
+ * shape of an event and defers to jansson for anything else (see
+ * fast_scan).  Timestamps (RFC 3339 with an offset, or integer epoch
  * milliseconds) are parsed here.
  *
  * Copyright (c) 2026, trafficagg authors
@@ -16,6 +18,8 @@
 #include "trafficagg.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
 
 #include <jansson.h>
 
@@ -206,27 +210,421 @@ format_rfc3339(int64 ms, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * The fields we read, as either parser found them.  Strings point into the
+ * message (fast path) or into jansson's document, and are not terminated.
+ */
+typedef enum
+{
+	JV_MISSING,
+	JV_NULL,
+	JV_STRING,
+	JV_INTEGER,
+	JV_REAL,
+	JV_OTHER					/* true, false, object, array */
+} JsonType;
+
+typedef struct JsonField
+{
+	JsonType	type;
+	const char *str;
+	size_t		len;
+	int64		i;
+	double		d;
+} JsonField;
+
+/* The keys read, in this order: the string fields, then these two. */
+#define K_STATUS_CODE		TA_F_STATUS_CODE
+#define K_RESPONSE_TIME		TA_NUM_FIELDS
+#define K_TIMESTAMP			(TA_NUM_FIELDS + 1)
+#define NUM_KEYS			(TA_NUM_FIELDS + 2)
+
+static const char *
+key_name(int k)
+{
+	if (k == K_RESPONSE_TIME)
+		return "response_time_ms";
+	if (k == K_TIMESTAMP)
+		return "timestamp";
+	return string_fields[k].name;
+}
+
+static int
+key_index(const char *name, size_t len)
+{
+	for (int k = 0; k < NUM_KEYS; k++)
+	{
+		const char *kn = key_name(k);
+
+		if (strlen(kn) == len && memcmp(kn, name, len) == 0)
+			return k;
+	}
+	return -1;
+}
+
+/* ---------------------------------------------------------------------
+ * The fast path: a validating scanner for the common shape of an event, a
+ * flat JSON object of ASCII keys and values without escapes.  Anything else
+ * (escapes, non-ASCII bytes, nested values, duplicate keys, any syntax
+ * error) makes it give up, and jansson, the reference, decides.  So it never
+ * has to classify an error; it must only agree with jansson on documents it
+ * accepts, which t/006_parser_differential.pl checks by fuzzing.
+ * ---------------------------------------------------------------------
+ */
+#define FAST_MAX_KEYS 64
+
+static inline const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* A string without escapes, control characters or non-ASCII bytes. */
+static inline const char *
+scan_string(const char *p, const char *end, const char **s, size_t *len)
+{
+	const char *q = ++p;		/* after the opening quote */
+
+	while (q < end && *q != '"')
+	{
+		unsigned char c = (unsigned char) *q;
+
+		if (c < 0x20 || c >= 0x80 || c == '\\')
+			return NULL;
+		q++;
+	}
+	if (q >= end)
+		return NULL;
+	*s = p;
+	*len = q - p;
+	return q + 1;
+}
+
+/* A JSON number, classified as jansson does (integer unless '.', 'e', 'E'). */
+static inline const char *
+scan_number(const char *p, const char *end, JsonField *f)
+{
+	const char *start = p;
+	bool		real = false;
+	char		buf[64];
+
+	if (p < end && *p == '-')
+		p++;
+	if (p >= end || *p < '0' || *p > '9')
+		return NULL;
+	if (*p == '0')
+		p++;
+	else
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	if (p < end && *p == '.')
+	{
+		real = true;
+		p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return NULL;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E'))
+	{
+		real = true;
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return NULL;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p - start >= (ptrdiff_t) sizeof(buf))
+		return NULL;
+	memcpy(buf, start, p - start);
+	buf[p - start] = '\0';
+	if (real)
+	{
+		char	   *e;
+
+		f->type = JV_REAL;
+		f->d = strtod(buf, &e);
+		if (!isfinite(f->d))
+			return NULL;		/* jansson: overflow error */
+	}
+	else
+	{
+		if (p - start > 18)
+			return NULL;		/* may not fit: let jansson decide */
+		f->type = JV_INTEGER;
+		f->i = strtoll(buf, NULL, 10);
+		f->d = (double) f->i;
+	}
+	return p;
+}
+
+static bool
+fast_scan(const char *data, size_t len, JsonField *fields)
+{
+	const char *p = data,
+			   *end = data + len;
+	const char *keys[FAST_MAX_KEYS];
+	size_t		keylens[FAST_MAX_KEYS];
+	int			nkeys = 0;
+
+	p = skip_ws(p, end);
+	if (p >= end || *p != '{')
+		return false;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == '}')
+		p++;
+	else
+	{
+		for (;;)
+		{
+			const char *key;
+			size_t		keylen;
+			int			k;
+			JsonField	tmp,
+					   *f;
+
+			if (p >= end || *p != '"' || (p = scan_string(p, end, &key, &keylen)) == NULL)
+				return false;
+			for (int i = 0; i < nkeys; i++)
+				if (keylens[i] == keylen && memcmp(keys[i], key, keylen) == 0)
+					return false;	/* duplicate: jansson rejects */
+			if (nkeys == FAST_MAX_KEYS)
+				return false;
+			keys[nkeys] = key;
+			keylens[nkeys++] = keylen;
+
+			p = skip_ws(p, end);
+			if (p >= end || *p != ':')
+				return false;
+			p = skip_ws(p + 1, end);
+			if (p >= end)
+				return false;
+
+			k = key_index(key, keylen);
+			f = k >= 0 ? &fields[k] : &tmp;
+			memset(f, 0, sizeof(*f));
+			switch (*p)
+			{
+				case '"':
+					f->type = JV_STRING;
+					p = scan_string(p, end, &f->str, &f->len);
+					break;
+				case 'n':
+					f->type = JV_NULL;
+					p = (end - p >= 4 && memcmp(p, "null", 4) == 0) ? p + 4 : NULL;
+					break;
+				case 't':
+					f->type = JV_OTHER;
+					p = (end - p >= 4 && memcmp(p, "true", 4) == 0) ? p + 4 : NULL;
+					break;
+				case 'f':
+					f->type = JV_OTHER;
+					p = (end - p >= 5 && memcmp(p, "false", 5) == 0) ? p + 5 : NULL;
+					break;
+				default:
+					p = scan_number(p, end, f);
+					break;
+			}
+			if (p == NULL)
+				return false;
+			p = skip_ws(p, end);
+			if (p < end && *p == ',')
+			{
+				p = skip_ws(p + 1, end);
+				continue;
+			}
+			if (p < end && *p == '}')
+			{
+				p++;
+				break;
+			}
+			return false;
+		}
+	}
+	return skip_ws(p, end) == end;
+}
+
+/* ---------------------------------------------------------------------
+ * The reference path: jansson.  Also decides every error.
+ * ---------------------------------------------------------------------
+ */
+static TaOutcome
+jansson_scan(const char *data, size_t len, JsonField *fields, json_t **doc,
+			 char *detail, size_t detail_len)
+{
+	json_error_t jerr;
+	json_t	   *root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+
+	*doc = root;
+	if (root == NULL)
+	{
+		snprintf(detail, detail_len, "%s at byte %d", jerr.text, jerr.position);
+		return json_error_code(&jerr) == json_error_invalid_utf8
+			? TA_REJ_INVALID_UTF8 : TA_REJ_NOT_JSON;
+	}
+	if (!json_is_object(root))
+	{
+		snprintf(detail, detail_len, "top-level value is not a JSON object");
+		return TA_REJ_NOT_OBJECT;
+	}
+	for (int k = 0; k < NUM_KEYS; k++)
+	{
+		json_t	   *v = json_object_get(root, key_name(k));
+		JsonField  *f = &fields[k];
+
+		memset(f, 0, sizeof(*f));
+		if (v == NULL)
+			f->type = JV_MISSING;
+		else if (json_is_null(v))
+			f->type = JV_NULL;
+		else if (json_is_string(v))
+		{
+			f->type = JV_STRING;
+			f->str = json_string_value(v);
+			f->len = json_string_length(v);
+		}
+		else if (json_is_integer(v))
+		{
+			f->type = JV_INTEGER;
+			f->i = json_integer_value(v);
+			f->d = json_number_value(v);
+		}
+		else if (json_is_real(v))
+		{
+			f->type = JV_REAL;
+			f->d = json_real_value(v);
+		}
+		else
+			f->type = JV_OTHER;
+	}
+	return TA_ACCEPTED;
+}
+
+/* Copy a field's string, NUL-terminated, into the event's buffer. */
+static const char *
+keep_string(TaEvent *ev, const JsonField *f)
+{
+	char	   *s = ev->strings + ev->strings_used;
+
+	memcpy(s, f->str, f->len);
+	s[f->len] = '\0';
+	ev->strings_used += f->len + 1;
+	return s;
+}
+
 #define REJECT(reason, ...) \
 	do { \
 		snprintf(detail, detail_len, __VA_ARGS__); \
-		json_decref(root); \
-		ev->json = NULL; \
 		return (reason); \
 	} while (0)
 
+/* The event schema, applied to the fields either parser found. */
+static TaOutcome
+validate_fields(const JsonField *fields, TaEvent *ev, char *detail, size_t detail_len)
+{
+	const JsonField *f;
+
+	/* timestamp: RFC 3339 string or integer epoch milliseconds */
+	f = &fields[K_TIMESTAMP];
+	if (f->type == JV_MISSING || f->type == JV_NULL)
+		REJECT(TA_REJ_MISSING_FIELD, "field \"timestamp\" is missing");
+	if (f->type == JV_INTEGER)
+	{
+		/* keep within what timestamptz and the window arithmetic handle */
+		if (f->i < INT64CONST(-62135596800000) || f->i > INT64CONST(253402300799999))
+			REJECT(TA_REJ_BAD_TIMESTAMP, "epoch milliseconds %lld out of range",
+				   (long long) f->i);
+		ev->ts_ms = f->i;
+	}
+	else if (f->type == JV_STRING)
+	{
+		char		buf[64];
+
+		if (f->len >= sizeof(buf) || memchr(f->str, '\0', f->len) != NULL)
+			REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.*s\" is not an RFC 3339 date-time with offset",
+				   (int) Min(f->len, 64), f->str);
+		memcpy(buf, f->str, f->len);
+		buf[f->len] = '\0';
+		if (!parse_rfc3339(buf, &ev->ts_ms))
+			REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.64s\" is not an RFC 3339 date-time with offset",
+				   buf);
+	}
+	else
+		REJECT(TA_REJ_WRONG_TYPE, "field \"timestamp\" must be a string or an integer");
+
+	/* string fields */
+	for (int k = 0; k < TA_NUM_FIELDS; k++)
+	{
+		const char *name = string_fields[k].name;
+
+		if (k == TA_F_STATUS_CODE)
+			continue;
+		f = &fields[k];
+		if (f->type == JV_MISSING || f->type == JV_NULL)
+		{
+			if (string_fields[k].required)
+				REJECT(TA_REJ_MISSING_FIELD, "field \"%s\" is missing", name);
+			continue;
+		}
+		if (f->type != JV_STRING)
+			REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be a string", name);
+		if (f->len >= TA_MAX_VALUE_LEN)
+			REJECT(TA_REJ_VALUE_TOO_LONG, "field \"%s\" is %zu bytes, at most %d are allowed",
+				   name, f->len, TA_MAX_VALUE_LEN - 1);
+		ev->field[k] = keep_string(ev, f);
+	}
+
+	/* status_code: optional integer 100..599 */
+	f = &fields[K_STATUS_CODE];
+	if (f->type != JV_MISSING && f->type != JV_NULL)
+	{
+		if (f->type != JV_INTEGER)
+			REJECT(TA_REJ_WRONG_TYPE, "field \"status_code\" must be an integer");
+		if (f->i < 100 || f->i > 599)
+			REJECT(TA_REJ_WRONG_TYPE, "field \"status_code\" is %lld, not between 100 and 599",
+				   (long long) f->i);
+		ev->has_status = true;
+		ev->status_code = (int32) f->i;
+		snprintf(ev->status_text, sizeof(ev->status_text), "%d", ev->status_code);
+		ev->field[TA_F_STATUS_CODE] = ev->status_text;
+	}
+
+	/* response_time_ms: optional number >= 0, kept in microseconds */
+	f = &fields[K_RESPONSE_TIME];
+	if (f->type != JV_MISSING && f->type != JV_NULL)
+	{
+		if (f->type != JV_INTEGER && f->type != JV_REAL)
+			REJECT(TA_REJ_WRONG_TYPE, "field \"response_time_ms\" must be a number");
+		if (!(f->d >= 0) || f->d > 1e12)
+			REJECT(TA_REJ_WRONG_TYPE, "field \"response_time_ms\" is %g, not between 0 and 1e12",
+				   f->d);
+		ev->has_latency = true;
+		ev->latency_us = f->type == JV_INTEGER ? f->i * 1000 : (int64) llround(f->d * 1000.0);
+	}
+	return TA_ACCEPTED;
+}
+
 /*
- * Validate one message.  On TA_ACCEPTED, *ev is filled and must be released
- * with event_free; otherwise detail says what is wrong and nothing is held.
+ * Validate one message.  On TA_ACCEPTED, *ev is filled (its strings live in
+ * ev->strings, valid until the next call or event_free); otherwise detail
+ * says what is wrong.  use_fast = false forces the reference parser (tests).
  */
 TaOutcome
-event_parse(const char *data, size_t len, TaEvent *ev, char *detail,
-			size_t detail_len)
+event_parse_with(const char *data, size_t len, TaEvent *ev, char *detail,
+				 size_t detail_len, bool use_fast)
 {
-	json_t	   *root = NULL;
-	json_t	   *v;
-	json_error_t jerr;
+	JsonField	fields[NUM_KEYS];
+	json_t	   *doc = NULL;
+	TaOutcome	outcome;
+	static char *strings = NULL;
+	static size_t strings_cap = 0;
 
-	memset(ev, 0, sizeof(*ev));
+	memset(ev, 0, offsetof(TaEvent, status_text));
 	detail[0] = '\0';
 
 	if (data == NULL || len == 0)
@@ -235,104 +633,45 @@ event_parse(const char *data, size_t len, TaEvent *ev, char *detail,
 		REJECT(TA_REJ_TOO_LARGE, "message is %zu bytes, trafficagg.max_event_bytes is %d",
 			   len, ta_max_event_bytes);
 
-	root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-	if (root == NULL)
+	/* room for every string field, NUL-terminated: never more than len + keys */
+	if (strings_cap < len + NUM_KEYS + 1)
 	{
-		if (json_error_code(&jerr) == json_error_invalid_utf8)
-			REJECT(TA_REJ_INVALID_UTF8, "%s at byte %d", jerr.text, jerr.position);
-		REJECT(TA_REJ_NOT_JSON, "%s at byte %d", jerr.text, jerr.position);
-	}
-	if (!json_is_object(root))
-		REJECT(TA_REJ_NOT_OBJECT, "top-level value is not a JSON object");
-
-	/* timestamp: RFC 3339 string or integer epoch milliseconds */
-	v = json_object_get(root, "timestamp");
-	if (v == NULL || json_is_null(v))
-		REJECT(TA_REJ_MISSING_FIELD, "field \"timestamp\" is missing");
-	if (json_is_integer(v))
-	{
-		json_int_t	t = json_integer_value(v);
-
-		/* keep within what timestamptz and the window arithmetic handle */
-		if (t < INT64CONST(-62135596800000) || t > INT64CONST(253402300799999))
-			REJECT(TA_REJ_BAD_TIMESTAMP, "epoch milliseconds %lld out of range",
-				   (long long) t);
-		ev->ts_ms = t;
-	}
-	else if (json_is_string(v))
-	{
-		if (!parse_rfc3339(json_string_value(v), &ev->ts_ms))
-			REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.64s\" is not an RFC 3339 date-time with offset",
-				   json_string_value(v));
-	}
-	else
-		REJECT(TA_REJ_WRONG_TYPE, "field \"timestamp\" must be a string or an integer");
-
-	/* string fields */
-	for (int f = 0; f < TA_NUM_FIELDS; f++)
-	{
-		const char *name = string_fields[f].name;
-
-		if (f == TA_F_STATUS_CODE)
-			continue;
-		v = json_object_get(root, name);
-		if (v == NULL || json_is_null(v))
+		strings_cap = Max(len + NUM_KEYS + 1, 4096);
+		free(strings);
+		strings = malloc(strings_cap);
+		if (strings == NULL)
 		{
-			if (string_fields[f].required)
-				REJECT(TA_REJ_MISSING_FIELD, "field \"%s\" is missing", name);
-			continue;
+			strings_cap = 0;
+			REJECT(TA_REJ_TOO_LARGE, "out of memory for a %zu-byte message", len);
 		}
-		if (!json_is_string(v))
-			REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be a string", name);
-		if (json_string_length(v) >= TA_MAX_VALUE_LEN)
-			REJECT(TA_REJ_VALUE_TOO_LONG, "field \"%s\" is %zu bytes, at most %d are allowed",
-				   name, json_string_length(v), TA_MAX_VALUE_LEN - 1);
-		ev->field[f] = json_string_value(v);
 	}
+	ev->strings = strings;
+	ev->strings_used = 0;
 
-	/* status_code: optional integer 100..599 */
-	v = json_object_get(root, "status_code");
-	if (v != NULL && !json_is_null(v))
+	for (int k = 0; k < NUM_KEYS; k++)
+		fields[k].type = JV_MISSING;
+	if (use_fast && fast_scan(data, len, fields))
+		outcome = validate_fields(fields, ev, detail, detail_len);
+	else
 	{
-		json_int_t	sc;
-
-		if (!json_is_integer(v))
-			REJECT(TA_REJ_WRONG_TYPE, "field \"status_code\" must be an integer");
-		sc = json_integer_value(v);
-		if (sc < 100 || sc > 599)
-			REJECT(TA_REJ_WRONG_TYPE, "field \"status_code\" is %lld, not between 100 and 599",
-				   (long long) sc);
-		ev->has_status = true;
-		ev->status_code = (int32) sc;
-		snprintf(ev->status_text, sizeof(ev->status_text), "%d", ev->status_code);
-		ev->field[TA_F_STATUS_CODE] = ev->status_text;
+		outcome = jansson_scan(data, len, fields, &doc, detail, detail_len);
+		if (outcome == TA_ACCEPTED)
+			outcome = validate_fields(fields, ev, detail, detail_len);
+		if (doc)
+			json_decref(doc);
 	}
+	return outcome;
+}
 
-	/* response_time_ms: optional number >= 0, kept in microseconds */
-	v = json_object_get(root, "response_time_ms");
-	if (v != NULL && !json_is_null(v))
-	{
-		double		rt;
-
-		if (!json_is_number(v))
-			REJECT(TA_REJ_WRONG_TYPE, "field \"response_time_ms\" must be a number");
-		rt = json_number_value(v);
-		if (!(rt >= 0) || rt > 1e12)
-			REJECT(TA_REJ_WRONG_TYPE, "field \"response_time_ms\" is %g, not between 0 and 1e12",
-				   rt);
-		ev->has_latency = true;
-		ev->latency_us = json_is_integer(v) ? (int64) json_integer_value(v) * 1000
-			: (int64) llround(rt * 1000.0);
-	}
-
-	ev->json = root;
-	return TA_ACCEPTED;
+TaOutcome
+event_parse(const char *data, size_t len, TaEvent *ev, char *detail, size_t detail_len)
+{
+	return event_parse_with(data, len, ev, detail, detail_len, true);
 }
 
 void
 event_free(TaEvent *ev)
 {
-	if (ev->json)
-		json_decref((json_t *) ev->json);
-	ev->json = NULL;
+	/* the strings live in a buffer reused by the next event_parse */
+	ev->strings = NULL;
 }

@@ -108,12 +108,15 @@ typedef struct TaEvent
 	int32		status_code;
 	bool		has_latency;
 	int64		latency_us;		/* response_time_ms in microseconds */
+	char	   *strings;		/* the field strings, NUL-terminated */
+	size_t		strings_used;
 	char		status_text[12];	/* field[TA_F_STATUS_CODE] points here */
-	void	   *json;			/* parser's document, freed by event_free */
 } TaEvent;
 
 extern TaOutcome event_parse(const char *data, size_t len, TaEvent *ev,
 							 char *detail, size_t detail_len);
+extern TaOutcome event_parse_with(const char *data, size_t len, TaEvent *ev,
+								  char *detail, size_t detail_len, bool use_fast);
 extern void event_free(TaEvent *ev);
 extern const char *outcome_name(TaOutcome outcome);
 extern const char *field_name(TaField field);

@@ -1,0 +1,146 @@
+/*
+ * parse_diff.c
+ *	  Differential fuzzer for extension/event.c: the fast scanner against
+ *	  jansson, the reference.  Seeds (valid events and every kind of bad
+ *	  message) are mutated at random; for each input both paths must give
+ *	  the same outcome, the same detail text and the same extracted event.
+ *
+ *	  parse_diff ITERATIONS [SEED]   exit 0 if no difference, 1 otherwise
+ */
+#include "../extension/trafficagg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int			ta_max_event_bytes = 4096;
+
+static const char *const seeds[] = {
+	"{\"event_id\":\"e1\",\"event_type\":\"page_view\",\"user_id\":\"u000123\",\"session_id\":\"s1\","
+	"\"page\":\"/products/12\",\"referrer\":\"https://www.google.com/\",\"country\":\"DE\","
+	"\"device\":\"mobile\",\"status_code\":200,\"response_time_ms\":81.234,"
+	"\"timestamp\":\"2026-01-01T00:00:00.010Z\"}",
+	"{ \"timestamp\" : 1767225600123 , \"event_type\" : \"click\" , \"page\" : \"/\" ,"
+	" \"status_code\" : 503 , \"response_time_ms\" : 12 }",
+	"{\"timestamp\":\"2026-01-01T05:30:00.010+05:30\",\"event_type\":\"x\",\"page\":\"\","
+	"\"user_id\":null,\"extra\":true,\"more\":false,\"n\":-0.5e-3}",
+	"{\"timestamp\":\"2026-01-01T00:00:00Z\",\"event_type\":\"x\",\"page\":\"/\",\"nested\":{\"a\":[1,2]}}",
+	"{\"timestamp\":\"2026-01-01T00:00:00Z\",\"event_type\":\"x\",\"page\":\"/\\u00e9\\n\"}",
+	"{\"timestamp\":\"2026-01-01T00:00:00Z\",\"event_type\":\"x\",\"page\":\"/caf\xc3\xa9\"}",
+	"{\"timestamp\":\"2026-01-01T00:00:00Z\",\"event_type\":\"x\",\"page\":\"/\",\"page\":\"/2\"}",
+	"{\"timestamp\":\"yesterday\",\"event_type\":\"x\",\"page\":\"/\"}",
+	"{\"timestamp\":\"2026-01-01T00:00:00Z\",\"event_type\":\"x\",\"page\":7}",
+	"{\"timestamp\":\"2026-01-01T00:00:00Z\",\"event_type\":\"x\",\"page\":\"/\",\"status_code\":200.0}",
+	"{\"timestamp\":\"2026-01-01T00:00:00Z\",\"event_type\":\"x\",\"page\":\"/\",\"response_time_ms\":-1}",
+	"{\"event_type\":\"x\",\"page\":\"/\"}",
+	"[1,2]", "42", "\"s\"", "{oops", "{}", " {\"a\":1} ", "{\"timestamp\":99999999999999999999}",
+	"{\"timestamp\":\"2026-01-01T00:00:00Z\",\"event_type\":\"x\",\"page\":\"/\",\"status_code\":1e2}",
+};
+
+static const char alphabet[] = "{}[]\",:\\ 0123456789.eE+-tnfalsru\x80\xc3\xff\x01Z";
+
+static unsigned long long rng;
+
+static unsigned
+rnd(unsigned n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned) (rng % n);
+}
+
+static bool
+same_event(const TaEvent *a, const TaEvent *b)
+{
+	if (a->ts_ms != b->ts_ms || a->has_status != b->has_status ||
+		a->has_latency != b->has_latency ||
+		(a->has_status && a->status_code != b->status_code) ||
+		(a->has_latency && a->latency_us != b->latency_us))
+		return false;
+	for (int f = 0; f < TA_NUM_FIELDS; f++)
+		if ((a->field[f] == NULL) != (b->field[f] == NULL) ||
+			(a->field[f] && strcmp(a->field[f], b->field[f]) != 0))
+			return false;
+	return true;
+}
+
+int
+main(int argc, char **argv)
+{
+	long		iterations = argc > 1 ? atol(argv[1]) : 100000;
+	long		differences = 0,
+				accepted = 0;
+	char		buf[8192];
+
+	rng = argc > 2 ? strtoull(argv[2], NULL, 10) : 88172645463325252ULL;
+	if (rng == 0)
+		rng = 1;
+	for (long it = 0; it < iterations; it++)
+	{
+		const char *seed = seeds[rnd(sizeof(seeds) / sizeof(seeds[0]))];
+		size_t		len = strlen(seed);
+		int			nmut = it < (long) (sizeof(seeds) / sizeof(seeds[0])) ? 0 : 1 + rnd(4);
+		TaEvent		a,
+					b;
+		char		da[TA_DETAIL_LEN],
+					db[TA_DETAIL_LEN];
+		TaOutcome	oa,
+					ob;
+		/* copies of the fast path's strings: the buffer is reused */
+		TaEvent		keep;
+		char		strings[8192];
+
+		memcpy(buf, seed, len);
+		for (int m = 0; m < nmut; m++)
+		{
+			size_t		pos = len ? rnd(len + 1) : 0;
+
+			switch (rnd(3))
+			{
+				case 0:			/* replace */
+					if (len && pos < len)
+						buf[pos] = alphabet[rnd(sizeof(alphabet) - 1)];
+					break;
+				case 1:			/* insert */
+					if (len + 1 < sizeof(buf))
+					{
+						memmove(buf + pos + 1, buf + pos, len - pos);
+						buf[pos] = alphabet[rnd(sizeof(alphabet) - 1)];
+						len++;
+					}
+					break;
+				default:		/* delete */
+					if (len && pos < len)
+					{
+						memmove(buf + pos, buf + pos + 1, len - pos - 1);
+						len--;
+					}
+					break;
+			}
+		}
+
+		oa = event_parse_with(buf, len, &a, da, sizeof(da), true);
+		if (oa == TA_ACCEPTED)
+		{
+			keep = a;
+			memcpy(strings, a.strings, a.strings_used);
+			for (int f = 0; f < TA_NUM_FIELDS; f++)
+				if (a.field[f] && f != TA_F_STATUS_CODE)
+					keep.field[f] = strings + (a.field[f] - a.strings);
+			if (keep.field[TA_F_STATUS_CODE])
+				keep.field[TA_F_STATUS_CODE] = keep.status_text;
+		}
+		ob = event_parse_with(buf, len, &b, db, sizeof(db), false);
+		if (oa == TA_ACCEPTED)
+			accepted++;
+		if (oa != ob || strcmp(da, db) != 0 || (oa == TA_ACCEPTED && !same_event(&keep, &b)))
+		{
+			differences++;
+			if (differences <= 10)
+				printf("difference: fast %s (%s) vs jansson %s (%s) on: %.*s\n",
+					   outcome_name(oa), da, outcome_name(ob), db, (int) len, buf);
+		}
+	}
+	printf("%ld inputs, %ld accepted, %ld differences\n", iterations, accepted, differences);
+	return differences == 0 ? 0 : 1;
+}
