@@ -93,6 +93,7 @@ trafficagg.topic = '$topic'
 trafficagg.group_id = 'bench-$$'
 trafficagg.max_groups = 200000
 shared_buffers = '256MB'
+${BENCH_EXTRA_CONF:-}
 CONF
 "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pgdata" -l "$work/postgresql.log" -w start >/dev/null
 psql_ -U postgres -c "CREATE EXTENSION trafficagg CASCADE" 2>/dev/null

@@ -13,8 +13,8 @@
 extern bool consumer_start(void);
 extern void consumer_stop(void);
 extern bool consumer_settings_changed(void);
-extern int	consumer_wait_fd(void);
-extern int	consumer_poll(int max, void (*spill) (void));
+extern bool consumer_active(void);
+extern int	consumer_poll(int max, int wait_ms, void (*spill) (void));
 extern void consumer_commit_positions(void);
 
 #endif							/* TRAFFICAGG_CONSUME_H */

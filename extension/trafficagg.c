@@ -34,7 +34,7 @@ int			ta_flush_interval_ms = 1000;
 int			ta_max_groups = 100000;
 int			ta_max_partitions = 256;
 int			ta_max_event_bytes = 65536;
-int			ta_queued_max_kbytes = 16384;
+int			ta_queued_max_kbytes = 65536;
 int			ta_rejected_max_rows = 100000;
 int			ta_rejected_payload_bytes = 1024;
 int			ta_rejected_buffer = 4096;
@@ -103,8 +103,8 @@ define_settings(void)
 							NULL, &ta_max_event_bytes, 65536, 64, 64 * 1024 * 1024, PGC_SIGHUP,
 							GUC_UNIT_BYTE, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.queued_max_kbytes",
-							"librdkafka prefetch bound per partition (queued.max.messages.kbytes).",
-							NULL, &ta_queued_max_kbytes, 16384, 64, 2097151, PGC_SIGHUP,
+							"Memory bound of the messages librdkafka prefetches (queued.max.messages.kbytes).",
+							NULL, &ta_queued_max_kbytes, 65536, 64, 2097151, PGC_SIGHUP,
 							GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.rejected_max_rows",
 							"Rows kept in trafficagg.rejected_events; the oldest are deleted beyond it.",

@@ -4,10 +4,11 @@
  *	  The background worker: waits for the extension, consumes Kafka
  *	  (consume.c) and flushes closed windows (flush.c), until SIGTERM.
  *
- * The loop is the usual one: WaitLatchOrSocket on the latch and on
- * librdkafka's wake-up pipe, with a timeout of trafficagg.flush_interval;
- * SIGHUP reloads the settings (and rebuilds the consumer if its settings
- * changed); SIGTERM leaves the loop, flushes what is closed and exits.
+ * The loop: with Kafka, wait for messages inside librdkafka for at most
+ * TA_KAFKA_WAIT_MS (consume.c); without, WaitLatch with a timeout of
+ * trafficagg.flush_interval.  SIGHUP reloads the settings (and rebuilds the
+ * consumer if its settings changed); SIGTERM leaves the loop, flushes what is
+ * closed and exits.
  *
  * A flush runs when the watermark passes the end of a window (so final rows
  * appear as soon as a window closes), when trafficagg.flush() asks for one,
@@ -42,6 +43,8 @@
 
 /* messages consumed per batch */
 #define TA_BATCH 1000
+/* longest wait for Kafka messages before looking at signals and timers */
+#define TA_KAFKA_WAIT_MS 100
 /* how often to look for CREATE EXTENSION */
 #define TA_EXTENSION_POLL_MS 2000
 
@@ -118,7 +121,7 @@ worker_flush(bool close_all, bool spill)
 		int			usecs;
 
 		begin_tx(spill ? "trafficagg: spilling the oldest window" : "trafficagg: flushing");
-		flush_windows(close_all, spill, consumer_wait_fd() >= 0, &res);
+		flush_windows(close_all, spill, consumer_active(), &res);
 		commit_tx();
 		TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
 		flush_after_commit(&res, secs * 1000.0 + usecs / 1000.0);
@@ -217,6 +220,7 @@ void
 trafficagg_worker_main(Datum arg)
 {
 	int64		flushed_index = PG_INT64_MIN;
+	int			served_last = 0;
 	TimestampTz last_flush = GetCurrentTimestamp();
 	bool		logged_waiting = false;
 
@@ -261,7 +265,6 @@ trafficagg_worker_main(Datum arg)
 	while (!got_sigterm)
 	{
 		int			served;
-		int			events;
 		uint64		requests;
 		bool		close_all;
 		int64		w;
@@ -291,7 +294,9 @@ trafficagg_worker_main(Datum arg)
 			}
 		}
 
-		served = consumer_poll(TA_BATCH, spill_oldest);
+		served = consumer_poll(TA_BATCH, served_last >= TA_BATCH ? 0 :
+							   Min(TA_KAFKA_WAIT_MS, ta_flush_interval_ms), spill_oldest);
+		served_last = served;
 
 		/* decide whether to flush */
 		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
@@ -320,14 +325,14 @@ trafficagg_worker_main(Datum arg)
 			LWLockRelease(ta_shared->lock);
 		}
 
-		if (served >= TA_BATCH)
-			continue;			/* more is waiting */
-
-		events = WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH;
-		if (consumer_wait_fd() >= 0)
-			events |= WL_SOCKET_READABLE;
-		(void) WaitLatchOrSocket(MyLatch, events, consumer_wait_fd(),
-								 ta_flush_interval_ms, PG_WAIT_EXTENSION);
+		if (consumer_active())
+		{
+			/* the next consumer_poll waits; just consume the latch */
+			ResetLatch(MyLatch);
+			continue;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ta_flush_interval_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 
