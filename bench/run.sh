@@ -97,7 +97,7 @@ ${BENCH_EXTRA_CONF:-}
 CONF
 "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pgdata" -l "$work/postgresql.log" -w start >/dev/null
 psql_ -U postgres -c "CREATE EXTENSION trafficagg CASCADE" 2>/dev/null
-shmem=$(psql_ -U postgres -c "SELECT sum(allocated_size) FROM pg_shmem_allocations WHERE name LIKE 'trafficagg%'")
+shmem=$(psql_ -U postgres -c "SELECT max(shmem_bytes) FROM trafficagg.status")
 worker=$(psql_ -U postgres -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'")
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$worker/stat"; }

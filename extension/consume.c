@@ -83,14 +83,16 @@ set_last_error(const char *msg)
 }
 
 /*
- * librdkafka log lines, served in our thread thanks to log.queue.  Connection
- * failures (facility FAIL) repeat at every retry; they reach error_cb too,
- * which logs them once per change, so they are not logged here.
+ * librdkafka log lines, served in our thread thanks to log.queue.  Some
+ * repeat at every retry while a broker is away: connection failures (FAIL;
+ * they reach error_cb too, which logs once per change) and failed commits of
+ * the informational Kafka offsets (COMMITFAIL); those are not logged.
  */
 static void
 log_cb(const rd_kafka_t *k, int level, const char *fac, const char *buf)
 {
-	if (level <= 4 && strcmp(fac, "FAIL") != 0)	/* LOG_WARNING and worse */
+	if (level <= 4 &&			/* LOG_WARNING and worse */
+		strcmp(fac, "FAIL") != 0 && strcmp(fac, "COMMITFAIL") != 0)
 		ereport(LOG, (errmsg("trafficagg: librdkafka %s: %s", fac, buf)));
 }
 
@@ -98,7 +100,8 @@ log_cb(const rd_kafka_t *k, int level, const char *fac, const char *buf)
 static void
 error_cb(rd_kafka_t *k, int err, const char *reason, void *opaque)
 {
-	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+		(err == RD_KAFKA_RESP_ERR__TRANSPORT && strstr(reason, "Connection refused") != NULL))
 		set_broker_state("down");
 	set_last_error(reason);
 	if (err != last_logged_error)
@@ -465,6 +468,8 @@ serve_message(rd_kafka_message_t *m, void (*spill) (void))
 	{
 		const char *msg = rd_kafka_message_errstr(m);
 
+		if (m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+			set_broker_state("down");
 		set_last_error(msg);
 		if (m->err != last_logged_error)
 		{

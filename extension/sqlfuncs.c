@@ -328,8 +328,8 @@ trafficagg_status(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nsources; i++)
 	{
 		TaSource   *s = &sources[i];
-		Datum		values[29];
-		bool		nulls[29] = {0};
+		Datum		values[30];
+		bool		nulls[30] = {0};
 		StringInfoData reasons;
 		uint64		rejected = 0;
 		int			c = 0;
@@ -386,7 +386,8 @@ trafficagg_status(PG_FUNCTION_ARGS)
 		nulls[c] = last_error[0] == '\0';
 		values[c++] = CStringGetTextDatum(last_error);
 		values[c++] = CStringGetTextDatum(broker_state);
-		Assert(c == 27);
+		values[c++] = Int64GetDatum((int64) store_shmem_size());
+		Assert(c == 28);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

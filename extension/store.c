@@ -122,7 +122,7 @@ store_rejected_size(void)
 }
 
 /* Bytes of shared memory for the current settings. */
-static Size
+Size
 store_shmem_size(void)
 {
 	Size		sz = MAXALIGN(shared_struct_size());

@@ -266,6 +266,7 @@ typedef struct TaShared
 extern TaShared *ta_shared;
 
 extern void store_request_shmem(void);
+extern Size store_shmem_size(void);
 extern void store_attach_shmem(void);
 extern void store_check_attached(void);
 extern bool store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,

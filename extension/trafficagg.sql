@@ -200,7 +200,8 @@ CREATE FUNCTION @extschema@.status(
     OUT open_windows integer, OUT groups_used bigint, OUT groups_capacity bigint,
     OUT spills bigint, OUT rejected_dropped bigint, OUT flushes bigint,
     OUT last_flush_at timestamptz, OUT last_flush_ms double precision,
-    OUT last_flush_rows bigint, OUT last_error text, OUT broker_state text)
+    OUT last_flush_rows bigint, OUT last_error text, OUT broker_state text,
+    OUT shmem_bytes bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'trafficagg_status' LANGUAGE C VOLATILE;
 

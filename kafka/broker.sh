@@ -5,6 +5,7 @@
 #   kafka/broker.sh fetch                       download the jars into kafka/.libs (cached)
 #   kafka/broker.sh start                       format (first time) and start; waits until ready
 #   kafka/broker.sh create-topic NAME [PARTS]   create a topic (idempotent)
+#   kafka/broker.sh add-partitions NAME TOTAL   grow a topic to TOTAL partitions
 #   kafka/broker.sh status | stop
 #
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_DATA (kafka/.data),
@@ -117,11 +118,23 @@ create_topic() {
     done
 }
 
+add_partitions() {
+    local topic=${1:?topic name} parts=${2:?new partition count}
+    java_cp org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$port" \
+        --alter --topic "$topic" --partitions "$parts" >/dev/null
+    local deadline=$((SECONDS + 30))
+    until [ "$(kcat -b "127.0.0.1:$port" -L -t "$topic" 2>/dev/null | grep -c 'partition .*leader 1')" -ge "$parts" ]; do
+        [ $SECONDS -lt $deadline ] || die "topic $topic has no $parts partitions after 30 s"
+        sleep 0.2
+    done
+}
+
 case "${1:-}" in
     fetch) fetch ;;
     start) start ;;
     stop) stop ;;
     status) if running; then echo "running (pid $(cat "$pidfile"))"; else echo "stopped"; exit 3; fi ;;
     create-topic) shift; create_topic "$@" ;;
-    *) echo "usage: $0 fetch|start|stop|status|create-topic NAME [PARTITIONS]" >&2; exit 2 ;;
+    add-partitions) shift; add_partitions "$@" ;;
+    *) echo "usage: $0 fetch|start|stop|status|create-topic NAME [PARTITIONS]|add-partitions NAME TOTAL" >&2; exit 2 ;;
 esac

@@ -1,6 +1,6 @@
 # The broker goes away and comes back: the worker retries forever, logs the
 # outage once (not once per retry), and resumes where it was; SIGTERM stops
-# it promptly.
+# it promptly; a partition added to the topic is picked up.
 use strict;
 use warnings;
 use lib 't';
@@ -53,6 +53,14 @@ ok(consumed(4000), 'after the broker came back, the next 2000 messages were cons
 is($node->safe_psql('postgres', "SELECT max(broker_state) FROM trafficagg.status"),
 	'up', 'status shows the brokers up again');
 ok($node->log_contains('Kafka brokers .*: down'), 'the outage was logged');
+
+# the topic grows: the new partition is picked up without a restart
+add_partitions($broker, 'outage', 3);
+produce($broker, topic => 'outage', seed => 'o3', count => 3000, out => "$tmp/o3.ndjson",
+	start_time => '2026-03-01T02:00:00Z');
+ok(consumed(7000), 'messages in a partition added to the topic were consumed too');
+is($node->safe_psql('postgres', "SELECT count(*) FROM trafficagg.status WHERE source = 'kafka'"),
+	'3', 'status shows the new partition');
 
 my $t0 = time();
 $node->stop('fast');

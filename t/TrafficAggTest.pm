@@ -13,7 +13,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(start_broker create_topic produce read_out_file read_topic
+our @EXPORT = qw(start_broker create_topic add_partitions produce read_out_file read_topic
   repo_root load_out_file oracle_sql check_aggregates_against_oracle);
 
 # bad kind (producer) -> rejection reason (extension)
@@ -91,6 +91,14 @@ sub create_topic
 	local %ENV = (%ENV, _broker_env($b));
 	system("$root/kafka/broker.sh", 'create-topic', $topic, $partitions) == 0
 	  or die "could not create topic $topic";
+}
+
+sub add_partitions
+{
+	my ($b, $topic, $total) = @_;
+	local %ENV = (%ENV, _broker_env($b));
+	system("$root/kafka/broker.sh", 'add-partitions', $topic, $total) == 0
+	  or die "could not add partitions to $topic";
 }
 
 # Run the producer to completion: produce($broker, topic => ..., seed => ...,
