@@ -56,6 +56,18 @@ static int	nstored = 0;
 /* per source slot: offsets below this are replayed (already accounted) */
 static int64 *replay_until = NULL;
 
+/* windows written early by a spill, from trafficagg.spilled_windows */
+typedef struct SpilledWindow
+{
+	char		topic[NAMEDATALEN];
+	int32		partition;
+	int64		window_start;
+	int64		through_offset;
+} SpilledWindow;
+
+static SpilledWindow *spilled = NULL;
+static int	nspilled = 0;
+
 static rd_kafka_resp_err_t last_logged_error = RD_KAFKA_RESP_ERR_NO_ERROR;
 
 static void
@@ -255,6 +267,22 @@ load_stored_offsets(void)
 		if (!isnull && wm > restored && strcmp(stored[i].topic, ta_topic) == 0)
 			restored = wm;
 	}
+	if (SPI_execute("SELECT topic, partition, (extract(epoch FROM window_start) * 1000)::bigint,"
+					" through_offset FROM trafficagg.spilled_windows", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read trafficagg.spilled_windows");
+	nspilled = (int) SPI_processed;
+	spilled = MemoryContextAllocZero(TopMemoryContext, Max(nspilled, 1) * sizeof(SpilledWindow));
+	for (int i = 0; i < nspilled; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		strlcpy(spilled[i].topic, SPI_getvalue(tup, desc, 1), NAMEDATALEN);
+		spilled[i].partition = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		spilled[i].window_start = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		spilled[i].through_offset = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	}
 	SPI_finish();
 
 	if (restored != TA_NO_TIME)
@@ -267,6 +295,22 @@ load_stored_offsets(void)
 			ta_shared->flushed_watermark_ms = restored;
 		SpinLockRelease(&ta_shared->mutex);
 	}
+}
+
+/*
+ * During replay: was this message already written, in window_start, by a
+ * spill before the crash?  (ingest.c skips that window for it.)
+ */
+bool
+replay_spilled(int src, int64 offset, int64 window_start)
+{
+	TaSource   *s = &ta_shared->sources[src];
+
+	for (int i = 0; i < nspilled; i++)
+		if (spilled[i].window_start == window_start && spilled[i].partition == s->partition &&
+			offset < spilled[i].through_offset && strcmp(spilled[i].topic, s->topic) == 0)
+			return true;
+	return false;
 }
 
 /* A string naming every setting the consumer is built from. */

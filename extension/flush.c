@@ -22,7 +22,9 @@
  * offsets are never overwritten by an older flush.
  *
  * A spill (shared memory full) flushes the oldest window in memory early as
- * partial rows; later rows for the same window merge into them.
+ * partial rows; later rows for the same window merge into them.  The spill
+ * records, in trafficagg.spilled_windows, each partition's position: replay
+ * after a crash skips that window for the messages before it.
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -239,6 +241,64 @@ write_offsets(int64 watermark)
 }
 
 /*
+ * A spill wrote window_start early: record, per partition, the position
+ * through which its events are now in the tables (replay after a crash must
+ * not add them again).  Windows flushed for good are forgotten.
+ */
+static void
+write_spilled(bool spill, int64 window_start, int64 watermark)
+{
+	Oid			types[4] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8OID};
+	Datum		params[4];
+	Datum	   *topics = palloc(ta_shared->nsources * sizeof(Datum));
+	Datum	   *parts = palloc(ta_shared->nsources * sizeof(Datum));
+	Datum	   *positions = palloc(ta_shared->nsources * sizeof(Datum));
+	int			n = 0;
+
+	if (!spill)
+	{
+		Oid			t[1] = {INT8OID};
+		Datum		p[1] = {Int64GetDatum(watermark - ta_window_ms)};
+
+		if (watermark == TA_NO_TIME)
+			return;
+		if (SPI_execute_with_args("DELETE FROM trafficagg.spilled_windows"
+								  " WHERE window_start <= 'epoch'::timestamptz + $1 * interval '1 millisecond'",
+								  1, t, p, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "SPI_execute_with_args failed trimming trafficagg.spilled_windows");
+		return;
+	}
+
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	for (int i = 1; i < ta_shared->nsources; i++)
+	{
+		TaSource   *s = &ta_shared->sources[i];
+
+		if (!s->in_use || s->position == TA_NO_OFFSET)
+			continue;
+		topics[n] = CStringGetTextDatum(s->topic);
+		parts[n] = Int32GetDatum(s->partition);
+		positions[n] = Int64GetDatum(s->position);
+		n++;
+	}
+	LWLockRelease(ta_shared->lock);
+	if (n == 0)
+		return;
+	params[0] = make_array(topics, NULL, n, TEXTOID);
+	params[1] = make_array(parts, NULL, n, INT4OID);
+	params[2] = make_array(positions, NULL, n, INT8OID);
+	params[3] = Int64GetDatum(window_start);
+	if (SPI_execute_with_args("INSERT INTO trafficagg.spilled_windows AS s"
+							  " (topic, partition, window_start, through_offset)"
+							  " SELECT u.t, u.p, 'epoch'::timestamptz + $4 * interval '1 millisecond', u.o"
+							  " FROM unnest($1, $2, $3) AS u(t, p, o)"
+							  " ON CONFLICT (topic, partition, window_start)"
+							  " DO UPDATE SET through_offset = excluded.through_offset",
+							  4, types, params, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "SPI_execute_with_args failed writing trafficagg.spilled_windows");
+}
+
+/*
  * Write the rejected and late Kafka messages queued in the ring.  They stay
  * in the ring until flush_after_commit() releases them.  Returns how many.
  */
@@ -347,6 +407,8 @@ flush_windows(bool close_all, bool spill_oldest, bool with_kafka,
 
 	if (with_kafka)
 	{
+		if (!spill_oldest || n > 0)
+			write_spilled(spill_oldest, n > 0 ? groups[0].window_start : 0, res->watermark);
 		write_offsets(res->watermark);
 		res->rejected_taken = write_rejected();
 	}

@@ -20,7 +20,8 @@
  * were not written before the crash, and the event was in them (the
  * watermark advances differently on replay, so lateness is not re-judged).
  * A window the new watermark closed meanwhile gets a row that merges into
- * the flushed one.
+ * the flushed one.  A window a spill wrote early is skipped for the messages
+ * the spill covered (trafficagg.spilled_windows).
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -170,6 +171,16 @@ ingest_message(int src, int64 offset, const char *data, size_t len,
 		{
 			memmove(starts, starts + 1, (nstarts - 1) * sizeof(int64));
 			nstarts--;
+		}
+		/* on replay, windows a spill already wrote this message into */
+		if (replay)
+		{
+			int			kept = 0;
+
+			for (int w = 0; w < nstarts; w++)
+				if (!replay_spilled(src, offset, starts[w]))
+					starts[kept++] = starts[w];
+			nstarts = kept;
 		}
 		if (nstarts == 0 ||
 			!store_add_event(&ev, starts, nstarts, replay ? &cutoff : NULL, full))

@@ -300,6 +300,7 @@ extern int	catalog_find(const char *name);
  */
 extern TaOutcome ingest_message(int src, int64 offset, const char *data, size_t len,
 								bool replay, bool *full);
+extern bool replay_spilled(int src, int64 offset, int64 window_start);
 extern void ingest_reject(int src, int64 offset, TaOutcome reason,
 						  const char *detail, const char *data, size_t len);
 

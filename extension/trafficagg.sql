@@ -131,6 +131,17 @@ COMMENT ON TABLE @extschema@.kafka_offsets IS
   'per partition: where replay starts after a crash (resume_offset), the next offset to read '
   '(position) and the watermark up to which windows are flushed; written with the rows';
 
+CREATE TABLE @extschema@.spilled_windows (
+    topic          text NOT NULL,
+    partition      integer NOT NULL,
+    window_start   timestamptz NOT NULL,
+    through_offset bigint NOT NULL,
+    PRIMARY KEY (topic, partition, window_start)
+);
+COMMENT ON TABLE @extschema@.spilled_windows IS
+  'open windows written early because shared memory was full: their events before '
+  'through_offset are in the tables already, which replay after a crash must know';
+
 CREATE TABLE @extschema@.rejected_events (
     id            bigserial PRIMARY KEY,
     received_at   timestamptz NOT NULL DEFAULT now(),
@@ -148,6 +159,7 @@ COMMENT ON TABLE @extschema@.rejected_events IS
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.aggregates', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.kafka_offsets', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.spilled_windows', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.rejected_events', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.rejected_events_id_seq', '');
 
@@ -219,7 +231,8 @@ REVOKE ALL ON FUNCTION @extschema@.ingest(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.ingest(bytea) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.flush(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.create_aggregate_objects(text, text[]) FROM PUBLIC;
-GRANT SELECT ON @extschema@.aggregates, @extschema@.kafka_offsets, @extschema@.status TO PUBLIC;
+GRANT SELECT ON @extschema@.aggregates, @extschema@.kafka_offsets, @extschema@.spilled_windows,
+    @extschema@.status TO PUBLIC;
 
 -------------------------------------------------------------------------------
 -- The default aggregates

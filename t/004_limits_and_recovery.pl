@@ -90,17 +90,19 @@ sub check_dead_letters_once
 }
 
 # --- crashes: immediate shutdowns while the stream is being consumed ---------
+# (and the same with spills going on: replay must skip what a spill wrote)
+sub run_crashes
 {
-	my $name = 'crash';
+	my ($name, $extra, @producer_extra) = @_;
 	my $count = 30000;
-	create_topic($broker, 'limits_crash', 3);
-	my $node = new_node($name, 'limits_crash', '');
+	create_topic($broker, "limits_$name", 3);
+	my $node = new_node($name, "limits_$name", $extra);
 	my $producer = IPC::Run::start(
 		[
 			'node', repo_root() . '/producer/event_generator.js',
 			'--brokers' => $broker->{bootstrap},
-			'--topic' => 'limits_crash',
-			'--seed' => 'crash',
+			'--topic' => "limits_$name",
+			'--seed' => $name,
 			'--count' => $count,
 			'--rate' => 6000,
 			'--start-time' => '2026-03-01T00:00:00Z',
@@ -108,8 +110,8 @@ sub check_dead_letters_once
 			'--late-fraction' => 0.02,
 			'--bad-fraction' => 0.01,
 			'--oversize-bytes' => 70000,
-			'--out' => "$tmp/crash.ndjson",
-			'--quiet'
+			'--out' => "$tmp/$name.ndjson",
+			'--quiet', @producer_extra
 		],
 		'>', \my $pout, '2>', \my $perr);
 
@@ -126,10 +128,16 @@ sub check_dead_letters_once
 	$producer->finish or die "producer failed: $perr";
 	ok(wait_until_stored($node, $count), "$name: all messages processed after the crashes");
 	$node->safe_psql('postgres', 'SELECT trafficagg.flush(close_all => true)');
-	load_out_file($node, "$tmp/crash.ndjson");
+	load_out_file($node, "$tmp/$name.ndjson");
 	check_aggregates_against_oracle($node, $name);
 	check_dead_letters_once($node, $name);
 	$node->stop;
+	return $node;
 }
+
+run_crashes('crash', '');
+my $spilling = run_crashes('crash_spill', 'trafficagg.max_groups = 300', '--pages', '3000');
+ok($spilling->log_contains('trafficagg shared memory is full'),
+	'crash_spill: windows were spilled during the run');
 
 done_testing();
