@@ -28,9 +28,8 @@ done
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-bash scripts/install-deps.sh
-make -s
-if [ "$(id -u)" -eq 0 ]; then make -s install; else sudo make -s install; fi
+. scripts/lib.sh
+build_and_install
 make -s -C bench
 
 work=${BENCH_WORK_DIR:-/tmp/trafficagg-bench}
@@ -45,13 +44,8 @@ brokers=127.0.0.1:$KAFKA_PORT
 topic=bench_events
 pgbin=$(pg_config --bindir)
 
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then
-    user=${TRAFFICAGG_TEST_USER:-tatest}
-    id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
-    chown "$user" "$work"
-    as_pg=(runuser -u "$user" --)
-fi
+ordinary_user "${TRAFFICAGG_TEST_USER:-tatest}" "$work"
+as_pg=("${as_user[@]}")
 psql_() { "${as_pg[@]}" "$pgbin/psql" -X -q -At -h "$work" -p "$pgport" -d postgres "$@"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }

@@ -53,9 +53,6 @@ static char *consumer_signature = NULL;	/* settings it was made with */
 static StoredOffset *stored = NULL;
 static int	nstored = 0;
 
-/* per source slot: offsets below this are replayed (already accounted) */
-static int64 *replay_until = NULL;
-
 /* windows written early by a spill, from trafficagg.spilled_windows */
 typedef struct SpilledWindow
 {
@@ -166,16 +163,15 @@ place_partitions(rd_kafka_topic_partition_list_t *parts)
 		ta_shared->sources[src].assigned = true;
 		ta_shared->sources[src].active = true;
 		shm_position = ta_shared->sources[src].position;
+		/* shared memory still valid: its replay boundary stays as it was */
+		if (shm_position == TA_NO_OFFSET)
+			ta_shared->sources[src].replay_until = so ? so->position : TA_NO_OFFSET;
 		LWLockRelease(ta_shared->lock);
 
-		replay_until[src] = TA_NO_OFFSET;
 		if (shm_position != TA_NO_OFFSET)
 			p->offset = shm_position;
 		else if (so != NULL)
-		{
 			p->offset = so->resume_offset;
-			replay_until[src] = so->position;
-		}
 		else if (by_time)
 			p->offset = start_ts;	/* resolved below */
 		else
@@ -366,11 +362,6 @@ consumer_start(void)
 		return false;
 	}
 
-	if (replay_until == NULL)
-		replay_until = MemoryContextAlloc(TopMemoryContext,
-										  (ta_max_partitions + 1) * sizeof(int64));
-	for (int i = 0; i <= ta_max_partitions; i++)
-		replay_until[i] = TA_NO_OFFSET;
 	load_stored_offsets();
 
 	conf = rd_kafka_conf_new();
@@ -524,7 +515,7 @@ serve_message(rd_kafka_message_t *m, void (*spill) (void))
 	else if ((src = source_of(m)) >= 0)
 	{
 		bool		full;
-		bool		replay = m->offset < replay_until[src];
+		bool		replay = m->offset < ta_shared->sources[src].replay_until;
 
 		for (;;)
 		{

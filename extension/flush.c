@@ -167,10 +167,13 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 
 /*
  * Per partition: forget windows now flushed, compute the resume offset and
- * write it.  Caller holds nothing; takes ta_shared->lock.
+ * write it.  If a spill wrote the window starting at spilled early, also
+ * record each partition's position as the offset through which that
+ * window's events are in the tables (replay after a crash must not add them
+ * again).  Caller holds nothing; takes ta_shared->lock.
  */
 static void
-write_offsets(int64 watermark)
+write_offsets(int64 watermark, int64 spilled)
 {
 	StringInfoData sql;
 	Oid			types[5] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8OID};
@@ -180,6 +183,7 @@ write_offsets(int64 watermark)
 	Datum	   *parts = palloc(ta_shared->nsources * sizeof(Datum));
 	Datum	   *resumes = palloc(ta_shared->nsources * sizeof(Datum));
 	Datum	   *positions = palloc(ta_shared->nsources * sizeof(Datum));
+	Datum	   *read_through = palloc(ta_shared->nsources * sizeof(Datum));
 	int			n = 0;
 	int			ret;
 
@@ -213,7 +217,9 @@ write_offsets(int64 watermark)
 		topics[n] = CStringGetTextDatum(s->topic);
 		parts[n] = Int32GetDatum(s->partition);
 		resumes[n] = Int64GetDatum(resume);
-		positions[n] = Int64GetDatum(s->position);
+		/* during a replay the accounted-for boundary is still the old one */
+		positions[n] = Int64GetDatum(Max(s->position, s->replay_until));
+		read_through[n] = Int64GetDatum(s->position);
 		n++;
 	}
 	LWLockRelease(ta_shared->lock);
@@ -238,64 +244,39 @@ write_offsets(int64 watermark)
 	ret = SPI_execute_with_args(sql.data, 5, types, params, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_with_args failed writing trafficagg.kafka_offsets: %d", ret);
+
+	if (spilled != TA_NO_TIME)
+	{
+		Oid			stypes[4] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8OID};
+		Datum		sparams[4] = {params[0], params[1],
+		make_array(read_through, NULL, n, INT8OID), Int64GetDatum(spilled)};
+
+		ret = SPI_execute_with_args("INSERT INTO trafficagg.spilled_windows AS s"
+									" (topic, partition, window_start, through_offset)"
+									" SELECT u.t, u.p, 'epoch'::timestamptz + $4 * interval '1 millisecond', u.o"
+									" FROM unnest($1, $2, $3) AS u(t, p, o)"
+									" ON CONFLICT (topic, partition, window_start)"
+									" DO UPDATE SET through_offset ="
+									"   greatest(s.through_offset, excluded.through_offset)",
+									4, stypes, sparams, NULL, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_with_args failed writing trafficagg.spilled_windows: %d", ret);
+	}
 }
 
-/*
- * A spill wrote window_start early: record, per partition, the position
- * through which its events are now in the tables (replay after a crash must
- * not add them again).  Windows flushed for good are forgotten.
- */
+/* Windows flushed for good need no spill record any more. */
 static void
-write_spilled(bool spill, int64 window_start, int64 watermark)
+forget_spilled(int64 watermark)
 {
-	Oid			types[4] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8OID};
-	Datum		params[4];
-	Datum	   *topics = palloc(ta_shared->nsources * sizeof(Datum));
-	Datum	   *parts = palloc(ta_shared->nsources * sizeof(Datum));
-	Datum	   *positions = palloc(ta_shared->nsources * sizeof(Datum));
-	int			n = 0;
+	Oid			types[1] = {INT8OID};
+	Datum		params[1] = {Int64GetDatum(watermark - ta_window_ms)};
 
-	if (!spill)
-	{
-		Oid			t[1] = {INT8OID};
-		Datum		p[1] = {Int64GetDatum(watermark - ta_window_ms)};
-
-		if (watermark == TA_NO_TIME)
-			return;
-		if (SPI_execute_with_args("DELETE FROM trafficagg.spilled_windows"
-								  " WHERE window_start <= 'epoch'::timestamptz + $1 * interval '1 millisecond'",
-								  1, t, p, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "SPI_execute_with_args failed trimming trafficagg.spilled_windows");
+	if (watermark == TA_NO_TIME)
 		return;
-	}
-
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	for (int i = 1; i < ta_shared->nsources; i++)
-	{
-		TaSource   *s = &ta_shared->sources[i];
-
-		if (!s->in_use || s->position == TA_NO_OFFSET)
-			continue;
-		topics[n] = CStringGetTextDatum(s->topic);
-		parts[n] = Int32GetDatum(s->partition);
-		positions[n] = Int64GetDatum(s->position);
-		n++;
-	}
-	LWLockRelease(ta_shared->lock);
-	if (n == 0)
-		return;
-	params[0] = make_array(topics, NULL, n, TEXTOID);
-	params[1] = make_array(parts, NULL, n, INT4OID);
-	params[2] = make_array(positions, NULL, n, INT8OID);
-	params[3] = Int64GetDatum(window_start);
-	if (SPI_execute_with_args("INSERT INTO trafficagg.spilled_windows AS s"
-							  " (topic, partition, window_start, through_offset)"
-							  " SELECT u.t, u.p, 'epoch'::timestamptz + $4 * interval '1 millisecond', u.o"
-							  " FROM unnest($1, $2, $3) AS u(t, p, o)"
-							  " ON CONFLICT (topic, partition, window_start)"
-							  " DO UPDATE SET through_offset = excluded.through_offset",
-							  4, types, params, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_with_args failed writing trafficagg.spilled_windows");
+	if (SPI_execute_with_args("DELETE FROM trafficagg.spilled_windows"
+							  " WHERE window_start <= 'epoch'::timestamptz + $1 * interval '1 millisecond'",
+							  1, types, params, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "SPI_execute_with_args failed trimming trafficagg.spilled_windows");
 }
 
 /*
@@ -407,9 +388,10 @@ flush_windows(bool close_all, bool spill_oldest, bool with_kafka,
 
 	if (with_kafka)
 	{
-		if (!spill_oldest || n > 0)
-			write_spilled(spill_oldest, n > 0 ? groups[0].window_start : 0, res->watermark);
-		write_offsets(res->watermark);
+		if (!spill_oldest)
+			forget_spilled(res->watermark);
+		write_offsets(res->watermark,
+					  spill_oldest && n > 0 ? groups[0].window_start : TA_NO_TIME);
 		res->rejected_taken = write_rejected();
 	}
 	trim_rejected();

@@ -184,6 +184,7 @@ store_shmem_startup(void)
 			ta_shared->sources[i].max_event_ms = TA_NO_TIME;
 			ta_shared->sources[i].position = TA_NO_OFFSET;
 			ta_shared->sources[i].resume_offset = TA_NO_OFFSET;
+			ta_shared->sources[i].replay_until = TA_NO_OFFSET;
 			ta_shared->sources[i].end_offset = TA_NO_OFFSET;
 			ta_shared->sources[i].overflow_min_offset = TA_NO_OFFSET;
 		}
@@ -754,6 +755,7 @@ source_lookup(const char *topic, int32 partition, bool create)
 		s->max_event_ms = TA_NO_TIME;
 		s->position = TA_NO_OFFSET;
 		s->resume_offset = TA_NO_OFFSET;
+		s->replay_until = TA_NO_OFFSET;
 		s->end_offset = TA_NO_OFFSET;
 		s->overflow_min_offset = TA_NO_OFFSET;
 	}

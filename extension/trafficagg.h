@@ -193,6 +193,8 @@ typedef struct TaSource
 	int64		max_event_ms;	/* greatest event time seen */
 	int64		position;		/* next offset to consume */
 	int64		resume_offset;	/* stored: where replay starts after a crash */
+	int64		replay_until;	/* position stored before the last restart:
+								 * messages before it are accounted for */
 	int64		end_offset;		/* broker's high watermark, last seen */
 	uint64		consumed;
 	uint64		outcomes[TA_NUM_OUTCOMES];

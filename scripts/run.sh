@@ -26,9 +26,8 @@ done
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-bash scripts/install-deps.sh
-make -s
-if [ "$(id -u)" -eq 0 ]; then make -s install; else sudo make -s install; fi
+. scripts/lib.sh
+build_and_install
 
 state=${TRAFFICAGG_RUN_DIR:-$root/.run}
 pgport=${TRAFFICAGG_PGPORT:-5433}
@@ -37,14 +36,8 @@ export KAFKA_DATA=$state/kafka
 pgbin=$(pg_config --bindir)
 mkdir -p "$state"
 
-# PostgreSQL refuses to run as root: use an ordinary user for it
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then
-    user=${TRAFFICAGG_RUN_USER:-trafficagg}
-    id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
-    chown "$user" "$state"
-    as_pg=(runuser -u "$user" --)
-fi
+ordinary_user "${TRAFFICAGG_RUN_USER:-trafficagg}" "$state"
+as_pg=("${as_user[@]}")
 psql_() { "${as_pg[@]}" "$pgbin/psql" -X -q -h "$state" -p "$pgport" -d postgres "$@"; }
 
 producer_pid=

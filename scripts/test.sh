@@ -11,24 +11,19 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+. scripts/lib.sh
 
-bash scripts/install-deps.sh
-make -s WERROR=1
-if [ "$(id -u)" -eq 0 ]; then make -s install; else sudo make -s install; fi
+build_and_install WERROR=1
 
 run_dir=$root
-as_user=()
 if [ "$(id -u)" -eq 0 ]; then
-    user=${TRAFFICAGG_TEST_USER:-tatest}
-    id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
     run_dir=${TRAFFICAGG_TEST_DIR:-/tmp/trafficagg-test}
     rm -rf "$run_dir"
     mkdir -p "$run_dir"
     # the built tree, with node_modules and the Kafka jars; timestamps kept so nothing rebuilds
     tar -C "$root" --exclude=./.git --exclude=./tmp_check --exclude=./results -cf - . | tar -C "$run_dir" -xpf -
-    chown -R "$user" "$run_dir"
-    as_user=(runuser -u "$user" --)
 fi
+ordinary_user "${TRAFFICAGG_TEST_USER:-tatest}" "$run_dir"
 
 status=0
 "${as_user[@]}" make -C "$run_dir" installcheck "$@" || status=$?

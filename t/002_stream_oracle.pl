@@ -31,19 +31,7 @@ sub run_case
 		bad => 0.02,
 		out => $out);
 
-	my $node = PostgreSQL::Test::Cluster->new("oracle_$name");
-	$node->init;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'trafficagg'
-trafficagg.brokers = '$broker->{bootstrap}'
-trafficagg.topic = '$topic'
-trafficagg.group_id = 'oracle_$name'
-trafficagg.max_groups = 20000
-trafficagg.flush_interval = '200ms'
-});
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION trafficagg CASCADE');
+	my $node = kafka_node("oracle_$name", $broker, $topic, "trafficagg.max_groups = 20000\n");
 
 	# wait until every message is accounted for
 	ok( $node->poll_query_until(

@@ -16,22 +16,12 @@ my $broker = start_broker('limits');
 sub new_node
 {
 	my ($name, $topic, $extra) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'trafficagg'
-trafficagg.brokers = '$broker->{bootstrap}'
-trafficagg.topic = '$topic'
-trafficagg.group_id = '$name'
-trafficagg.flush_interval = '200ms'
+	return kafka_node(
+		$name, $broker, $topic, qq{
 # a crashed member must leave the group quickly for the restarted worker
 trafficagg.kafka_options = 'session.timeout.ms=6000; heartbeat.interval.ms=1000'
 $extra
 });
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION trafficagg CASCADE');
-	return $node;
 }
 
 # the stream is fully processed: every partition's position, in memory (so

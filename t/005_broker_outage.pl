@@ -14,17 +14,7 @@ my $tmp = $PostgreSQL::Test::Utils::tmp_check;
 my $broker = start_broker('outage');
 create_topic($broker, 'outage', 2);
 
-my $node = PostgreSQL::Test::Cluster->new('outage');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'trafficagg'
-trafficagg.brokers = '$broker->{bootstrap}'
-trafficagg.topic = 'outage'
-trafficagg.flush_interval = '200ms'
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION trafficagg CASCADE');
+my $node = kafka_node('outage', $broker, 'outage');
 
 sub consumed
 {

@@ -13,7 +13,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(start_broker create_topic add_partitions produce read_out_file read_topic
+our @EXPORT = qw(start_broker create_topic add_partitions produce kafka_node read_out_file read_topic
   repo_root load_out_file oracle_sql check_aggregates_against_oracle);
 
 # bad kind (producer) -> rejection reason (extension)
@@ -99,6 +99,26 @@ sub add_partitions
 	local %ENV = (%ENV, _broker_env($b));
 	system("$root/kafka/broker.sh", 'add-partitions', $topic, $total) == 0
 	  or die "could not add partitions to $topic";
+}
+
+# A started cluster with trafficagg preloaded, consuming $topic of the broker
+# as group $name, the extension created; $extra: more postgresql.conf lines.
+sub kafka_node
+{
+	my ($name, $broker, $topic, $extra) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf(
+		'postgresql.conf', qq{
+shared_preload_libraries = 'trafficagg'
+trafficagg.brokers = '$broker->{bootstrap}'
+trafficagg.topic = '$topic'
+trafficagg.group_id = '$name'
+trafficagg.flush_interval = '200ms'
+} . ($extra // ''));
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION trafficagg CASCADE');
+	return $node;
 }
 
 # Run the producer to completion: produce($broker, topic => ..., seed => ...,
