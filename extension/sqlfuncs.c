@@ -29,7 +29,6 @@
 
 PG_FUNCTION_INFO_V1(trafficagg_ingest_text);
 PG_FUNCTION_INFO_V1(trafficagg_ingest_jsonb);
-PG_FUNCTION_INFO_V1(trafficagg_ingest_bytea);
 PG_FUNCTION_INFO_V1(trafficagg_ingest_array);
 PG_FUNCTION_INFO_V1(trafficagg_flush);
 PG_FUNCTION_INFO_V1(trafficagg_groups);
@@ -66,6 +65,10 @@ ingest_one(const char *data, size_t len)
 	return outcome;
 }
 
+/*
+ * ingest(text) and ingest(bytea): the message bytes as given (bytea: the raw
+ * bytes as Kafka delivers them; both are varlenas).
+ */
 Datum
 trafficagg_ingest_text(PG_FUNCTION_ARGS)
 {
@@ -84,17 +87,6 @@ trafficagg_ingest_jsonb(PG_FUNCTION_ARGS)
 
 	sync_catalog_in_backend();
 	PG_RETURN_TEXT_P(cstring_to_text(outcome_name(ingest_one(s, s ? strlen(s) : 0))));
-}
-
-/* ingest(bytea): the raw bytes of a message, as Kafka delivers them */
-Datum
-trafficagg_ingest_bytea(PG_FUNCTION_ARGS)
-{
-	bytea	   *b = PG_ARGISNULL(0) ? NULL : PG_GETARG_BYTEA_PP(0);
-
-	sync_catalog_in_backend();
-	PG_RETURN_TEXT_P(cstring_to_text(outcome_name(b ? ingest_one(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b))
-												  : ingest_one(NULL, 0))));
 }
 
 /* ingest(text[]): returns one row per outcome that occurred, with its count. */

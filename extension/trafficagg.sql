@@ -178,7 +178,7 @@ COMMENT ON FUNCTION @extschema@.ingest(jsonb) IS
   'validate, window and aggregate one event; returns accepted, late or the rejection reason';
 
 CREATE FUNCTION @extschema@.ingest(event bytea) RETURNS text
-AS 'MODULE_PATHNAME', 'trafficagg_ingest_bytea' LANGUAGE C VOLATILE;
+AS 'MODULE_PATHNAME', 'trafficagg_ingest_text' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.ingest(bytea) IS
   'validate, window and aggregate one raw message (bytes as Kafka delivers them)';
 
