@@ -9,6 +9,8 @@
 #   (b) parse cost        extension/event.c alone over the same payloads, one core
 #   (c) trafficagg        worker start -> every event in the final tables
 #   (d) naive             kcat | COPY into a jsonb table, then GROUP BY
+#   (e) freshness         steady load with wall-clock times: probe -> live view,
+#                         watermark passing a window end -> its final row
 #
 # Results: a table on stdout and JSON in bench/results/.  --smoke runs a tiny
 # N so CI keeps the harness working; its timings mean nothing.
@@ -141,6 +143,24 @@ same=$(psql_ -U postgres -c "
     (SELECT window_start, page, event_type, events, errors, client_errors, latency_count, latency_sum FROM trafficagg.by_page
      EXCEPT ALL SELECT window_start, page, event_type, events, errors, client_errors, latency_count, latency_sum FROM naive_by_page)) d")
 
+echo "== (e) freshness under a steady load" >&2
+fresh_rate=$([ $smoke = 1 ] && echo 2000 || echo 20000)
+fresh_s=$([ $smoke = 1 ] && echo 8 || echo 60)
+kafka/broker.sh create-topic bench_fresh "$partitions"
+psql_ -U postgres -c "ALTER SYSTEM SET trafficagg.window = '5s'" \
+    -c "ALTER SYSTEM SET trafficagg.allowed_lateness = '1s'" \
+    -c "ALTER SYSTEM SET trafficagg.topic = 'bench_fresh'" \
+    -c "ALTER SYSTEM SET trafficagg.group_id = 'fresh-$$'"
+"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pgdata" -l "$work/postgresql.log" -w restart >/dev/null
+node producer/event_generator.js --brokers "$brokers" --topic bench_fresh --seed fresh \
+    --rate "$fresh_rate" --duration $((fresh_s + 6)) --quiet >&2 &
+load_pid=$!
+sleep 4
+e_json=$("${as_pg[@]}" bench/freshness "$brokers" bench_fresh \
+    "host=$work port=$pgport dbname=postgres user=postgres" "$fresh_s")
+wait "$load_pid"
+field() { sed "s/.*\"$1\": \([-0-9.]*\).*/\1/" <<<"$2"; }
+
 ca=$(calc "$c_rate / $a_rate")
 cd_=$(calc "$c_rate / $d_rate")
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -158,6 +178,7 @@ cat > "$out" <<JSON
                    "events_in_total": $c_events, "table_bytes": $agg_bytes},
   "d_naive": {"seconds": $(printf %.3f "$d_s"), "events_per_s": $(printf %.0f "$d_rate"),
               "bytes_stored": $d_bytes, "by_page_equal_to_trafficagg": $same},
+  "e_freshness": $(sed 's/}$/, "load_events_per_s": '"$fresh_rate"', "window": "5s", "allowed_lateness": "1s"}/' <<<"$e_json"),
   "ratio_c_over_a": $(printf %.3f "$ca"), "ratio_c_over_d": $(printf %.2f "$cd_")
 }
 JSON
@@ -167,6 +188,7 @@ printf '%-34s %14.0f %s\n' "(a) consume ceiling (librdkafka)" "$a_rate" "$(print
 printf '%-34s %14.0f %s\n' "(b) parse/validate, one core" "$b_rate" "$(sed 's/.*"ns_per_message": \([0-9]*\).*/\1/' <<<"$b_json") ns/event"
 printf '%-34s %14.0f %s\n' "(c) trafficagg catch-up" "$c_rate" "$(printf '%.2f worker CPU s per 1M events, %s rows, peak %s groups, shmem %s MB' "$c_cpu_per_m" "$rows" "$peak_groups" "$((shmem / 1048576))")"
 printf '%-34s %14.0f %s\n' "(d) naive kcat|COPY jsonb+GROUP BY" "$d_rate" "$(printf '%s MB stored vs %s MB of aggregates; same by_page: %s' "$((d_bytes / 1048576))" "$((agg_bytes / 1048576))" "$same")"
+printf '%-34s %14s %s\n' "(e) freshness at $fresh_rate events/s" "" "$(printf 'live view p50 %s ms, p99 %s ms (%s probes); final row p50 %s ms, p99 %s ms after the watermark (%s windows)' "$(field live_p50_ms "$e_json")" "$(field live_p99_ms "$e_json")" "$(field live_probes "$e_json")" "$(field final_p50_ms "$e_json")" "$(field final_p99_ms "$e_json")" "$(field final_windows "$e_json")")"
 printf '\nc/a = %.2f (goal >= 0.70)   c/d = %.1f (goal >= 10)\nresults: %s\n' "$ca" "$cd_" "$out"
 [ "$same" = t ] || { echo "bench: trafficagg and the naive baseline disagree" >&2; exit 1; }
 [ "$c_events" = "$events" ] || { echo "bench: trafficagg counted $c_events of $events events" >&2; exit 1; }
