@@ -147,7 +147,7 @@ echo "== (e) freshness under a steady load" >&2
 fresh_rate=$([ $smoke = 1 ] && echo 2000 || echo 20000)
 fresh_s=$([ $smoke = 1 ] && echo 8 || echo 60)
 kafka/broker.sh create-topic bench_fresh "$partitions"
-psql_ -U postgres -c "ALTER SYSTEM SET trafficagg.window = '5s'" \
+psql_ -U postgres -c "ALTER SYSTEM SET trafficagg.\"window\" = '5s'" \
     -c "ALTER SYSTEM SET trafficagg.allowed_lateness = '1s'" \
     -c "ALTER SYSTEM SET trafficagg.topic = 'bench_fresh'" \
     -c "ALTER SYSTEM SET trafficagg.group_id = 'fresh-$$'"
@@ -177,7 +177,7 @@ cat > "$out" <<JSON
                    "shmem_bytes": $shmem, "peak_groups": $peak_groups, "rows_written": $rows,
                    "events_in_total": $c_events, "table_bytes": $agg_bytes},
   "d_naive": {"seconds": $(printf %.3f "$d_s"), "events_per_s": $(printf %.0f "$d_rate"),
-              "bytes_stored": $d_bytes, "by_page_equal_to_trafficagg": $same},
+              "bytes_stored": $d_bytes, "by_page_equal_to_trafficagg": $([ "$same" = t ] && echo true || echo false)},
   "e_freshness": $(sed 's/}$/, "load_events_per_s": '"$fresh_rate"', "window": "5s", "allowed_lateness": "1s"}/' <<<"$e_json"),
   "ratio_c_over_a": $(printf %.3f "$ca"), "ratio_c_over_d": $(printf %.2f "$cd_")
 }
