@@ -127,6 +127,7 @@ catalog_sync(void)
 		}
 	}
 	ta_shared->catalog_loaded = true;
+	pg_atomic_fetch_add_u32(&ta_shared->catalog_version, 1);
 	LWLockRelease(ta_shared->lock);
 }
 

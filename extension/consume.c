@@ -53,6 +53,10 @@ static char *consumer_signature = NULL;	/* settings it was made with */
 static StoredOffset *stored = NULL;
 static int	nstored = 0;
 
+/* source slot of each partition of the topic, -1 if not known yet */
+static int *slot_of_partition = NULL;
+static int	nslots_cached = 0;
+
 /* windows written early by a spill, from trafficagg.spilled_windows */
 typedef struct SpilledWindow
 {
@@ -71,6 +75,10 @@ static void
 set_broker_state(const char *state)
 {
 	bool		changed;
+
+	/* the worker is the only writer: no lock needed to see it unchanged */
+	if (strcmp(ta_shared->broker_state, state) == 0)
+		return;
 
 	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 	changed = strcmp(ta_shared->broker_state, state) != 0;
@@ -164,8 +172,11 @@ place_partitions(rd_kafka_topic_partition_list_t *parts)
 		ta_shared->sources[src].active = true;
 		shm_position = ta_shared->sources[src].position;
 		/* shared memory still valid: its replay boundary stays as it was */
-		if (shm_position == TA_NO_OFFSET)
-			ta_shared->sources[src].replay_until = so ? so->position : TA_NO_OFFSET;
+		if (shm_position == TA_NO_OFFSET && so != NULL)
+		{
+			ta_shared->sources[src].replay_until = so->position;
+			ta_shared->sources[src].position = so->resume_offset;
+		}
 		LWLockRelease(ta_shared->lock);
 
 		if (shm_position != TA_NO_OFFSET)
@@ -281,6 +292,27 @@ load_stored_offsets(void)
 	}
 	SPI_finish();
 
+	/*
+	 * Every partition with stored offsets holds the watermark back, and
+	 * counts as replaying, from now on, not only once it is assigned: a
+	 * rebalance may hand out the partitions one by one.
+	 */
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < nstored; i++)
+	{
+		int			src;
+
+		if (strcmp(stored[i].topic, ta_topic) != 0)
+			continue;
+		src = source_lookup(stored[i].topic, stored[i].partition, true);
+		if (src >= 0 && ta_shared->sources[src].position == TA_NO_OFFSET)
+		{
+			ta_shared->sources[src].active = true;
+			ta_shared->sources[src].replay_until = stored[i].position;
+		}
+	}
+	LWLockRelease(ta_shared->lock);
+
 	if (restored != TA_NO_TIME)
 	{
 		SpinLockAcquire(&ta_shared->mutex);
@@ -356,6 +388,8 @@ consumer_start(void)
 	rd_kafka_resp_err_t err;
 
 	consumer_signature = MemoryContextStrdup(TopMemoryContext, settings_signature());
+	for (int i = 0; i < nslots_cached; i++)
+		slot_of_partition[i] = -1;	/* the topic may have changed */
 	if (ta_brokers[0] == '\0')
 	{
 		set_broker_state("not configured");
@@ -470,21 +504,45 @@ consumer_active(void)
 	return rk != NULL;
 }
 
+/*
+ * The source slot of a message's partition.  Slots are never reused while
+ * the server runs, so the worker caches them per partition of its topic.
+ */
 static int
 source_of(const rd_kafka_message_t *m)
 {
 	int			src;
 	const char *topic = rd_kafka_topic_name(m->rkt);
+	bool		cacheable = m->partition >= 0 && strcmp(topic, ta_topic) == 0;
+
+	if (cacheable && m->partition < nslots_cached && slot_of_partition[m->partition] >= 0)
+		return slot_of_partition[m->partition];
 
 	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 	src = source_lookup(topic, m->partition, true);
 	LWLockRelease(ta_shared->lock);
+
+	if (cacheable && src >= 0)
+	{
+		if (m->partition >= nslots_cached)
+		{
+			int			n = Max(m->partition + 1, nslots_cached * 2);
+
+			slot_of_partition = slot_of_partition
+				? repalloc(slot_of_partition, n * sizeof(int))
+				: MemoryContextAlloc(TopMemoryContext, n * sizeof(int));
+			for (int i = nslots_cached; i < n; i++)
+				slot_of_partition[i] = -1;
+			nslots_cached = n;
+		}
+		slot_of_partition[m->partition] = src;
+	}
 	return src;
 }
 
 /* One queue entry: a message, a partition EOF or a consumer error. */
 static void
-serve_message(rd_kafka_message_t *m, void (*spill) (void))
+serve_message(rd_kafka_message_t *m, bool hold, void (*spill) (void))
 {
 	int			src;
 
@@ -519,14 +577,18 @@ serve_message(rd_kafka_message_t *m, void (*spill) (void))
 
 		for (;;)
 		{
-			ingest_message(src, m->offset, m->payload, m->len, replay, &full);
+			ingest_message(src, m->offset, m->payload, m->len, replay, hold, &full);
 			if (!full)
 				break;
 			spill();
 		}
-		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-		ta_shared->sources[src].active = true;
-		LWLockRelease(ta_shared->lock);
+		/* only this process writes these: read them without the lock */
+		if (!ta_shared->sources[src].active)
+		{
+			LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+			ta_shared->sources[src].active = true;
+			LWLockRelease(ta_shared->lock);
+		}
 		set_broker_state("up");
 	}
 	rd_kafka_message_destroy(m);
@@ -544,6 +606,7 @@ consumer_poll(int max, int wait_ms, void (*spill) (void))
 	rd_kafka_message_t **msgs;
 	rd_kafka_message_t *first;
 	ssize_t		n;
+	bool		hold;
 
 	if (rk == NULL)
 		return 0;
@@ -552,7 +615,8 @@ consumer_poll(int max, int wait_ms, void (*spill) (void))
 	first = rd_kafka_consumer_poll(rk, wait_ms);
 	if (first == NULL)
 		return 0;
-	serve_message(first, spill);
+	hold = sources_replaying();
+	serve_message(first, hold, spill);
 
 	/* then whatever else is queued, without waiting */
 	msgs = palloc(max * sizeof(rd_kafka_message_t *));
@@ -560,7 +624,7 @@ consumer_poll(int max, int wait_ms, void (*spill) (void))
 	if (n < 0)
 		n = 0;
 	for (ssize_t i = 0; i < n; i++)
-		serve_message(msgs[i], spill);
+		serve_message(msgs[i], hold, spill);
 	pfree(msgs);
 
 	/* high watermarks as last seen by the fetcher: no broker round trip */

@@ -19,7 +19,8 @@
  * exactly the open windows the crash lost.
  *
  * Flushes are serialised by a transaction-level advisory lock, so that
- * offsets are never overwritten by an older flush.
+ * offsets are never overwritten by an older flush.  While partitions replay
+ * after a restart, flushes write no window beyond the stored watermark.
  *
  * A spill (shared memory full) flushes the oldest window in memory early as
  * partial rows; later rows for the same window merge into them.  The spill
@@ -380,6 +381,18 @@ flush_windows(bool close_all, bool spill_oldest, bool with_kafka,
 	if (close_all)
 		watermark_close_all();
 	res->watermark = watermark_get();
+
+	/*
+	 * While partitions replay after a restart, the windows the new watermark
+	 * closes are not whole yet (the replay has not reached all their events):
+	 * write nothing past the stored watermark until the replay is over.
+	 */
+	if (with_kafka && sources_replaying())
+	{
+		SpinLockAcquire(&ta_shared->mutex);
+		res->watermark = Min(res->watermark, ta_shared->replay_cutoff_ms);
+		SpinLockRelease(&ta_shared->mutex);
+	}
 
 	n = store_collect(res->watermark, spill_oldest, -1, true, &groups);
 	for (int a = 0; a < TA_MAX_AGGREGATES; a++)

@@ -133,12 +133,17 @@ ingest_reject(int src, int64 offset, TaOutcome reason, const char *detail,
 
 /*
  * Process one message of source src (offset: its Kafka offset, or -1).
+ * replay: the message was read before the restart (see the file header).
+ * hold: some partition is still replaying; then no window beyond the stored
+ * watermark is final yet (flushes hold them back), so fresh messages are
+ * judged against the stored watermark too, as replayed ones are: a message
+ * judged late now must stay late if it is read again after another crash.
  * Returns its outcome; *full is set (and nothing is recorded) when shared
  * memory had no room for its groups: the caller makes room and retries.
  */
 TaOutcome
 ingest_message(int src, int64 offset, const char *data, size_t len,
-			   bool replay, bool *full)
+			   bool replay, bool hold, bool *full)
 {
 	TaEvent		ev;
 	char		detail[TA_DETAIL_LEN];
@@ -154,7 +159,7 @@ ingest_message(int src, int64 offset, const char *data, size_t len,
 				t3[32];
 
 	*full = false;
-	if (replay)
+	if (replay || hold)
 	{
 		SpinLockAcquire(&ta_shared->mutex);
 		cutoff = ta_shared->replay_cutoff_ms;
@@ -183,7 +188,7 @@ ingest_message(int src, int64 offset, const char *data, size_t len,
 			nstarts = kept;
 		}
 		if (nstarts == 0 ||
-			!store_add_event(&ev, starts, nstarts, replay ? &cutoff : NULL, full))
+			!store_add_event(&ev, starts, nstarts, (replay || hold) ? &cutoff : NULL, full))
 		{
 			if (*full)
 			{

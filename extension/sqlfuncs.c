@@ -51,7 +51,7 @@ static TaOutcome
 ingest_one(const char *data, size_t len)
 {
 	bool		full;
-	TaOutcome	outcome = ingest_message(TA_SQL_SOURCE, TA_NO_OFFSET, data, len, false, &full);
+	TaOutcome	outcome = ingest_message(TA_SQL_SOURCE, TA_NO_OFFSET, data, len, false, false, &full);
 
 	if (full)
 		ereport(ERROR,

@@ -179,6 +179,7 @@ store_shmem_startup(void)
 		ta_shared->replay_cutoff_ms = TA_NO_TIME;
 		strlcpy(ta_shared->broker_state, "not configured", sizeof(ta_shared->broker_state));
 		ta_shared->nsources = ta_max_partitions + 1;
+		pg_atomic_init_u32(&ta_shared->catalog_version, 0);
 		for (int i = 0; i < ta_shared->nsources; i++)
 		{
 			ta_shared->sources[i].max_event_ms = TA_NO_TIME;
@@ -355,6 +356,37 @@ group_flush_state(GroupEntry *g)
 }
 
 /*
+ * This process's copy of the catalog, refreshed when its version changes (it
+ * changes rarely; events are many), and the fields any aggregate groups by.
+ */
+static TaAggregate catalog_copy[TA_MAX_AGGREGATES];
+static bool catalog_used_fields[TA_NUM_FIELDS];
+static uint32 catalog_copy_version = 0;
+static bool catalog_copy_valid = false;
+
+static const TaAggregate *
+catalog_snapshot(void)
+{
+	uint32		version = pg_atomic_read_u32(&ta_shared->catalog_version);
+
+	if (!catalog_copy_valid || version != catalog_copy_version)
+	{
+		LWLockAcquire(ta_shared->lock, LW_SHARED);
+		version = pg_atomic_read_u32(&ta_shared->catalog_version);
+		memcpy(catalog_copy, ta_shared->aggs, sizeof(catalog_copy));
+		LWLockRelease(ta_shared->lock);
+		memset(catalog_used_fields, 0, sizeof(catalog_used_fields));
+		for (int a = 0; a < TA_MAX_AGGREGATES; a++)
+			if (catalog_copy[a].in_use)
+				for (int d = 0; d < catalog_copy[a].ndims; d++)
+					catalog_used_fields[catalog_copy[a].dims[d]] = true;
+		catalog_copy_version = version;
+		catalog_copy_valid = true;
+	}
+	return catalog_copy;
+}
+
+/*
  * Add the event to the groups of every aggregate for each window start given.
  * A window ending at or before the cutoff is skipped, checked under the
  * partition lock; the cutoff is the current watermark, or *fixed_cutoff if
@@ -367,28 +399,18 @@ bool
 store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 				const int64 *fixed_cutoff, bool *full)
 {
-	bool		used[TA_NUM_FIELDS] = {0};
 	uint32		ids[TA_NUM_FIELDS];
 	LWLockMode	dict_mode;
 	GroupKey	keys[TA_MAX_AGGREGATES * TA_MAX_WINDOWS_PER_EVENT];
 	uint32		hashes[TA_MAX_AGGREGATES * TA_MAX_WINDOWS_PER_EVENT];
 	int			nkeys = 0;
 	int			nnew = 0;
-	TaAggregate aggs[TA_MAX_AGGREGATES];
+	const TaAggregate *aggs = catalog_snapshot();
+	const bool *used = catalog_used_fields;
 	int64		watermark = fixed_cutoff ? *fixed_cutoff : watermark_get();
 	bool		added = false;
 
 	*full = false;
-
-	/* snapshot of the catalog; it changes rarely */
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	memcpy(aggs, ta_shared->aggs, sizeof(aggs));
-	LWLockRelease(ta_shared->lock);
-
-	for (int a = 0; a < TA_MAX_AGGREGATES; a++)
-		if (aggs[a].in_use)
-			for (int d = 0; d < aggs[a].ndims; d++)
-				used[aggs[a].dims[d]] = true;
 
 	if (!resolve_fields(ev, used, ids, &dict_mode))
 	{
@@ -718,6 +740,27 @@ TaRejected *
 store_rejected_at(int i)
 {
 	return (TaRejected *) (rejected_ring + (Size) (i % ta_rejected_buffer) * store_rejected_size());
+}
+
+/*
+ * Is a partition still replaying what it had read before a restart?  Until
+ * none is, windows can't be written: the replay has not rebuilt them whole.
+ */
+bool
+sources_replaying(void)
+{
+	bool		replaying = false;
+
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	for (int i = 1; i < ta_shared->nsources && !replaying; i++)
+	{
+		TaSource   *s = &ta_shared->sources[i];
+
+		replaying = s->in_use && s->replay_until != TA_NO_OFFSET &&
+			(s->position == TA_NO_OFFSET || s->position < s->replay_until);
+	}
+	LWLockRelease(ta_shared->lock);
+	return replaying;
 }
 
 /*

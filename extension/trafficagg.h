@@ -18,6 +18,7 @@
 
 #include "datatype/timestamp.h"
 #include "storage/latch.h"
+#include "port/atomics.h"
 #include "storage/lwlock.h"
 #include "storage/spin.h"
 
@@ -231,8 +232,9 @@ typedef struct TaShared
 									 * ending at or before it, and only those */
 	bool		watermark_restored;
 
-	/* catalog (under lock) */
+	/* catalog (under lock; version also read without it) */
 	bool		catalog_loaded;
+	pg_atomic_uint32 catalog_version;	/* bumped at every change */
 	TaAggregate aggs[TA_MAX_AGGREGATES];
 
 	/* status (under lock) */
@@ -281,7 +283,7 @@ extern void store_forget_flushed(void);
 extern TaRejected *store_rejected_at(int i);
 extern Size store_rejected_size(void);
 extern int	source_lookup(const char *topic, int32 partition, bool create);
-extern void source_record(int src, TaOutcome outcome);
+extern bool sources_replaying(void);
 
 /* watermark (window.c, over TaShared) */
 extern int64 watermark_get(void);
@@ -301,7 +303,7 @@ extern int	catalog_find(const char *name);
  * ---------------------------------------------------------------------
  */
 extern TaOutcome ingest_message(int src, int64 offset, const char *data, size_t len,
-								bool replay, bool *full);
+								bool replay, bool hold, bool *full);
 extern bool replay_spilled(int src, int64 offset, int64 window_start);
 extern void ingest_reject(int src, int64 offset, TaOutcome reason,
 						  const char *detail, const char *data, size_t len);

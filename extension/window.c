@@ -10,7 +10,10 @@
  *
  * The watermark is the event time up to which we believe all events have
  * arrived, minus trafficagg.allowed_lateness.  It is the *minimum* over the
- * active sources (Kafka partitions that still have unread data) of the
+ * active sources (Kafka partitions that still have unread data, assigned to
+ * the worker or not yet: after a restart every partition with stored offsets
+ * counts from the start, so a partial assignment during a rebalance can't
+ * advance it) of the
  * greatest event time seen in each: Kafka orders events only within a
  * partition, and a consumer catching up on a backlog reads partitions at
  * different speeds, so a global maximum would declare the slower partitions'
@@ -135,7 +138,7 @@ watermark_advance(void)
 			continue;
 		if (s->max_event_ms > max_all)
 			max_all = s->max_event_ms;
-		if (s->active && s->assigned)
+		if (s->active)
 		{
 			any_active = true;
 			/* an active partition that has seen nothing yet holds all back */

@@ -115,6 +115,15 @@ sub run_crashes
 		$node->start;
 		pass("$name: crash $round and restart");
 	}
+	# and once more while the restarted worker is still replaying: a flush
+	# then must not write windows the replay has not rebuilt whole
+	$node->poll_query_until('postgres',
+		"SELECT bool_or(assigned) FROM trafficagg.status WHERE source = 'kafka'")
+	  or die "partitions not assigned after restart";
+	usleep(150_000);
+	$node->stop('immediate');
+	$node->start;
+	pass("$name: crash 3, during the replay, and restart");
 	$producer->finish or die "producer failed: $perr";
 	ok(wait_until_stored($node, $count), "$name: all messages processed after the crashes");
 	$node->safe_psql('postgres', 'SELECT trafficagg.flush(close_all => true)');
