@@ -288,11 +288,11 @@ static int
 write_rejected(void)
 {
 	int			n;
-	Datum	   *cols[9];
+	Datum	   *cols[8];
 	bool	   *nulls;
-	Oid			types[9] = {TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, BYTEAARRAYOID, INT4ARRAYOID, INT4OID};
-	Datum		params[9];
+	Oid			types[8] = {TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, BYTEAARRAYOID, INT4ARRAYOID};
+	Datum		params[8];
 	Oid			elemtypes[8] = {TIMESTAMPTZOID, TEXTOID, INT4OID, INT8OID,
 	TEXTOID, TEXTOID, BYTEAOID, INT4OID};
 	int			ret;
@@ -325,7 +325,6 @@ write_rejected(void)
 	nulls = palloc0(n * sizeof(bool));
 	for (int c = 0; c < 8; c++)
 		params[c] = make_array(cols[c], nulls, n, elemtypes[c]);
-	params[8] = Int32GetDatum(ta_rejected_max_rows);
 	ret = SPI_execute_with_args("INSERT INTO trafficagg.rejected_events"
 								" (received_at, source, topic, partition, \"offset\", reason, detail,"
 								" payload, payload_bytes)"
@@ -333,7 +332,7 @@ write_rejected(void)
 								" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
 								" AS u(r, t, p, o, re, d, pl, pb)"
 								" ORDER BY u.p, u.o",
-								9, types, params, NULL, false, 0);
+								8, types, params, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_with_args failed writing trafficagg.rejected_events: %d", ret);
 	return n;
