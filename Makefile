@@ -3,7 +3,7 @@
 # the TAP tests in t/).  PG_CONFIG may be overridden.
 
 EXTENSION    = trafficagg
-EXTVERSION   = 0.1.0
+EXTVERSION   = 0.2.0
 MODULE_big   = trafficagg
 OBJS         = extension/trafficagg.o \
                extension/consume.o \
@@ -12,10 +12,13 @@ OBJS         = extension/trafficagg.o \
                extension/catalog.o \
                extension/ingest.o \
                extension/store.o \
+               extension/sketch.o \
                extension/flush.o \
                extension/sqlfuncs.o \
                extension/worker.o
 DATA_built   = extension/$(EXTENSION)--$(EXTVERSION).sql
+# earlier versions' install scripts and the upgrade scripts from them
+DATA         = $(wildcard extension/versions/$(EXTENSION)--*.sql)
 SHLIB_LINK   = -lrdkafka -ljansson
 PG_CPPFLAGS  = -Wextra -Wno-unused-parameter -Wno-sign-compare \
                -Wno-missing-field-initializers -Wno-cast-function-type

@@ -71,7 +71,7 @@ numeric_from_us(int64 us)
 static int64
 write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 {
-	int			nparams = 2 + agg->ndims + 7;
+	int			nparams = 2 + agg->ndims + 7 + 5;
 	Oid		   *types = palloc(nparams * sizeof(Oid));
 	Datum	   *params = palloc(nparams * sizeof(Datum));
 	Datum	  **cols = palloc(nparams * sizeof(Datum *));
@@ -118,6 +118,23 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 			cols[c++][rows] = numeric_from_us(g->m.latency_min_us);
 			cols[c++][rows] = numeric_from_us(g->m.latency_max_us);
 		}
+		/* sketches: hll bytes, t-digest text, percentiles */
+		cols[c++][rows] = PointerGetDatum(g->users);
+		if (g->latency == NULL)
+		{
+			for (int k = 0; k < 4; k++)
+				nulls[c++][rows] = true;
+		}
+		else
+		{
+			int64		lo = g->m.latency_min_us,
+						hi = g->m.latency_max_us;
+
+			cols[c++][rows] = CStringGetTextDatum(latency_tdigest_text(g->latency, lo, hi));
+			cols[c++][rows] = Float8GetDatum(latency_percentile(g->latency, 0.5, lo, hi));
+			cols[c++][rows] = Float8GetDatum(latency_percentile(g->latency, 0.95, lo, hi));
+			cols[c++][rows] = Float8GetDatum(latency_percentile(g->latency, 0.99, lo, hi));
+		}
 		rows++;
 	}
 	if (rows == 0)
@@ -133,8 +150,14 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 			t = TEXTOID;
 		else if (c < 2 + agg->ndims + 4)
 			t = INT8OID;
-		else
+		else if (c < 2 + agg->ndims + 7)
 			t = NUMERICOID;
+		else if (c == 2 + agg->ndims + 7)
+			t = BYTEAOID;
+		else if (c == 2 + agg->ndims + 8)
+			t = TEXTOID;
+		else
+			t = FLOAT8OID;
 		params[c] = make_array(cols[c], nulls[c], rows, t);
 		types[c] = get_array_type(t);
 	}
@@ -145,9 +168,20 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 	for (int d = 0; d < agg->ndims; d++)
 		appendStringInfo(&sql, ", %s", quote_identifier(field_name(agg->dims[d])));
 	appendStringInfoString(&sql, ", events, errors, client_errors, latency_count,"
-						   " latency_sum, latency_min, latency_max) SELECT * FROM unnest(");
+						   " latency_sum, latency_min, latency_max, users, unique_users,"
+						   " latency, latency_p50, latency_p95, latency_p99) SELECT ");
+	/* the plain columns as they come, then the sketches converted */
+	for (int c = 0; c < nparams - 5; c++)
+		appendStringInfo(&sql, "c%d, ", c + 1);
+	appendStringInfo(&sql, "trafficagg.users_value(c%d),"
+					 " trafficagg.users_count(trafficagg.users_value(c%d)),"
+					 " trafficagg.latency_value(c%d), c%d, c%d, c%d FROM unnest(",
+					 nparams - 4, nparams - 4, nparams - 3, nparams - 2, nparams - 1, nparams);
 	for (int c = 0; c < nparams; c++)
 		appendStringInfo(&sql, "%s$%d", c ? ", " : "", c + 1);
+	appendStringInfoString(&sql, ") AS x(");
+	for (int c = 0; c < nparams; c++)
+		appendStringInfo(&sql, "%sc%d", c ? ", " : "", c + 1);
 	appendStringInfoString(&sql, ") ON CONFLICT (window_start, window_end");
 	for (int d = 0; d < agg->ndims; d++)
 		appendStringInfo(&sql, ", %s", quote_identifier(field_name(agg->dims[d])));
@@ -158,7 +192,22 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 						   " latency_count = t.latency_count + excluded.latency_count,"
 						   " latency_sum = coalesce(t.latency_sum, 0) + coalesce(excluded.latency_sum, 0),"
 						   " latency_min = least(t.latency_min, excluded.latency_min),"
-						   " latency_max = greatest(t.latency_max, excluded.latency_max)");
+						   " latency_max = greatest(t.latency_max, excluded.latency_max),"
+						   " users = trafficagg.users_merge(t.users, excluded.users),"
+						   " unique_users = trafficagg.users_count(trafficagg.users_merge(t.users, excluded.users)),"
+						   " latency = trafficagg.latency_merge(t.latency, excluded.latency)");
+	/* a merged row's percentiles come from the merged digest */
+	for (int k = 0; k < 3; k++)
+	{
+		static const char *const col[3] = {"latency_p50", "latency_p95", "latency_p99"};
+		static const char *const frac[3] = {"0.5", "0.95", "0.99"};
+
+		appendStringInfo(&sql, ", %s = CASE WHEN excluded.latency IS NULL THEN t.%s"
+						 " WHEN t.latency IS NULL THEN excluded.%s"
+						 " ELSE trafficagg.latency_percentile(trafficagg.latency_merge(t.latency,"
+						 " excluded.latency), %s) END",
+						 col[k], col[k], col[k], frac[k]);
+	}
 
 	ret = SPI_execute_with_args(sql.data, nparams, types, params, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)

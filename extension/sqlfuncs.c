@@ -233,8 +233,8 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		TaGroupCopy *g = &groups[i];
-		Datum		values[10];
-		bool		nulls[10] = {0};
+		Datum		values[15];
+		bool		nulls[15] = {0};
 		Datum		dims[TA_MAX_DIMENSIONS];
 		bool		dnulls[TA_MAX_DIMENSIONS];
 		int			lbs = 1;
@@ -260,6 +260,20 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 		}
 		else
 			nulls[7] = nulls[8] = nulls[9] = true;
+		values[10] = PointerGetDatum(g->users);
+		if (g->latency != NULL)
+		{
+			values[11] = CStringGetTextDatum(latency_tdigest_text(g->latency, g->m.latency_min_us,
+																  g->m.latency_max_us));
+			values[12] = Float8GetDatum(latency_percentile(g->latency, 0.5, g->m.latency_min_us,
+														   g->m.latency_max_us));
+			values[13] = Float8GetDatum(latency_percentile(g->latency, 0.95, g->m.latency_min_us,
+														   g->m.latency_max_us));
+			values[14] = Float8GetDatum(latency_percentile(g->latency, 0.99, g->m.latency_min_us,
+														   g->m.latency_max_us));
+		}
+		else
+			nulls[11] = nulls[12] = nulls[13] = nulls[14] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

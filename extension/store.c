@@ -5,8 +5,9 @@
  *	  the sources (Kafka partitions and the SQL path) and the ring of
  *	  rejected messages waiting to be written.
  *
- * Everything is sized at server start from the settings and never grows;
- * no memory is allocated per event.
+ * Everything is sized at server start from the settings and never grows.
+ * The sketches of a group (unique users, latency histogram) are the only
+ * variable-size part: they live in sketch.c's area, also sized at start.
  *
  * Groups.  A group is (aggregate, window start, dimension values) ->
  * TaMetrics.  Dimension values are interned in the dictionary and a group key
@@ -64,6 +65,8 @@ typedef struct GroupEntry
 	GroupKey	key;			/* must be first */
 	TransactionId flushed_by;
 	TaMetrics	m;
+	dsa_pointer users;			/* sketch.c; InvalidDsaPointer: none yet */
+	dsa_pointer latency;
 } GroupEntry;
 
 typedef struct ValueEntry
@@ -132,6 +135,7 @@ store_shmem_size(void)
 	sz = add_size(sz, hash_estimate_size(ta_max_groups + TA_GROUP_SLACK,
 										 sizeof(GroupEntry)));
 	sz = add_size(sz, hash_estimate_size(dict_capacity(), sizeof(ValueEntry)));
+	sz = add_size(sz, sketch_shmem_size());
 	return sz;
 }
 
@@ -164,6 +168,8 @@ store_shmem_startup(void)
 	rejected_ring = ShmemInitStruct("trafficagg rejected",
 									mul_size(ta_rejected_buffer, store_rejected_size()),
 									&found);
+	sketch_shmem_init(ShmemInitStruct("trafficagg sketches", sketch_shmem_size(), &found),
+					  found);
 	if (!found)
 	{
 		LWLockPadded *locks = GetNamedLWLockTranche("trafficagg");
@@ -312,6 +318,7 @@ resolve_fields(const TaEvent *ev, const bool *used, uint32 *ids, LWLockMode *mod
 static inline void
 metrics_add(TaMetrics *m, const TaEvent *ev)
 {
+	/* the sketches (sketch.c) are added by the caller */
 	m->events++;
 	if (ev->has_status)
 	{
@@ -409,8 +416,13 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	const bool *used = catalog_used_fields;
 	int64		watermark = fixed_cutoff ? *fixed_cutoff : watermark_get();
 	bool		added = false;
+	uint64		user_hash = 0;
 
 	*full = false;
+
+	if (ev->field[TA_F_USER_ID] != NULL)
+		user_hash = sketch_user_hash(ev->field[TA_F_USER_ID],
+									 strlen(ev->field[TA_F_USER_ID]));
 
 	if (!resolve_fields(ev, used, ids, &dict_mode))
 	{
@@ -448,6 +460,17 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 		}
 	}
 
+	/*
+	 * Room for the sketches to grow, checked before anything changes (they
+	 * are the only allocation below): no room counts as full.
+	 */
+	if (!sketch_room_for(nkeys))
+	{
+		LWLockRelease(ta_shared->dict_lock);
+		*full = true;
+		return false;
+	}
+
 	if (nnew > 0)
 	{
 		uint32		before = pg_atomic_fetch_add_u32(&dict->ngroups, nnew);
@@ -482,6 +505,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 		{
 			memset(&g->m, 0, sizeof(TaMetrics));
 			g->flushed_by = InvalidTransactionId;
+			g->users = InvalidDsaPointer;
+			g->latency = InvalidDsaPointer;
 			for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
 				if (keys[i].dims[d] != 0)
 					pg_atomic_fetch_add_u32(&value_by_id[keys[i].dims[d]]->refs, 1);
@@ -502,6 +527,7 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 				 * flush merges it into the row.
 				 */
 				memset(&g->m, 0, sizeof(TaMetrics));
+				sketch_free(&g->users, &g->latency);
 				g->flushed_by = InvalidTransactionId;
 			}
 			else if (st == GROUP_FLUSHING)
@@ -515,6 +541,10 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 			}
 		}
 		metrics_add(&g->m, ev);
+		if (ev->field[TA_F_USER_ID] != NULL)
+			users_add(&g->users, user_hash);
+		if (ev->has_latency)
+			latency_add(&g->latency, ev->latency_us);
 		added = true;
 		LWLockRelease(lock);
 	}
@@ -676,6 +706,8 @@ store_collect(int64 cutoff, bool oldest_window_only, int agg_filter,
 		c->agg = g->key.agg;
 		c->window_start = g->key.window_start;
 		c->m = g->m;
+		c->users = users_serialize(g->users);
+		c->latency = latency_copy(g->latency);
 		agg = &aggs[g->key.agg];
 		for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
 			c->dims[d] = (d < agg->ndims && g->key.dims[d] != 0)
@@ -704,6 +736,7 @@ group_remove(GroupEntry *g)
 			dict->free_ids[dict->nfree++] = id;
 		}
 	}
+	sketch_free(&g->users, &g->latency);
 	hash_search(group_table, &g->key, HASH_REMOVE, NULL);
 	pg_atomic_fetch_sub_u32(&dict->ngroups, 1);
 }

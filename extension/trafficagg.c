@@ -38,6 +38,12 @@ int			ta_queued_max_kbytes = 65536;
 int			ta_rejected_max_rows = 100000;
 int			ta_rejected_payload_bytes = 1024;
 int			ta_rejected_buffer = 4096;
+int			ta_sketch_memory_kb = 65536;
+int			ta_hll_log2m = 12;
+int			ta_hll_regwidth = 5;
+int			ta_hll_expthresh = -1;
+bool		ta_hll_sparseon = true;
+int			ta_tdigest_compression = 100;
 
 static bool
 check_start_offset(char **newval, void **extra, GucSource source)
@@ -48,6 +54,16 @@ check_start_offset(char **newval, void **extra, GucSource source)
 		parse_rfc3339(*newval, &ms))
 		return true;
 	GUC_check_errdetail("trafficagg.start_offset must be \"earliest\", \"latest\" or an RFC 3339 timestamp with offset.");
+	return false;
+}
+
+/* postgresql-hll encodes expthresh as -1 (auto), 0 (off) or a power of 2 */
+static bool
+check_hll_expthresh(int *newval, void **extra, GucSource source)
+{
+	if (*newval <= 0 || (*newval & (*newval - 1)) == 0)
+		return true;
+	GUC_check_errdetail("trafficagg.hll_expthresh must be -1 (auto), 0 or a power of 2, as in postgresql-hll.");
 	return false;
 }
 
@@ -117,6 +133,29 @@ define_settings(void)
 	DefineCustomIntVariable("trafficagg.rejected_buffer",
 							"Rejected Kafka messages queued in shared memory between flushes.",
 							NULL, &ta_rejected_buffer, 4096, 16, 1000000, PGC_POSTMASTER,
+							0, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.sketch_memory",
+							"Shared memory for the unique-user and latency sketches of open groups.",
+							"When it is used up, the oldest open window is written early, as when max_groups is reached.",
+							&ta_sketch_memory_kb, 65536, 1024, INT_MAX / 2, PGC_POSTMASTER,
+							GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.hll_log2m",
+							"log2 of the HyperLogLog registers of the users column (postgresql-hll's log2m).",
+							"12 gives a standard error of 1.6%.",
+							&ta_hll_log2m, 12, 4, 16, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.hll_regwidth",
+							"Bits per HyperLogLog register (postgresql-hll's regwidth).",
+							NULL, &ta_hll_regwidth, 5, 1, 7, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.hll_expthresh",
+							"Distinct users kept exactly before HyperLogLog registers are used (postgresql-hll's expthresh; -1: auto).",
+							NULL, &ta_hll_expthresh, -1, -1, 1 << 30, PGC_POSTMASTER, 0,
+							check_hll_expthresh, NULL, NULL);
+	DefineCustomBoolVariable("trafficagg.hll_sparseon",
+							 "Whether users values may use postgresql-hll's sparse form (postgresql-hll's sparseon).",
+							 NULL, &ta_hll_sparseon, true, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.tdigest_compression",
+							"Compression of the latency t-digests written (how many centroids a merge keeps).",
+							NULL, &ta_tdigest_compression, 100, 10, 10000, PGC_SIGHUP,
 							0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("trafficagg");
 }

@@ -21,6 +21,7 @@
 #include "port/atomics.h"
 #include "storage/lwlock.h"
 #include "storage/spin.h"
+#include "utils/dsa.h"
 
 /* ---------------------------------------------------------------------
  * Fixed limits.  These size arrays inside shared structures; everything a
@@ -63,6 +64,12 @@ extern int	ta_queued_max_kbytes;
 extern int	ta_rejected_max_rows;
 extern int	ta_rejected_payload_bytes;
 extern int	ta_rejected_buffer;
+extern int	ta_sketch_memory_kb;
+extern int	ta_hll_log2m;
+extern int	ta_hll_regwidth;
+extern int	ta_hll_expthresh;
+extern bool ta_hll_sparseon;
+extern int	ta_tdigest_compression;
 
 /* ---------------------------------------------------------------------
  * Events (event.c)
@@ -162,6 +169,32 @@ typedef struct TaMetrics
 	int64		latency_max_us;
 } TaMetrics;
 
+/* ---------------------------------------------------------------------
+ * Sketches: unique users and latency percentiles (sketch.c)
+ * ---------------------------------------------------------------------
+ */
+
+/* relative accuracy of latency percentiles (below the promised 1%) */
+#define TA_LATENCY_ALPHA		0.0095
+/* histogram buckets: 0, then (g^(k-1), g^k] us up to 1e12 ms */
+#define TA_LATENCY_BUCKETS		1830
+
+typedef struct TaLatency TaLatency;	/* a histogram copied out, palloc'd */
+
+extern Size sketch_shmem_size(void);
+extern void sketch_shmem_init(void *place, bool found);
+extern uint64 sketch_bytes_used(void);
+extern bool sketch_room_for(int ngroups);
+extern uint64 sketch_user_hash(const char *data, size_t len);
+extern void users_add(dsa_pointer *p, uint64 hash);
+extern bytea *users_serialize(dsa_pointer p);
+extern void latency_add(dsa_pointer *p, int64 us);
+extern TaLatency *latency_copy(dsa_pointer p);
+extern double latency_percentile(const TaLatency *h, double p, int64 min_us, int64 max_us);
+extern char *latency_tdigest_text(const TaLatency *h, int64 min_us, int64 max_us);
+extern void sketch_free(dsa_pointer *users, dsa_pointer *latency);
+extern Size sketch_group_bytes(dsa_pointer users, dsa_pointer latency);
+
 /* A group copied out of shared memory, with its dimension values resolved. */
 typedef struct TaGroupCopy
 {
@@ -169,6 +202,8 @@ typedef struct TaGroupCopy
 	int64		window_start;
 	char	   *dims[TA_MAX_DIMENSIONS];	/* palloc'd, NULL = missing */
 	TaMetrics	m;
+	bytea	   *users;			/* postgresql-hll value of the user ids */
+	TaLatency  *latency;		/* NULL when no event had a latency */
 } TaGroupCopy;
 
 /* An open window holding data from a partition, and its smallest offset. */

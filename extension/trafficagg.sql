@@ -31,7 +31,58 @@ CREATE TABLE @extschema@.aggregates (
 COMMENT ON TABLE @extschema@.aggregates IS
   'trafficagg aggregates: each row is maintained in the table trafficagg.<name>';
 
--- Create the table and the _live and _realtime views of one aggregate.
+-------------------------------------------------------------------------------
+-- Sketches: unique users are postgresql-hll values, latencies tdigest values.
+-- These helpers are bound to the two extensions' types when this script runs,
+-- so the objects below work whatever the search_path is later.
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.users_type() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN pg_typeof(NULL::hll)::text;
+
+CREATE FUNCTION @extschema@.latency_type() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN pg_typeof(NULL::tdigest)::text;
+
+-- the worker's bytes are postgresql-hll's storage format
+CREATE FUNCTION @extschema@.users_value(bytes bytea) RETURNS hll
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN bytes::hll;
+
+CREATE FUNCTION @extschema@.users_count(users hll) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN hll_cardinality(users)::bigint;
+
+CREATE FUNCTION @extschema@.users_merge(a hll, b hll) RETURNS hll
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a ELSE hll_union(a, b) END;
+
+CREATE AGGREGATE @extschema@.users_union(hll) (
+    SFUNC = @extschema@.users_merge, STYPE = hll, PARALLEL = SAFE);
+
+CREATE FUNCTION @extschema@.latency_value(digest text) RETURNS tdigest
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN digest::tdigest;
+
+CREATE FUNCTION @extschema@.latency_merge(a tdigest, b tdigest) RETURNS tdigest
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a
+            ELSE (SELECT tdigest(d) FROM (VALUES (a), (b)) AS v(d)) END;
+
+CREATE AGGREGATE @extschema@.latency_union(tdigest) (
+    SFUNC = @extschema@.latency_merge, STYPE = tdigest, PARALLEL = SAFE);
+
+CREATE FUNCTION @extschema@.latency_percentile(latency tdigest, fraction double precision)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN (SELECT tdigest_percentile(d, fraction) FROM (VALUES (latency)) AS v(d));
+
+COMMENT ON FUNCTION @extschema@.latency_percentile(tdigest, double precision) IS
+  'percentile (0..1) of one latency t-digest, in ms';
+
+-- Create the table and the _live and _realtime views of one aggregate.  Run
+-- again on an existing table (an upgrade), it adds missing columns.
 CREATE FUNCTION @extschema@.create_aggregate_objects(agg_name text, dims text[])
 RETURNS void LANGUAGE plpgsql AS
 $$
@@ -40,8 +91,17 @@ DECLARE
     dim_cols text := '';
     dim_list text := '';
     live_dims text := '';
+    sketch_cols text[] := ARRAY[
+        'users', @extschema@.users_type(), 'unique_users', 'bigint',
+        'latency', @extschema@.latency_type(), 'latency_p50', 'double precision',
+        'latency_p95', 'double precision', 'latency_p99', 'double precision'];
+    sketch_defs text := '';
+    existed  boolean := to_regclass(t) IS NOT NULL;
     i        int;
 BEGIN
+    FOR i IN 1 .. cardinality(sketch_cols) BY 2 LOOP
+        sketch_defs := sketch_defs || format('%I %s, ', sketch_cols[i], sketch_cols[i + 1]);
+    END LOOP;
     FOR i IN 1 .. coalesce(cardinality(dims), 0) LOOP
         dim_cols  := dim_cols  || format('%I text, ', dims[i]);
         dim_list  := dim_list  || format(', %I', dims[i]);
@@ -58,16 +118,31 @@ BEGIN
         '  latency_count bigint NOT NULL,'
         '  latency_sum numeric,'
         '  latency_min numeric,'
-        '  latency_max numeric,'
+        '  latency_max numeric, %s'
         '  UNIQUE NULLS NOT DISTINCT (window_start, window_end%s))',
-        t, dim_cols, dim_list);
+        t, dim_cols, sketch_defs, dim_list);
+    -- a table of an earlier version: add the columns it lacks, at the end
+    IF existed THEN
+        FOR i IN 1 .. cardinality(sketch_cols) BY 2 LOOP
+            IF NOT EXISTS (SELECT FROM pg_attribute
+                           WHERE attrelid = t::regclass AND attname = sketch_cols[i]
+                             AND NOT attisdropped) THEN
+                EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', t,
+                               sketch_cols[i], sketch_cols[i + 1]);
+            END IF;
+        END LOOP;
+    END IF;
     EXECUTE format('COMMENT ON TABLE %s IS %L', t,
                    'trafficagg aggregate: final rows of closed windows');
 
     EXECUTE format(
         'CREATE OR REPLACE VIEW %s AS SELECT window_start, window_end, %s'
-        ' events, errors, client_errors, latency_count, latency_sum, latency_min, latency_max'
-        ' FROM @extschema@.groups(%L)',
+        ' events, errors, client_errors, latency_count, latency_sum, latency_min, latency_max,'
+        ' users, @extschema@.users_count(users) AS unique_users, latency,'
+        ' latency_p50, latency_p95, latency_p99'
+        ' FROM (SELECT g.*, @extschema@.users_value(g.users_bytes) AS users,'
+        '              @extschema@.latency_value(g.latency_text) AS latency'
+        '       FROM @extschema@.groups(%L) AS g) AS g',
         format('@extschema@.%I', agg_name || '_live'), live_dims, agg_name);
 
     EXECUTE format(
@@ -75,7 +150,18 @@ BEGIN
         ' sum(events)::bigint AS events, sum(errors)::bigint AS errors,'
         ' sum(client_errors)::bigint AS client_errors,'
         ' sum(latency_count)::bigint AS latency_count, sum(latency_sum) AS latency_sum,'
-        ' min(latency_min) AS latency_min, max(latency_max) AS latency_max'
+        ' min(latency_min) AS latency_min, max(latency_max) AS latency_max,'
+        ' @extschema@.users_union(users) AS users,'
+        ' @extschema@.users_count(@extschema@.users_union(users)) AS unique_users,'
+        ' @extschema@.latency_union(latency) AS latency,'
+        -- one row (the usual case): its percentiles, from the exact ranks;
+        -- a table row and live data of the same window: from the merged digest
+        ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.5)'
+        '      ELSE max(latency_p50) END AS latency_p50,'
+        ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.95)'
+        '      ELSE max(latency_p95) END AS latency_p95,'
+        ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.99)'
+        '      ELSE max(latency_p99) END AS latency_p99'
         ' FROM (SELECT * FROM %s UNION ALL SELECT * FROM %s) AS u'
         ' GROUP BY window_start, window_end%s',
         format('@extschema@.%I', agg_name || '_realtime'), dim_list,
@@ -197,7 +283,10 @@ CREATE FUNCTION @extschema@.groups(aggregate text,
     OUT window_start timestamptz, OUT window_end timestamptz, OUT dims text[],
     OUT events bigint, OUT errors bigint, OUT client_errors bigint,
     OUT latency_count bigint, OUT latency_sum numeric,
-    OUT latency_min numeric, OUT latency_max numeric)
+    OUT latency_min numeric, OUT latency_max numeric,
+    OUT users_bytes bytea, OUT latency_text text,
+    OUT latency_p50 double precision, OUT latency_p95 double precision,
+    OUT latency_p99 double precision)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'trafficagg_groups' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION @extschema@.groups(text) IS

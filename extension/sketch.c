@@ -1,0 +1,872 @@
+/*-------------------------------------------------------------------------
+ *
+ * sketch.c
+ *	  The two mergeable sketches of a group, kept in shared memory beside its
+ *	  exact metrics (store.c), and their conversion into the types of two
+ *	  PostgreSQL extensions when a group is written or read:
+ *
+ *	  users		a HyperLogLog of the user ids, built exactly as
+ *				postgresql-hll builds hll_add_agg(hll_hash_text(user_id),
+ *				log2m, regwidth, expthresh, sparseon): same hash (MurmurHash3
+ *				x64 128, seed 0, first 64 bits), same explicit -> registers
+ *				promotion, same storage format, so the bytes written are the
+ *				bytes hll_add_agg gives for the same ids.
+ *	  latency	a log-bucketed histogram of response times with relative
+ *				accuracy TA_LATENCY_ALPHA: every value v > 0 falls in bucket
+ *				k = ceil(log_g v), g = (1 + alpha) / (1 - alpha), whose
+ *				representative 2 g^k / (g + 1) is within alpha of every value
+ *				of the bucket.  Percentiles take the exact rank of
+ *				percentile_disc and return the representative of the bucket
+ *				holding it; at flush the buckets become t-digest centroids.
+ *
+ * Memory.  Sketches grow with their contents, so they live in a dynamic
+ * shared area (DSA) created in place inside the main shared memory at
+ * server start, of fixed size (trafficagg.sketch_memory plus slack for the
+ * allocator's size classes).  A small group stays small: a HyperLogLog
+ * holds its distinct hashes (8 bytes each) until it has more than the
+ * explicit threshold, then one byte per register; a histogram holds
+ * (bucket, count) pairs (4 bytes each) until a dense range of counters is
+ * smaller.  Bytes in use are counted here; store.c asks sketch_room_for()
+ * before it changes anything, and treats "no room" like a full group table
+ * (the oldest window is spilled), so an allocation never fails half-way
+ * through an event.
+ *
+ * Locking: a sketch belongs to its group and is read and written under the
+ * group's partition lock (store.c).  The DSA has its own lock.
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "trafficagg.h"
+
+#include <math.h>
+
+#include "lib/stringinfo.h"
+#include "port/pg_bitutils.h"
+#include "storage/lwlock.h"
+#include "utils/dsa.h"
+#include "utils/memutils.h"
+
+/* ---------------------------------------------------------------------
+ * The shared area
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct SketchAreaHeader
+{
+	int			tranche_id;
+	pg_atomic_uint64 bytes_used;	/* requested bytes of live sketches */
+	/* the DSA follows, MAXALIGN'd */
+} SketchAreaHeader;
+
+static SketchAreaHeader *area_header = NULL;
+static dsa_area *area = NULL;
+
+static Size
+area_size(void)
+{
+	Size		limit = (Size) ta_sketch_memory_kb * 1024;
+
+	/* slack for size-class rounding and partly used superblocks */
+	return add_size(dsa_minimum_size(), add_size(limit + limit / 2, 8 * 1024 * 1024));
+}
+
+Size
+sketch_shmem_size(void)
+{
+	return add_size(MAXALIGN(sizeof(SketchAreaHeader)), area_size());
+}
+
+static void *
+area_place(void)
+{
+	return (char *) area_header + MAXALIGN(sizeof(SketchAreaHeader));
+}
+
+/* In the postmaster, at shared memory (re)initialisation. */
+void
+sketch_shmem_init(void *place, bool found)
+{
+	area_header = (SketchAreaHeader *) place;
+	if (!found)
+	{
+		dsa_area   *a;
+
+		area_header->tranche_id = LWLockNewTrancheId();
+		pg_atomic_init_u64(&area_header->bytes_used, 0);
+		a = dsa_create_in_place(area_place(), area_size(), area_header->tranche_id, NULL);
+		dsa_pin(a);
+		/* never more than the place: no extra DSM segments */
+		dsa_set_size_limit(a, area_size());
+		dsa_detach(a);
+	}
+	area = NULL;
+}
+
+/* This process's handle on the area, attached on first use. */
+static dsa_area *
+sketch_area(void)
+{
+	if (area == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		LWLockRegisterTranche(area_header->tranche_id, "trafficagg_sketches");
+		area = dsa_attach_in_place(area_place(), NULL);
+		dsa_pin_mapping(area);
+		MemoryContextSwitchTo(old);
+	}
+	return area;
+}
+
+static dsa_pointer
+sketch_alloc(Size size)
+{
+	dsa_pointer p = dsa_allocate_extended(sketch_area(), size, DSA_ALLOC_NO_OOM);
+
+	if (!DsaPointerIsValid(p))
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("trafficagg sketch memory is exhausted"),
+				 errdetail("%llu bytes are in use by sketches.",
+						   (unsigned long long) pg_atomic_read_u64(&area_header->bytes_used)),
+				 errhint("Increase trafficagg.sketch_memory.")));
+	pg_atomic_fetch_add_u64(&area_header->bytes_used, size);
+	return p;
+}
+
+static void
+sketch_release(dsa_pointer p, Size size)
+{
+	dsa_free(sketch_area(), p);
+	pg_atomic_fetch_sub_u64(&area_header->bytes_used, size);
+}
+
+uint64
+sketch_bytes_used(void)
+{
+	return pg_atomic_read_u64(&area_header->bytes_used);
+}
+
+/* ---------------------------------------------------------------------
+ * Unique users: postgresql-hll's HyperLogLog
+ * ---------------------------------------------------------------------
+ */
+
+/* postgresql-hll's representations, the low nibble of the first byte */
+#define HLL_EMPTY		1
+#define HLL_EXPLICIT	2
+#define HLL_SPARSE		3
+#define HLL_FULL		4
+#define HLL_VERSION		1
+
+typedef struct UsersSketch
+{
+	uint32		nhashes;		/* explicit: distinct hashes held */
+	uint32		capacity;		/* explicit: room for; 0 when registers */
+	/* explicit: int64 hashes[capacity], ascending; else uint8 regs[m] */
+	uint64		data[FLEXIBLE_ARRAY_MEMBER];
+} UsersSketch;
+
+#define USERS_SIZE_EXPLICIT(cap)	(offsetof(UsersSketch, data) + (Size) (cap) * sizeof(uint64))
+#define USERS_SIZE_REGISTERS()	(offsetof(UsersSketch, data) + ((Size) 1 << ta_hll_log2m))
+
+static inline uint64
+rotl64(uint64 x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64
+fmix64(uint64 k)
+{
+	k ^= k >> 33;
+	k *= UINT64CONST(0xff51afd7ed558ccd);
+	k ^= k >> 33;
+	k *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	k ^= k >> 33;
+	return k;
+}
+
+/* little-endian 64-bit load, as MurmurHash3 reads its blocks */
+static inline uint64
+load_le64(const unsigned char *p)
+{
+	uint64		v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/*
+ * The first 64 bits of MurmurHash3_x64_128(data, len, seed 0): what
+ * hll_hash_text() returns for the same bytes.
+ */
+uint64
+sketch_user_hash(const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *) data;
+	const uint64 c1 = UINT64CONST(0x87c37b91114253d5);
+	const uint64 c2 = UINT64CONST(0x4cf5ad432745937f);
+	size_t		nblocks = len / 16;
+	uint64		h1 = 0,
+				h2 = 0,
+				k1,
+				k2;
+	const unsigned char *tail;
+
+	for (size_t i = 0; i < nblocks; i++)
+	{
+		k1 = load_le64(p + i * 16);
+		k2 = load_le64(p + i * 16 + 8);
+
+		k1 *= c1;
+		k1 = rotl64(k1, 31);
+		k1 *= c2;
+		h1 ^= k1;
+		h1 = rotl64(h1, 27);
+		h1 += h2;
+		h1 = h1 * 5 + 0x52dce729;
+
+		k2 *= c2;
+		k2 = rotl64(k2, 33);
+		k2 *= c1;
+		h2 ^= k2;
+		h2 = rotl64(h2, 31);
+		h2 += h1;
+		h2 = h2 * 5 + 0x38495ab5;
+	}
+
+	tail = p + nblocks * 16;
+	k1 = k2 = 0;
+	switch (len & 15)
+	{
+		case 15:
+			k2 ^= (uint64) tail[14] << 48;
+			/* FALLTHROUGH */
+		case 14:
+			k2 ^= (uint64) tail[13] << 40;
+			/* FALLTHROUGH */
+		case 13:
+			k2 ^= (uint64) tail[12] << 32;
+			/* FALLTHROUGH */
+		case 12:
+			k2 ^= (uint64) tail[11] << 24;
+			/* FALLTHROUGH */
+		case 11:
+			k2 ^= (uint64) tail[10] << 16;
+			/* FALLTHROUGH */
+		case 10:
+			k2 ^= (uint64) tail[9] << 8;
+			/* FALLTHROUGH */
+		case 9:
+			k2 ^= (uint64) tail[8];
+			k2 *= c2;
+			k2 = rotl64(k2, 33);
+			k2 *= c1;
+			h2 ^= k2;
+			/* FALLTHROUGH */
+		case 8:
+			k1 ^= (uint64) tail[7] << 56;
+			/* FALLTHROUGH */
+		case 7:
+			k1 ^= (uint64) tail[6] << 48;
+			/* FALLTHROUGH */
+		case 6:
+			k1 ^= (uint64) tail[5] << 40;
+			/* FALLTHROUGH */
+		case 5:
+			k1 ^= (uint64) tail[4] << 32;
+			/* FALLTHROUGH */
+		case 4:
+			k1 ^= (uint64) tail[3] << 24;
+			/* FALLTHROUGH */
+		case 3:
+			k1 ^= (uint64) tail[2] << 16;
+			/* FALLTHROUGH */
+		case 2:
+			k1 ^= (uint64) tail[1] << 8;
+			/* FALLTHROUGH */
+		case 1:
+			k1 ^= (uint64) tail[0];
+			k1 *= c1;
+			k1 = rotl64(k1, 31);
+			k1 *= c2;
+			h1 ^= k1;
+	}
+
+	h1 ^= (uint64) len;
+	h2 ^= (uint64) len;
+	h1 += h2;
+	h2 += h1;
+	h1 = fmix64(h1);
+	h2 = fmix64(h2);
+	h1 += h2;
+	return h1;
+}
+
+/*
+ * The explicit threshold: how many distinct hashes are kept before the
+ * registers are used.  Auto (-1) is as many hashes as fit in the bytes of
+ * the full representation, as postgresql-hll computes it.
+ */
+static uint32
+explicit_threshold(void)
+{
+	Size		full_bytes;
+
+	if (ta_hll_expthresh >= 0)
+		return (uint32) ta_hll_expthresh;
+	full_bytes = (((Size) ta_hll_regwidth << ta_hll_log2m) + 7) / 8;
+	return (uint32) (full_bytes / sizeof(uint64));
+}
+
+/* Register index and value of a hash, as postgresql-hll derives them. */
+static inline void
+hash_register(uint64 hash, uint32 *index, uint8 *value)
+{
+	uint64		rest = hash >> ta_hll_log2m;
+	uint8		maxval = (uint8) ((1 << ta_hll_regwidth) - 1);
+
+	*index = (uint32) (hash & (((uint64) 1 << ta_hll_log2m) - 1));
+	if (rest == 0)
+		*value = 0;
+	else
+	{
+		int			v = pg_rightmost_one_pos64(rest) + 1;
+
+		*value = (uint8) Min(v, maxval);
+	}
+}
+
+static void
+registers_add(uint8 *regs, uint64 hash)
+{
+	uint32		index;
+	uint8		value;
+
+	hash_register(hash, &index, &value);
+	if (value > regs[index])
+		regs[index] = value;
+}
+
+/* Add a user id's hash to the sketch *p (InvalidDsaPointer: none yet). */
+void
+users_add(dsa_pointer *p, uint64 hash)
+{
+	UsersSketch *u;
+	int64		h = (int64) hash;
+	uint32		lo,
+				hi;
+
+	if (!DsaPointerIsValid(*p))
+	{
+		uint32		cap = Min(explicit_threshold(), 4);
+
+		if (cap == 0)
+		{
+			/* explicit form disabled: registers from the first id */
+			*p = sketch_alloc(USERS_SIZE_REGISTERS());
+			u = dsa_get_address(sketch_area(), *p);
+			u->nhashes = 0;
+			u->capacity = 0;
+			memset(u->data, 0, (Size) 1 << ta_hll_log2m);
+			registers_add((uint8 *) u->data, hash);
+			return;
+		}
+		*p = sketch_alloc(USERS_SIZE_EXPLICIT(cap));
+		u = dsa_get_address(sketch_area(), *p);
+		u->nhashes = 0;
+		u->capacity = cap;
+	}
+	u = dsa_get_address(sketch_area(), *p);
+
+	if (u->capacity == 0)
+	{
+		registers_add((uint8 *) u->data, hash);
+		return;
+	}
+
+	/* explicit: binary search, hashes ascending as signed 64-bit values */
+	lo = 0;
+	hi = u->nhashes;
+	while (lo < hi)
+	{
+		uint32		mid = (lo + hi) / 2;
+
+		if ((int64) u->data[mid] < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < u->nhashes && (int64) u->data[lo] == h)
+		return;					/* seen */
+
+	if (u->nhashes + 1 > explicit_threshold())
+	{
+		/* one more than the threshold: promote to registers */
+		dsa_pointer np = sketch_alloc(USERS_SIZE_REGISTERS());
+		UsersSketch *nu = dsa_get_address(sketch_area(), np);
+		uint8	   *regs = (uint8 *) nu->data;
+
+		nu->nhashes = 0;
+		nu->capacity = 0;
+		memset(regs, 0, (Size) 1 << ta_hll_log2m);
+		for (uint32 i = 0; i < u->nhashes; i++)
+			registers_add(regs, u->data[i]);
+		registers_add(regs, hash);
+		sketch_release(*p, USERS_SIZE_EXPLICIT(u->capacity));
+		*p = np;
+		return;
+	}
+
+	if (u->nhashes == u->capacity)
+	{
+		uint32		cap = Min(u->capacity * 2, explicit_threshold());
+		dsa_pointer np = sketch_alloc(USERS_SIZE_EXPLICIT(cap));
+		UsersSketch *nu = dsa_get_address(sketch_area(), np);
+
+		nu->nhashes = u->nhashes;
+		nu->capacity = cap;
+		memcpy(nu->data, u->data, u->nhashes * sizeof(uint64));
+		sketch_release(*p, USERS_SIZE_EXPLICIT(u->capacity));
+		*p = np;
+		u = nu;
+	}
+	memmove(&u->data[lo + 1], &u->data[lo], (u->nhashes - lo) * sizeof(uint64));
+	u->data[lo] = hash;
+	u->nhashes++;
+}
+
+/* Append nbits of value to a big-endian bit stream at bit position *pos. */
+static void
+put_bits(uint8 *out, Size *pos, uint64 value, int nbits)
+{
+	for (int b = nbits - 1; b >= 0; b--, (*pos)++)
+		if ((value >> b) & 1)
+			out[*pos / 8] |= (uint8) (0x80 >> (*pos % 8));
+}
+
+/* postgresql-hll's three header bytes */
+static void
+put_header(uint8 *out, int type)
+{
+	int			cutoff;
+
+	out[0] = (uint8) ((HLL_VERSION << 4) | type);
+	out[1] = (uint8) (((ta_hll_regwidth - 1) << 5) | ta_hll_log2m);
+	if (ta_hll_expthresh == -1)
+		cutoff = 63;
+	else if (ta_hll_expthresh == 0)
+		cutoff = 0;
+	else
+		cutoff = pg_leftmost_one_pos32((uint32) ta_hll_expthresh) + 1;
+	out[2] = (uint8) ((ta_hll_sparseon ? 0x40 : 0) | cutoff);
+}
+
+/*
+ * The sketch as a postgresql-hll value (a bytea-shaped varlena): what
+ * hll_add_agg() returns for the same ids and parameters.  No sketch (no
+ * user id in the group) gives the empty set.
+ */
+bytea *
+users_serialize(dsa_pointer p)
+{
+	UsersSketch *u = DsaPointerIsValid(p) ? dsa_get_address(sketch_area(), p) : NULL;
+	uint32		m = (uint32) 1 << ta_hll_log2m;
+	bytea	   *res;
+	uint8	   *out;
+
+	if (u == NULL || (u->capacity > 0 && u->nhashes == 0))
+	{
+		res = palloc0(VARHDRSZ + 3);
+		SET_VARSIZE(res, VARHDRSZ + 3);
+		put_header((uint8 *) VARDATA(res), HLL_EMPTY);
+		return res;
+	}
+
+	if (u->capacity > 0)
+	{
+		Size		len = 3 + (Size) u->nhashes * 8;
+
+		res = palloc0(VARHDRSZ + len);
+		SET_VARSIZE(res, VARHDRSZ + len);
+		out = (uint8 *) VARDATA(res);
+		put_header(out, HLL_EXPLICIT);
+		for (uint32 i = 0; i < u->nhashes; i++)
+			for (int b = 0; b < 8; b++)
+				out[3 + i * 8 + b] = (uint8) (u->data[i] >> (56 - 8 * b));
+		return res;
+	}
+	else
+	{
+		const uint8 *regs = (const uint8 *) u->data;
+		uint32		nfilled = 0;
+		Size		full_bits = (Size) m * ta_hll_regwidth;
+		Size		sparse_bits;
+		int			chunk = ta_hll_log2m + ta_hll_regwidth;
+		Size		pos = 0;
+
+		for (uint32 i = 0; i < m; i++)
+			nfilled += regs[i] != 0;
+		sparse_bits = (Size) nfilled * chunk;
+
+		/* sparse when its bits are fewer, as postgresql-hll decides */
+		if (ta_hll_sparseon && sparse_bits < full_bits)
+		{
+			Size		len = 3 + (sparse_bits + 7) / 8;
+
+			res = palloc0(VARHDRSZ + len);
+			SET_VARSIZE(res, VARHDRSZ + len);
+			out = (uint8 *) VARDATA(res);
+			put_header(out, HLL_SPARSE);
+			for (uint32 i = 0; i < m; i++)
+				if (regs[i] != 0)
+					put_bits(out + 3, &pos, ((uint64) i << ta_hll_regwidth) | regs[i], chunk);
+		}
+		else
+		{
+			Size		len = 3 + (full_bits + 7) / 8;
+
+			res = palloc0(VARHDRSZ + len);
+			SET_VARSIZE(res, VARHDRSZ + len);
+			out = (uint8 *) VARDATA(res);
+			put_header(out, HLL_FULL);
+			for (uint32 i = 0; i < m; i++)
+				put_bits(out + 3, &pos, regs[i], ta_hll_regwidth);
+		}
+		return res;
+	}
+}
+
+static Size
+users_size(UsersSketch *u)
+{
+	return u->capacity > 0 ? USERS_SIZE_EXPLICIT(u->capacity) : USERS_SIZE_REGISTERS();
+}
+
+/* ---------------------------------------------------------------------
+ * Latency: log-bucketed histogram
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Bucket 0 holds 0; bucket k + 1 holds (g^(k-1), g^k] microseconds.  Latency
+ * is at most 1e12 ms = 1e15 us, so k < 1750.
+ */
+#define LAT_COUNT_BITS	20
+#define LAT_COUNT_MAX	((1U << LAT_COUNT_BITS) - 1)
+
+typedef struct LatencySketch
+{
+	uint16		npairs;			/* pairs form: pairs held */
+	uint16		capacity;		/* pairs form: room for; 0 when dense */
+	uint16		lo;				/* dense: first bucket */
+	uint16		nbuckets;		/* dense: counters */
+	/* pairs: (bucket << 20 | count), ascending; dense: uint32 counts */
+	uint32		data[FLEXIBLE_ARRAY_MEMBER];
+} LatencySketch;
+
+#define LAT_SIZE(n)		(offsetof(LatencySketch, data) + (Size) (n) * sizeof(uint32))
+
+static double lat_log_gamma = 0;
+
+static inline double
+lat_gamma(void)
+{
+	return (1.0 + TA_LATENCY_ALPHA) / (1.0 - TA_LATENCY_ALPHA);
+}
+
+static inline uint16
+lat_bucket(int64 us)
+{
+	if (us <= 0)
+		return 0;
+	if (lat_log_gamma == 0)
+		lat_log_gamma = log(lat_gamma());
+	return (uint16) (1 + (int) ceil(log((double) us) / lat_log_gamma));
+}
+
+/* The value standing for a bucket: within alpha of each of its values. */
+static double
+lat_representative(uint16 bucket)
+{
+	double		g = lat_gamma();
+
+	if (bucket == 0)
+		return 0;
+	return 2.0 * pow(g, (double) (bucket - 1)) / (g + 1.0);
+}
+
+static dsa_pointer
+latency_make_dense(LatencySketch *h, uint16 lo, uint16 hi, LatencySketch **out)
+{
+	dsa_pointer np = sketch_alloc(LAT_SIZE(hi - lo + 1));
+	LatencySketch *d = dsa_get_address(sketch_area(), np);
+
+	d->npairs = 0;
+	d->capacity = 0;
+	d->lo = lo;
+	d->nbuckets = hi - lo + 1;
+	memset(d->data, 0, d->nbuckets * sizeof(uint32));
+	if (h != NULL && h->capacity > 0)
+		for (uint16 i = 0; i < h->npairs; i++)
+			d->data[(h->data[i] >> LAT_COUNT_BITS) - lo] += h->data[i] & LAT_COUNT_MAX;
+	else if (h != NULL)
+		for (uint16 i = 0; i < h->nbuckets; i++)
+			d->data[h->lo + i - lo] = h->data[i];
+	*out = d;
+	return np;
+}
+
+static Size
+latency_size(LatencySketch *h)
+{
+	return LAT_SIZE(h->capacity > 0 ? h->capacity : h->nbuckets);
+}
+
+/* Add one response time (microseconds) to the histogram *p. */
+void
+latency_add(dsa_pointer *p, int64 us)
+{
+	uint16		b = lat_bucket(us);
+	LatencySketch *h;
+
+	if (!DsaPointerIsValid(*p))
+	{
+		*p = sketch_alloc(LAT_SIZE(2));
+		h = dsa_get_address(sketch_area(), *p);
+		h->npairs = 1;
+		h->capacity = 2;
+		h->lo = h->nbuckets = 0;
+		h->data[0] = ((uint32) b << LAT_COUNT_BITS) | 1;
+		return;
+	}
+	h = dsa_get_address(sketch_area(), *p);
+
+	if (h->capacity == 0)
+	{
+		uint16		lo = h->lo,
+					hi = h->lo + h->nbuckets - 1;
+
+		if (b < lo || b > hi)
+		{
+			LatencySketch *d;
+			dsa_pointer np = latency_make_dense(h, Min(b, lo), Max(b, hi), &d);
+
+			sketch_release(*p, latency_size(h));
+			*p = np;
+			h = d;
+		}
+		if (h->data[b - h->lo] < PG_UINT32_MAX)
+			h->data[b - h->lo]++;
+		return;
+	}
+	else
+	{
+		uint16		i;
+		uint16		lo,
+					hi;
+
+		for (i = 0; i < h->npairs; i++)
+			if ((h->data[i] >> LAT_COUNT_BITS) >= b)
+				break;
+		if (i < h->npairs && (h->data[i] >> LAT_COUNT_BITS) == b &&
+			(h->data[i] & LAT_COUNT_MAX) < LAT_COUNT_MAX)
+		{
+			h->data[i]++;
+			return;
+		}
+
+		lo = Min(b, h->data[0] >> LAT_COUNT_BITS);
+		hi = Max(b, h->data[h->npairs - 1] >> LAT_COUNT_BITS);
+		if (!(i < h->npairs && (h->data[i] >> LAT_COUNT_BITS) == b) &&
+			h->npairs + 1 < hi - lo + 1)
+		{
+			/* a new pair, in order; grow if needed */
+			if (h->npairs == h->capacity)
+			{
+				uint16		cap = h->capacity * 2;
+				dsa_pointer np = sketch_alloc(LAT_SIZE(cap));
+				LatencySketch *nh = dsa_get_address(sketch_area(), np);
+
+				memcpy(nh, h, LAT_SIZE(h->npairs));
+				nh->capacity = cap;
+				sketch_release(*p, LAT_SIZE(h->capacity));
+				*p = np;
+				h = nh;
+			}
+			memmove(&h->data[i + 1], &h->data[i], (h->npairs - i) * sizeof(uint32));
+			h->data[i] = ((uint32) b << LAT_COUNT_BITS) | 1;
+			h->npairs++;
+			return;
+		}
+
+		/* dense is no bigger, or a pair's count is full: go dense */
+		{
+			LatencySketch *d;
+			dsa_pointer np = latency_make_dense(h, lo, hi, &d);
+
+			sketch_release(*p, latency_size(h));
+			*p = np;
+			d->data[b - lo]++;
+		}
+	}
+}
+
+/* A histogram copied out of shared memory: (bucket, count) ascending. */
+struct TaLatency
+{
+	int			n;
+	int64		total;
+	uint16	   *bucket;
+	uint64	   *count;
+};
+
+TaLatency *
+latency_copy(dsa_pointer p)
+{
+	LatencySketch *h;
+	TaLatency  *c;
+
+	if (!DsaPointerIsValid(p))
+		return NULL;
+	h = dsa_get_address(sketch_area(), p);
+	c = palloc0(sizeof(TaLatency));
+	if (h->capacity > 0)
+	{
+		c->bucket = palloc(h->npairs * sizeof(uint16));
+		c->count = palloc(h->npairs * sizeof(uint64));
+		for (uint16 i = 0; i < h->npairs; i++)
+		{
+			c->bucket[c->n] = h->data[i] >> LAT_COUNT_BITS;
+			c->count[c->n] = h->data[i] & LAT_COUNT_MAX;
+			c->total += c->count[c->n];
+			c->n++;
+		}
+	}
+	else
+	{
+		c->bucket = palloc(h->nbuckets * sizeof(uint16));
+		c->count = palloc(h->nbuckets * sizeof(uint64));
+		for (uint16 i = 0; i < h->nbuckets; i++)
+		{
+			if (h->data[i] == 0)
+				continue;
+			c->bucket[c->n] = h->lo + i;
+			c->count[c->n] = h->data[i];
+			c->total += h->data[i];
+			c->n++;
+		}
+	}
+	return c;
+}
+
+static double
+clamp_representative(uint16 bucket, int64 min_us, int64 max_us)
+{
+	double		v = lat_representative(bucket);
+
+	/* the exact extremes are known: never report beyond them */
+	if (v < (double) min_us)
+		v = (double) min_us;
+	if (v > (double) max_us)
+		v = (double) max_us;
+	return v;
+}
+
+/*
+ * The p-th percentile in milliseconds, by percentile_disc's rule (the first
+ * value whose cumulative share reaches p): the exact rank, the value within
+ * alpha.  min_us/max_us are the group's exact extremes.
+ */
+double
+latency_percentile(const TaLatency *h, double p, int64 min_us, int64 max_us)
+{
+	int64		rank;
+	int64		seen = 0;
+
+	Assert(h != NULL && h->total > 0);
+	rank = (int64) ceil(p * (double) h->total);
+	if (rank < 1)
+		rank = 1;
+	for (int i = 0; i < h->n; i++)
+	{
+		seen += h->count[i];
+		if (seen >= rank)
+			return clamp_representative(h->bucket[i], min_us, max_us) / 1000.0;
+	}
+	return (double) max_us / 1000.0;
+}
+
+/*
+ * The histogram as a tdigest value's text: one centroid per bucket, at its
+ * representative, in milliseconds.
+ */
+char *
+latency_tdigest_text(const TaLatency *h, int64 min_us, int64 max_us)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendStringInfo(&s, "flags 1 count " INT64_FORMAT " compression %d centroids %d",
+					 h->total, ta_tdigest_compression, h->n);
+	for (int i = 0; i < h->n; i++)
+		appendStringInfo(&s, " (%.17g, " UINT64_FORMAT ")",
+						 clamp_representative(h->bucket[i], min_us, max_us) / 1000.0,
+						 h->count[i]);
+	return s.data;
+}
+
+/* ---------------------------------------------------------------------
+ * Both
+ * ---------------------------------------------------------------------
+ */
+
+/* Free a group's sketches. */
+void
+sketch_free(dsa_pointer *users, dsa_pointer *latency)
+{
+	if (DsaPointerIsValid(*users))
+		sketch_release(*users, users_size(dsa_get_address(sketch_area(), *users)));
+	if (DsaPointerIsValid(*latency))
+		sketch_release(*latency, latency_size(dsa_get_address(sketch_area(), *latency)));
+	*users = InvalidDsaPointer;
+	*latency = InvalidDsaPointer;
+}
+
+/* Bytes a group's sketches take (status and the memory report). */
+Size
+sketch_group_bytes(dsa_pointer users, dsa_pointer latency)
+{
+	Size		sz = 0;
+
+	if (DsaPointerIsValid(users))
+		sz += users_size(dsa_get_address(sketch_area(), users));
+	if (DsaPointerIsValid(latency))
+		sz += latency_size(dsa_get_address(sketch_area(), latency));
+	return sz;
+}
+
+/*
+ * Worst growth of the two sketches of one group by one event: a register
+ * array replacing explicit hashes, a histogram going dense (its counters
+ * plus the pairs it replaces, both allocated for a moment).
+ */
+#define SKETCH_MAX_GROWTH(log2m) \
+	(2 * (sizeof(UsersSketch) + ((Size) 1 << (log2m))) + \
+	 2 * (sizeof(LatencySketch) + TA_LATENCY_BUCKETS * sizeof(uint32)))
+
+/*
+ * Is there room for the sketches of ngroups groups to grow by one event?
+ * Checked before an event changes anything.
+ */
+bool
+sketch_room_for(int ngroups)
+{
+	Size		need = (Size) ngroups * SKETCH_MAX_GROWTH(ta_hll_log2m);
+
+	return sketch_bytes_used() + need <= (uint64) ta_sketch_memory_kb * 1024;
+}
