@@ -216,7 +216,9 @@ sub load_out_file
 
 # The oracle for one aggregate: the accepted events of the --out file (every
 # good or late-kind event except those the extension reports late), grouped
-# by (1-minute, tumbling) window and dimensions, with the metrics computed in plain SQL.
+# by (1-minute, tumbling) window and dimensions, with the metrics computed in
+# plain SQL.  users is postgresql-hll's own hll_add_agg over the user ids,
+# with the extension's default parameters, as text (hll has no sort order).
 sub oracle_sql
 {
 	my (@dims) = @_;
@@ -232,7 +234,13 @@ sub oracle_sql
 	         count(event->>'response_time_ms') AS latency_count,
 	         sum((event->>'response_time_ms')::numeric) AS latency_sum,
 	         min((event->>'response_time_ms')::numeric) AS latency_min,
-	         max((event->>'response_time_ms')::numeric) AS latency_max
+	         max((event->>'response_time_ms')::numeric) AS latency_max,
+	         hll_add_agg(hll_hash_text(event->>'user_id'), 12, 5, -1, 1)::text AS users,
+	         hll_cardinality(hll_add_agg(hll_hash_text(event->>'user_id'), 12, 5, -1, 1))::bigint
+	           AS unique_users,
+	         percentile_disc(0.5) WITHIN GROUP (ORDER BY (event->>'response_time_ms')::float8) AS p50,
+	         percentile_disc(0.95) WITHIN GROUP (ORDER BY (event->>'response_time_ms')::float8) AS p95,
+	         percentile_disc(0.99) WITHIN GROUP (ORDER BY (event->>'response_time_ms')::float8) AS p99
 	    FROM (SELECT (s.event->>'timestamp')::timestamptz AS ts, s.event
 	            FROM sent s
 	           WHERE s.kind IN ('event', 'late')
@@ -241,24 +249,47 @@ sub oracle_sql
 	   GROUP BY 1, 2 $groupby};
 }
 
-# Every default aggregate's table must equal its oracle, row for row.
+# Every default aggregate's table must equal its oracle, row for row: the
+# exact metrics and the users sketch byte for byte.  Every percentile is
+# within 1% of percentile_disc, or within tolerance => x: rows merged from a
+# spill or a replay take their percentiles from the merged t-digests.
 sub check_aggregates_against_oracle
 {
-	my ($node, $name) = @_;
+	my ($node, $name, %opt) = @_;
 	for my $agg (@aggregates)
 	{
 		my ($table, @dims) = @$agg;
+		my @keys = ('window_start', 'window_end', @dims);
 		my $cols = join(', ',
-			'window_start', 'window_end', @dims,
-			qw(events errors client_errors latency_count latency_sum latency_min latency_max));
+			@keys,
+			qw(events errors client_errors latency_count latency_sum latency_min latency_max
+			  users unique_users));
+		my $tcols = $cols =~ s/\busers\b(?!_)/users::text/r;
 		my $oracle = oracle_sql(@dims);
 		my $diff = $node->safe_psql(
 			'postgres', qq{
-			SELECT (SELECT count(*) FROM (($oracle) EXCEPT ALL SELECT $cols FROM trafficagg.$table) a)
-			     + (SELECT count(*) FROM (SELECT $cols FROM trafficagg.$table EXCEPT ALL ($oracle)) b)});
-		is($diff, '0', "$name: trafficagg.$table equals the oracle exactly");
+			SELECT (SELECT count(*) FROM (SELECT $cols FROM ($oracle) o EXCEPT ALL SELECT $tcols FROM trafficagg.$table) a)
+			     + (SELECT count(*) FROM (SELECT $tcols FROM trafficagg.$table EXCEPT ALL SELECT $cols FROM ($oracle) o) b)});
+		is($diff, '0', "$name: trafficagg.$table equals the oracle exactly (users byte for byte)");
 		my $rows = $node->safe_psql('postgres', "SELECT count(*) FROM trafficagg.$table");
 		cmp_ok($rows, '>', 0, "$name: trafficagg.$table has $rows rows");
+		my $tol = $opt{tolerance} // 0.01;
+
+		my $join = join(' AND ', map { "t.$_ IS NOT DISTINCT FROM o.$_" } @keys);
+		my ($bad, $worst, $n) = split /\|/, $node->safe_psql(
+			'postgres', qq{
+			SELECT count(*) FILTER (WHERE NOT ok), coalesce(max(err), 0), count(*)
+			  FROM (SELECT (t.latency_p50 IS NULL) = (o.p50 IS NULL)
+			               AND coalesce(abs(t.latency_p50 - o.p50) <= $tol * o.p50, true)
+			               AND coalesce(abs(t.latency_p95 - o.p95) <= $tol * o.p95, true)
+			               AND coalesce(abs(t.latency_p99 - o.p99) <= $tol * o.p99, true) AS ok,
+			               greatest(abs(t.latency_p50 - o.p50) / nullif(o.p50, 0),
+			                        abs(t.latency_p95 - o.p95) / nullif(o.p95, 0),
+			                        abs(t.latency_p99 - o.p99) / nullif(o.p99, 0)) AS err
+			          FROM trafficagg.$table t JOIN ($oracle) o ON $join) x});
+		is($bad, '0',
+			"$name: trafficagg.$table percentiles within " . (100 * $tol) . "% of percentile_disc ($n rows, worst "
+			  . sprintf('%.3f%%', 100 * $worst) . ')');
 	}
 }
 
