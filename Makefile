@@ -26,7 +26,8 @@ ifdef WERROR
 PG_CPPFLAGS += -Werror
 endif
 
-REGRESS      = event_validation windows watermark flush views status aggregates privileges
+REGRESS      = event_validation windows watermark flush views status aggregates privileges \
+               sketches upgrade
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check_regress
 TAP_TESTS    = 1
 EXTRA_CLEAN  = tmp_check_regress producer/node_modules/.cache

@@ -393,6 +393,8 @@ trafficagg_status(PG_FUNCTION_ARGS)
 		values[c++] = CStringGetTextDatum(last_error);
 		values[c++] = CStringGetTextDatum(broker_state);
 		values[c++] = Int64GetDatum((int64) store_shmem_size());
+		values[c++] = Int64GetDatum((int64) sketch_bytes_used());
+		values[c++] = Int64GetDatum((int64) ta_sketch_memory_kb * 1024);
 		Assert(c == 28);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

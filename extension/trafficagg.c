@@ -43,7 +43,7 @@ int			ta_hll_log2m = 12;
 int			ta_hll_regwidth = 5;
 int			ta_hll_expthresh = -1;
 bool		ta_hll_sparseon = true;
-int			ta_tdigest_compression = 100;
+int			ta_tdigest_compression = 500;
 
 static bool
 check_start_offset(char **newval, void **extra, GucSource source)
@@ -155,7 +155,7 @@ define_settings(void)
 							 NULL, &ta_hll_sparseon, true, PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.tdigest_compression",
 							"Compression of the latency t-digests written (how many centroids a merge keeps).",
-							NULL, &ta_tdigest_compression, 100, 10, 10000, PGC_SIGHUP,
+							NULL, &ta_tdigest_compression, 500, 10, 10000, PGC_SIGHUP,
 							0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("trafficagg");
 }

@@ -58,9 +58,6 @@ CREATE FUNCTION @extschema@.users_merge(a hll, b hll) RETURNS hll
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a ELSE hll_union(a, b) END;
 
-CREATE AGGREGATE @extschema@.users_union(hll) (
-    SFUNC = @extschema@.users_merge, STYPE = hll, PARALLEL = SAFE);
-
 CREATE FUNCTION @extschema@.latency_value(digest text) RETURNS tdigest
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN digest::tdigest;
@@ -70,9 +67,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a
             ELSE (SELECT tdigest(d) FROM (VALUES (a), (b)) AS v(d)) END;
 
-CREATE AGGREGATE @extschema@.latency_union(tdigest) (
-    SFUNC = @extschema@.latency_merge, STYPE = tdigest, PARALLEL = SAFE);
-
 CREATE FUNCTION @extschema@.latency_percentile(latency tdigest, fraction double precision)
 RETURNS double precision
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -81,10 +75,11 @@ RETURN (SELECT tdigest_percentile(d, fraction) FROM (VALUES (latency)) AS v(d));
 COMMENT ON FUNCTION @extschema@.latency_percentile(tdigest, double precision) IS
   'percentile (0..1) of one latency t-digest, in ms';
 
--- Create the table and the _live and _realtime views of one aggregate.  Run
--- again on an existing table (an upgrade), it adds missing columns.
+-- Create the table and the _live, _realtime, _hourly and _daily views of one
+-- aggregate.  Run again on an existing table (an upgrade), it adds missing
+-- columns.  Its search_path is this script's, which reaches hll and tdigest.
 CREATE FUNCTION @extschema@.create_aggregate_objects(agg_name text, dims text[])
-RETURNS void LANGUAGE plpgsql AS
+RETURNS void LANGUAGE plpgsql SET search_path FROM CURRENT AS
 $$
 DECLARE
     t        text := format('@extschema@.%I', agg_name);
@@ -108,21 +103,24 @@ BEGIN
         live_dims := live_dims || format('dims[%s] AS %I, ', i, dims[i]);
     END LOOP;
 
-    EXECUTE format(
-        'CREATE TABLE IF NOT EXISTS %s ('
-        '  window_start timestamptz NOT NULL,'
-        '  window_end timestamptz NOT NULL, %s'
-        '  events bigint NOT NULL,'
-        '  errors bigint NOT NULL,'
-        '  client_errors bigint NOT NULL,'
-        '  latency_count bigint NOT NULL,'
-        '  latency_sum numeric,'
-        '  latency_min numeric,'
-        '  latency_max numeric, %s'
-        '  UNIQUE NULLS NOT DISTINCT (window_start, window_end%s))',
-        t, dim_cols, sketch_defs, dim_list);
-    -- a table of an earlier version: add the columns it lacks, at the end
-    IF existed THEN
+    -- (an extension script may not CREATE ... IF NOT EXISTS a table it
+    -- doesn't own, such as one a user's INSERT created: test first)
+    IF NOT existed THEN
+        EXECUTE format(
+            'CREATE TABLE %s ('
+            '  window_start timestamptz NOT NULL,'
+            '  window_end timestamptz NOT NULL, %s'
+            '  events bigint NOT NULL,'
+            '  errors bigint NOT NULL,'
+            '  client_errors bigint NOT NULL,'
+            '  latency_count bigint NOT NULL,'
+            '  latency_sum numeric,'
+            '  latency_min numeric,'
+            '  latency_max numeric, %s'
+            '  UNIQUE NULLS NOT DISTINCT (window_start, window_end%s))',
+            t, dim_cols, sketch_defs, dim_list);
+    ELSE
+        -- a table of an earlier version: add the columns it lacks, at the end
         FOR i IN 1 .. cardinality(sketch_cols) BY 2 LOOP
             IF NOT EXISTS (SELECT FROM pg_attribute
                            WHERE attrelid = t::regclass AND attname = sketch_cols[i]
@@ -151,31 +149,60 @@ BEGIN
         ' sum(client_errors)::bigint AS client_errors,'
         ' sum(latency_count)::bigint AS latency_count, sum(latency_sum) AS latency_sum,'
         ' min(latency_min) AS latency_min, max(latency_max) AS latency_max,'
-        ' @extschema@.users_union(users) AS users,'
-        ' @extschema@.users_count(@extschema@.users_union(users)) AS unique_users,'
-        ' @extschema@.latency_union(latency) AS latency,'
+        ' hll_union_agg(users) AS users,'
+        ' hll_cardinality(hll_union_agg(users))::bigint AS unique_users,'
+        ' tdigest(latency) AS latency,'
         -- one row (the usual case): its percentiles, from the exact ranks;
         -- a table row and live data of the same window: from the merged digest
-        ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.5)'
+        ' CASE WHEN count(latency) > 1 THEN tdigest_percentile(latency, 0.5)'
         '      ELSE max(latency_p50) END AS latency_p50,'
-        ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.95)'
+        ' CASE WHEN count(latency) > 1 THEN tdigest_percentile(latency, 0.95)'
         '      ELSE max(latency_p95) END AS latency_p95,'
-        ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.99)'
+        ' CASE WHEN count(latency) > 1 THEN tdigest_percentile(latency, 0.99)'
         '      ELSE max(latency_p99) END AS latency_p99'
         ' FROM (SELECT * FROM %s UNION ALL SELECT * FROM %s) AS u'
         ' GROUP BY window_start, window_end%s',
         format('@extschema@.%I', agg_name || '_realtime'), dim_list,
         t, format('@extschema@.%I', agg_name || '_live'), dim_list);
 
-    EXECUTE format('GRANT SELECT ON %s, %s, %s TO PUBLIC', t,
+    -- Rollups of the real-time rows to hours and days (UTC), for tumbling
+    -- windows that divide them: exact sums, the union of the users sketches
+    -- (the same as one sketch over all the hour's events), merged digests.
+    FOR i IN 1 .. 2 LOOP
+        EXECUTE format(
+            'CREATE OR REPLACE VIEW %s AS SELECT'
+            ' date_bin(%L, window_start, ''epoch'') AS window_start,'
+            ' date_bin(%L, window_start, ''epoch'') + %L AS window_end%s,'
+            ' sum(events)::bigint AS events, sum(errors)::bigint AS errors,'
+            ' sum(client_errors)::bigint AS client_errors,'
+            ' sum(latency_count)::bigint AS latency_count, sum(latency_sum) AS latency_sum,'
+            ' min(latency_min) AS latency_min, max(latency_max) AS latency_max,'
+            ' hll_union_agg(users) AS users,'
+            ' hll_cardinality(hll_union_agg(users))::bigint AS unique_users,'
+            ' tdigest(latency) AS latency,'
+            ' tdigest_percentile(latency, 0.5) AS latency_p50,'
+            ' tdigest_percentile(latency, 0.95) AS latency_p95,'
+            ' tdigest_percentile(latency, 0.99) AS latency_p99'
+            ' FROM %s GROUP BY 1, 2%s',
+            format('@extschema@.%I', agg_name || (ARRAY['_hourly', '_daily'])[i]),
+            (ARRAY['1 hour', '1 day'])[i], (ARRAY['1 hour', '1 day'])[i],
+            (ARRAY['1 hour', '1 day'])[i], dim_list,
+            format('@extschema@.%I', agg_name || '_realtime'), dim_list);
+    END LOOP;
+
+    EXECUTE format('GRANT SELECT ON %s, %s, %s, %s, %s TO PUBLIC', t,
                    format('@extschema@.%I', agg_name || '_live'),
-                   format('@extschema@.%I', agg_name || '_realtime'));
+                   format('@extschema@.%I', agg_name || '_realtime'),
+                   format('@extschema@.%I', agg_name || '_hourly'),
+                   format('@extschema@.%I', agg_name || '_daily'));
 END;
 $$;
 
 CREATE FUNCTION @extschema@.aggregates_changed() RETURNS trigger
 LANGUAGE plpgsql AS
 $$
+DECLARE
+    v text;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM @extschema@.create_aggregate_objects(NEW.name, NEW.dimensions);
@@ -188,8 +215,16 @@ BEGIN
         END IF;
         RETURN NEW;
     ELSE
-        EXECUTE format('DROP VIEW IF EXISTS @extschema@.%I, @extschema@.%I',
-                       OLD.name || '_realtime', OLD.name || '_live');
+        FOREACH v IN ARRAY ARRAY[OLD.name || '_daily', OLD.name || '_hourly',
+                                 OLD.name || '_realtime', OLD.name || '_live'] LOOP
+            -- views made by the install or upgrade script belong to the extension
+            IF EXISTS (SELECT FROM pg_depend
+                       WHERE classid = 'pg_class'::regclass AND deptype = 'e'
+                         AND objid = to_regclass(format('@extschema@.%I', v))) THEN
+                EXECUTE format('ALTER EXTENSION trafficagg DROP VIEW @extschema@.%I', v);
+            END IF;
+            EXECUTE format('DROP VIEW IF EXISTS @extschema@.%I', v);
+        END LOOP;
         RAISE NOTICE 'table trafficagg.% is kept; drop it yourself if its rows are no longer needed', OLD.name;
         RETURN OLD;
     END IF;
@@ -302,7 +337,7 @@ CREATE FUNCTION @extschema@.status(
     OUT spills bigint, OUT rejected_dropped bigint, OUT flushes bigint,
     OUT last_flush_at timestamptz, OUT last_flush_ms double precision,
     OUT last_flush_rows bigint, OUT last_error text, OUT broker_state text,
-    OUT shmem_bytes bigint)
+    OUT shmem_bytes bigint, OUT sketch_bytes bigint, OUT sketch_capacity bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'trafficagg_status' LANGUAGE C VOLATILE;
 

@@ -1,0 +1,120 @@
+-- Sketches.  users is postgresql-hll's hll_add_agg(hll_hash_text(user_id))
+-- with the configured parameters, byte for byte; the latency percentiles are
+-- within 1% of percentile_disc; hour and day rollups of the minute rows
+-- equal their raw-event twins.
+\pset null '(null)'
+SET timezone = 'UTC';
+SHOW trafficagg.hll_log2m;
+SHOW trafficagg.hll_regwidth;
+SHOW trafficagg.hll_expthresh;
+SHOW trafficagg.hll_sparseon;
+
+-- Users: one page per set; each id sent twice.  The sizes cross
+-- postgresql-hll's forms for log2m 12, regwidth 5: no id (empty), explicit
+-- up to 320 ids, then registers, written sparse up to 1414 filled registers
+-- and full beyond.
+CREATE TABLE user_sets (page text, n int);
+INSERT INTO user_sets VALUES ('/u0', 0), ('/u1', 1), ('/u320', 320), ('/u321', 321),
+    ('/u1414', 1414), ('/u1415', 1415), ('/u20000', 20000);
+CREATE FUNCTION user_event(s user_sets, g int) RETURNS text LANGUAGE sql
+RETURN ev('2026-03-01T00:00:30Z', s.page, 'page_view',
+          CASE WHEN s.n > 0 THEN jsonb_build_object('user_id', (g % s.n + 1)::text) ELSE '{}' END);
+CREATE FUNCTION oracle_users(s user_sets) RETURNS hll LANGUAGE sql
+RETURN (SELECT hll_add_agg(hll_hash_text(CASE WHEN s.n > 0 THEN (g % s.n + 1)::text END), 12, 5, -1, 1)
+          FROM generate_series(1, greatest(2 * s.n, 3)) g);
+SELECT outcome, events FROM trafficagg.ingest(ARRAY(
+    SELECT user_event(s, g) FROM user_sets s, generate_series(1, greatest(2 * s.n, 3)) g));
+
+-- live, before the flush
+SELECT s.n, l.events, l.unique_users, hll_type(l.users) AS form, l.users = oracle_users(s) AS same_bytes
+  FROM user_sets s JOIN trafficagg.by_page_live l ON l.page = s.page ORDER BY s.n;
+SELECT trafficagg.flush(close_all => true);
+-- in the table
+SELECT s.n, t.events, t.unique_users, hll_type(t.users) AS form, t.users = oracle_users(s) AS same_bytes,
+       abs(t.unique_users - s.n) <= 0.02 * s.n AS within_2pct
+  FROM user_sets s JOIN trafficagg.by_page t ON t.page = s.page ORDER BY s.n;
+-- an empty string is a user id too: hash 0, which registers ignore
+SELECT trafficagg.ingest(ev('2026-03-01T00:01:00Z', '/empty-id', 'page_view', '{"user_id": ""}'));
+SELECT trafficagg.flush(close_all => true);
+SELECT unique_users, users = (SELECT hll_add_agg(hll_hash_text(''), 12, 5, -1, 1)) AS same_bytes
+  FROM trafficagg.by_page WHERE page = '/empty-id';
+
+-- Latency percentiles against percentile_disc, per distribution (2000
+-- events each, values in ms with microsecond precision)
+SELECT setseed(0.42);
+CREATE TABLE lat (dist text, v float8);
+INSERT INTO lat SELECT 'constant', 42.5 FROM generate_series(1, 2000);
+INSERT INTO lat SELECT 'uniform', round((random() * 1000)::numeric, 3) FROM generate_series(1, 2000);
+INSERT INTO lat SELECT 'lognormal',
+    round(exp(4 + sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()))::numeric, 3)
+  FROM generate_series(1, 2000);
+INSERT INTO lat SELECT 'bimodal',
+    round((CASE WHEN random() < 0.9 THEN 5 + random() * 10 ELSE 800 + random() * 400 END)::numeric, 3)
+  FROM generate_series(1, 2000);
+INSERT INTO lat SELECT 'tiny', round((random() * 0.01)::numeric, 3) FROM generate_series(1, 2000);
+SELECT outcome, events FROM trafficagg.ingest(ARRAY(
+    SELECT ev('2026-03-01T00:02:00Z', '/lat-' || dist, 'page_view', jsonb_build_object('response_time_ms', v))
+      FROM lat));
+SELECT trafficagg.flush(close_all => true);
+WITH o AS (
+    SELECT dist, count(*) AS n,
+           percentile_disc(0.5) WITHIN GROUP (ORDER BY v) AS p50,
+           percentile_disc(0.95) WITHIN GROUP (ORDER BY v) AS p95,
+           percentile_disc(0.99) WITHIN GROUP (ORDER BY v) AS p99
+      FROM lat GROUP BY dist)
+SELECT o.dist, t.latency_count = o.n AS count_ok,
+       abs(t.latency_p50 - o.p50) <= 0.01 * o.p50 AS p50_within_1pct,
+       abs(t.latency_p95 - o.p95) <= 0.01 * o.p95 AS p95_within_1pct,
+       abs(t.latency_p99 - o.p99) <= 0.01 * o.p99 AS p99_within_1pct,
+       tdigest_count(t.latency) = o.n AS digest_count_ok
+  FROM o JOIN trafficagg.by_page t ON t.page = '/lat-' || o.dist ORDER BY o.dist;
+-- a group without latencies has none
+SELECT latency, latency_p50, latency_p95, latency_p99 FROM trafficagg.by_page WHERE page = '/u1';
+
+-- Rollups: three hours of minute rows, an event every 5 s, 400 possible users
+SELECT setseed(0.7);
+CREATE TABLE raw AS
+SELECT ts, 'u' || floor(random() * 400)::int AS user_id,
+       round((exp(3 + 0.8 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())))::numeric, 3) AS v
+  FROM generate_series('2026-03-02 00:00+00'::timestamptz, '2026-03-02 02:59:55+00', '5 s') ts;
+SELECT outcome, events FROM trafficagg.ingest(ARRAY(
+    SELECT ev(to_char(ts, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '/roll', 'page_view',
+              jsonb_build_object('user_id', user_id, 'response_time_ms', v))
+      FROM raw ORDER BY ts));
+SELECT trafficagg.flush(close_all => true);
+SELECT count(*) AS minute_rows FROM trafficagg.by_page WHERE page = '/roll';
+-- the README's hour rollup, from the minute rows ...
+CREATE VIEW hour_rollup AS
+SELECT date_trunc('hour', window_start) AS hour, sum(events) AS events,
+       hll_cardinality(hll_union_agg(users))::bigint AS unique_users,
+       hll_union_agg(users) AS users,
+       tdigest_percentile(latency, 0.95) AS p95
+  FROM trafficagg.by_page WHERE page = '/roll' GROUP BY 1;
+-- ... and its twin from the raw events
+CREATE VIEW hour_raw AS
+SELECT date_trunc('hour', ts) AS hour, count(*) AS events,
+       hll_cardinality(hll_add_agg(hll_hash_text(user_id), 12, 5, -1, 1))::bigint AS unique_users,
+       hll_add_agg(hll_hash_text(user_id), 12, 5, -1, 1) AS users,
+       percentile_disc(0.95) WITHIN GROUP (ORDER BY v) AS p95
+  FROM raw GROUP BY 1;
+SELECT r.hour, r.events = w.events AS events_equal,
+       r.unique_users = w.unique_users AS unique_users_equal,
+       r.users = w.users AS users_same_bytes,
+       abs(r.p95 - w.p95) <= 0.02 * w.p95 AS p95_within_2pct
+  FROM hour_rollup r JOIN hour_raw w USING (hour) ORDER BY r.hour;
+-- the _hourly and _daily views give the same
+SELECT h.window_start, h.events = w.events AS events_equal, h.users = w.users AS users_same_bytes,
+       abs(h.latency_p95 - w.p95) <= 0.02 * w.p95 AS p95_within_2pct
+  FROM trafficagg.by_page_hourly h JOIN hour_raw w ON w.hour = h.window_start
+ WHERE h.page = '/roll' ORDER BY 1;
+SELECT d.window_start, d.window_end, d.events,
+       d.users = (SELECT hll_add_agg(hll_hash_text(user_id), 12, 5, -1, 1) FROM raw) AS users_same_bytes,
+       d.unique_users = (SELECT hll_cardinality(hll_add_agg(hll_hash_text(user_id), 12, 5, -1, 1))::bigint
+                           FROM raw) AS unique_users_equal,
+       abs(d.latency_p99 - (SELECT percentile_disc(0.99) WITHIN GROUP (ORDER BY v) FROM raw))
+         <= 0.02 * (SELECT percentile_disc(0.99) WITHIN GROUP (ORDER BY v) FROM raw) AS p99_within_2pct
+  FROM trafficagg.by_page_daily d WHERE d.page = '/roll';
+
+-- Memory: bytes of sketches in use now that every window is written
+SELECT sketch_bytes FROM trafficagg.status WHERE source = 'sql';
+DROP VIEW hour_rollup, hour_raw;
