@@ -22,14 +22,14 @@
  * Memory.  Sketches grow with their contents, so they live in a dynamic
  * shared area (DSA) created in place inside the main shared memory at
  * server start, of fixed size (trafficagg.sketch_memory plus slack for the
- * allocator's size classes).  A small group stays small: a HyperLogLog
- * holds its distinct hashes (8 bytes each) until it has more than the
- * explicit threshold, then one byte per register; a histogram holds
- * (bucket, count) pairs (4 bytes each) until a dense range of counters is
- * smaller.  Bytes in use are counted here; store.c asks sketch_room_for()
- * before it changes anything, and treats "no room" like a full group table
- * (the oldest window is spilled), so an allocation never fails half-way
- * through an event.
+ * allocator).  A small group stays small: a HyperLogLog holds its distinct
+ * hashes (8 bytes each) until it has more than the explicit threshold, then
+ * one byte per register; a histogram holds (bucket, count) pairs (4 bytes
+ * each) until a dense range of counters is smaller.  The forms and sizes are
+ * kept in the group (TaSketches), the contents in the area.  Bytes in use
+ * are counted here; store.c asks sketch_room_for() before it changes
+ * anything, and treats "no room" like a full group table (the oldest window
+ * is spilled), so an allocation never fails half-way through an event.
  *
  * Locking: a sketch belongs to its group and is read and written under the
  * group's partition lock (store.c).  The DSA has its own lock.
@@ -68,8 +68,13 @@ area_size(void)
 {
 	Size		limit = (Size) ta_sketch_memory_kb * 1024;
 
-	/* slack for size-class rounding and partly used superblocks */
-	return add_size(dsa_minimum_size(), add_size(limit + limit / 2, 8 * 1024 * 1024));
+	/*
+	 * Slack for the allocator: our sizes are powers of two or close to a size
+	 * class (register arrays of 2^log2m bytes, hash and pair arrays doubling),
+	 * dense histograms round up by at most a quarter; plus partly used
+	 * superblocks.
+	 */
+	return add_size(dsa_minimum_size(), add_size(limit + limit / 4, 4 * 1024 * 1024));
 }
 
 Size
@@ -161,16 +166,8 @@ sketch_bytes_used(void)
 #define HLL_FULL		4
 #define HLL_VERSION		1
 
-typedef struct UsersSketch
-{
-	uint32		nhashes;		/* explicit: distinct hashes held */
-	uint32		capacity;		/* explicit: room for; 0 when registers */
-	/* explicit: int64 hashes[capacity], ascending; else uint8 regs[m] */
-	uint64		data[FLEXIBLE_ARRAY_MEMBER];
-} UsersSketch;
-
-#define USERS_SIZE_EXPLICIT(cap)	(offsetof(UsersSketch, data) + (Size) (cap) * sizeof(uint64))
-#define USERS_SIZE_REGISTERS()	(offsetof(UsersSketch, data) + ((Size) 1 << ta_hll_log2m))
+#define USERS_EXPLICIT_BYTES(cap)	((Size) (cap) * sizeof(uint64))
+#define USERS_REGISTER_BYTES()		((Size) 1 << ta_hll_log2m)
 
 static inline uint64
 rotl64(uint64 x, int r)
@@ -352,92 +349,102 @@ registers_add(uint8 *regs, uint64 hash)
 		regs[index] = value;
 }
 
-/* Add a user id's hash to the sketch *p (InvalidDsaPointer: none yet). */
+/* A group without sketches yet. */
 void
-users_add(dsa_pointer *p, uint64 hash)
+sketch_init(TaSketches *sk)
 {
-	UsersSketch *u;
+	memset(sk, 0, sizeof(TaSketches));
+	sk->users = InvalidDsaPointer;
+	sk->latency = InvalidDsaPointer;
+}
+
+static uint8 *
+users_to_registers(TaSketches *sk)
+{
+	dsa_pointer np = sketch_alloc(USERS_REGISTER_BYTES());
+	uint8	   *regs = dsa_get_address(sketch_area(), np);
+
+	memset(regs, 0, USERS_REGISTER_BYTES());
+	if (DsaPointerIsValid(sk->users))
+	{
+		uint64	   *hashes = dsa_get_address(sketch_area(), sk->users);
+
+		for (uint32 i = 0; i < sk->users_n; i++)
+			registers_add(regs, hashes[i]);
+		sketch_release(sk->users, USERS_EXPLICIT_BYTES(sk->users_cap));
+	}
+	sk->users = np;
+	sk->users_n = 0;
+	sk->users_cap = 0;
+	return regs;
+}
+
+/* Add a user id's hash to the group's HyperLogLog. */
+void
+users_add(TaSketches *sk, uint64 hash)
+{
+	uint32		threshold = explicit_threshold();
+	uint64	   *hashes;
 	int64		h = (int64) hash;
 	uint32		lo,
 				hi;
 
-	if (!DsaPointerIsValid(*p))
+	if (!DsaPointerIsValid(sk->users))
 	{
-		uint32		cap = Min(explicit_threshold(), 4);
-
-		if (cap == 0)
+		if (threshold == 0)
 		{
 			/* explicit form disabled: registers from the first id */
-			*p = sketch_alloc(USERS_SIZE_REGISTERS());
-			u = dsa_get_address(sketch_area(), *p);
-			u->nhashes = 0;
-			u->capacity = 0;
-			memset(u->data, 0, (Size) 1 << ta_hll_log2m);
-			registers_add((uint8 *) u->data, hash);
+			registers_add(users_to_registers(sk), hash);
 			return;
 		}
-		*p = sketch_alloc(USERS_SIZE_EXPLICIT(cap));
-		u = dsa_get_address(sketch_area(), *p);
-		u->nhashes = 0;
-		u->capacity = cap;
+		sk->users_cap = Min(threshold, 4);
+		sk->users_n = 0;
+		sk->users = sketch_alloc(USERS_EXPLICIT_BYTES(sk->users_cap));
 	}
-	u = dsa_get_address(sketch_area(), *p);
-
-	if (u->capacity == 0)
+	else if (sk->users_cap == 0)
 	{
-		registers_add((uint8 *) u->data, hash);
+		registers_add(dsa_get_address(sketch_area(), sk->users), hash);
 		return;
 	}
 
 	/* explicit: binary search, hashes ascending as signed 64-bit values */
+	hashes = dsa_get_address(sketch_area(), sk->users);
 	lo = 0;
-	hi = u->nhashes;
+	hi = sk->users_n;
 	while (lo < hi)
 	{
 		uint32		mid = (lo + hi) / 2;
 
-		if ((int64) u->data[mid] < h)
+		if ((int64) hashes[mid] < h)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < u->nhashes && (int64) u->data[lo] == h)
+	if (lo < sk->users_n && (int64) hashes[lo] == h)
 		return;					/* seen */
 
-	if (u->nhashes + 1 > explicit_threshold())
+	if (sk->users_n + 1 > threshold)
 	{
-		/* one more than the threshold: promote to registers */
-		dsa_pointer np = sketch_alloc(USERS_SIZE_REGISTERS());
-		UsersSketch *nu = dsa_get_address(sketch_area(), np);
-		uint8	   *regs = (uint8 *) nu->data;
-
-		nu->nhashes = 0;
-		nu->capacity = 0;
-		memset(regs, 0, (Size) 1 << ta_hll_log2m);
-		for (uint32 i = 0; i < u->nhashes; i++)
-			registers_add(regs, u->data[i]);
-		registers_add(regs, hash);
-		sketch_release(*p, USERS_SIZE_EXPLICIT(u->capacity));
-		*p = np;
+		/* one more than the threshold: the registers take over */
+		registers_add(users_to_registers(sk), hash);
 		return;
 	}
 
-	if (u->nhashes == u->capacity)
+	if (sk->users_n == sk->users_cap)
 	{
-		uint32		cap = Min(u->capacity * 2, explicit_threshold());
-		dsa_pointer np = sketch_alloc(USERS_SIZE_EXPLICIT(cap));
-		UsersSketch *nu = dsa_get_address(sketch_area(), np);
+		uint32		cap = Min(sk->users_cap * 2, threshold);
+		dsa_pointer np = sketch_alloc(USERS_EXPLICIT_BYTES(cap));
+		uint64	   *nh = dsa_get_address(sketch_area(), np);
 
-		nu->nhashes = u->nhashes;
-		nu->capacity = cap;
-		memcpy(nu->data, u->data, u->nhashes * sizeof(uint64));
-		sketch_release(*p, USERS_SIZE_EXPLICIT(u->capacity));
-		*p = np;
-		u = nu;
+		memcpy(nh, hashes, sk->users_n * sizeof(uint64));
+		sketch_release(sk->users, USERS_EXPLICIT_BYTES(sk->users_cap));
+		sk->users = np;
+		sk->users_cap = cap;
+		hashes = nh;
 	}
-	memmove(&u->data[lo + 1], &u->data[lo], (u->nhashes - lo) * sizeof(uint64));
-	u->data[lo] = hash;
-	u->nhashes++;
+	memmove(&hashes[lo + 1], &hashes[lo], (sk->users_n - lo) * sizeof(uint64));
+	hashes[lo] = hash;
+	sk->users_n++;
 }
 
 /* Append nbits of value to a big-endian bit stream at bit position *pos. */
@@ -472,14 +479,13 @@ put_header(uint8 *out, int type)
  * user id in the group) gives the empty set.
  */
 bytea *
-users_serialize(dsa_pointer p)
+users_serialize(const TaSketches *sk)
 {
-	UsersSketch *u = DsaPointerIsValid(p) ? dsa_get_address(sketch_area(), p) : NULL;
 	uint32		m = (uint32) 1 << ta_hll_log2m;
 	bytea	   *res;
 	uint8	   *out;
 
-	if (u == NULL || (u->capacity > 0 && u->nhashes == 0))
+	if (!DsaPointerIsValid(sk->users) || (sk->users_cap > 0 && sk->users_n == 0))
 	{
 		res = palloc0(VARHDRSZ + 3);
 		SET_VARSIZE(res, VARHDRSZ + 3);
@@ -487,22 +493,23 @@ users_serialize(dsa_pointer p)
 		return res;
 	}
 
-	if (u->capacity > 0)
+	if (sk->users_cap > 0)
 	{
-		Size		len = 3 + (Size) u->nhashes * 8;
+		const uint64 *hashes = dsa_get_address(sketch_area(), sk->users);
+		Size		len = 3 + (Size) sk->users_n * 8;
 
 		res = palloc0(VARHDRSZ + len);
 		SET_VARSIZE(res, VARHDRSZ + len);
 		out = (uint8 *) VARDATA(res);
 		put_header(out, HLL_EXPLICIT);
-		for (uint32 i = 0; i < u->nhashes; i++)
+		for (uint32 i = 0; i < sk->users_n; i++)
 			for (int b = 0; b < 8; b++)
-				out[3 + i * 8 + b] = (uint8) (u->data[i] >> (56 - 8 * b));
+				out[3 + i * 8 + b] = (uint8) (hashes[i] >> (56 - 8 * b));
 		return res;
 	}
 	else
 	{
-		const uint8 *regs = (const uint8 *) u->data;
+		const uint8 *regs = dsa_get_address(sketch_area(), sk->users);
 		uint32		nfilled = 0;
 		Size		full_bits = (Size) m * ta_hll_regwidth;
 		Size		sparse_bits;
@@ -542,9 +549,11 @@ users_serialize(dsa_pointer p)
 }
 
 static Size
-users_size(UsersSketch *u)
+users_bytes(const TaSketches *sk)
 {
-	return u->capacity > 0 ? USERS_SIZE_EXPLICIT(u->capacity) : USERS_SIZE_REGISTERS();
+	if (!DsaPointerIsValid(sk->users))
+		return 0;
+	return sk->users_cap > 0 ? USERS_EXPLICIT_BYTES(sk->users_cap) : USERS_REGISTER_BYTES();
 }
 
 /* ---------------------------------------------------------------------
@@ -559,17 +568,9 @@ users_size(UsersSketch *u)
 #define LAT_COUNT_BITS	20
 #define LAT_COUNT_MAX	((1U << LAT_COUNT_BITS) - 1)
 
-typedef struct LatencySketch
-{
-	uint16		npairs;			/* pairs form: pairs held */
-	uint16		capacity;		/* pairs form: room for; 0 when dense */
-	uint16		lo;				/* dense: first bucket */
-	uint16		nbuckets;		/* dense: counters */
-	/* pairs: (bucket << 20 | count), ascending; dense: uint32 counts */
-	uint32		data[FLEXIBLE_ARRAY_MEMBER];
-} LatencySketch;
-
-#define LAT_SIZE(n)		(offsetof(LatencySketch, data) + (Size) (n) * sizeof(uint32))
+#define LAT_PAIR(b, n)		(((uint32) (b) << LAT_COUNT_BITS) | (n))
+#define LAT_PAIR_BUCKET(x)	((uint16) ((x) >> LAT_COUNT_BITS))
+#define LAT_PAIR_COUNT(x)	((x) & LAT_COUNT_MAX)
 
 static double lat_log_gamma = 0;
 
@@ -600,69 +601,65 @@ lat_representative(uint16 bucket)
 	return 2.0 * pow(g, (double) (bucket - 1)) / (g + 1.0);
 }
 
-static dsa_pointer
-latency_make_dense(LatencySketch *h, uint16 lo, uint16 hi, LatencySketch **out)
-{
-	dsa_pointer np = sketch_alloc(LAT_SIZE(hi - lo + 1));
-	LatencySketch *d = dsa_get_address(sketch_area(), np);
-
-	d->npairs = 0;
-	d->capacity = 0;
-	d->lo = lo;
-	d->nbuckets = hi - lo + 1;
-	memset(d->data, 0, d->nbuckets * sizeof(uint32));
-	if (h != NULL && h->capacity > 0)
-		for (uint16 i = 0; i < h->npairs; i++)
-			d->data[(h->data[i] >> LAT_COUNT_BITS) - lo] += h->data[i] & LAT_COUNT_MAX;
-	else if (h != NULL)
-		for (uint16 i = 0; i < h->nbuckets; i++)
-			d->data[h->lo + i - lo] = h->data[i];
-	*out = d;
-	return np;
-}
-
 static Size
-latency_size(LatencySketch *h)
+latency_bytes(const TaSketches *sk)
 {
-	return LAT_SIZE(h->capacity > 0 ? h->capacity : h->nbuckets);
+	if (!DsaPointerIsValid(sk->latency))
+		return 0;
+	return (Size) (sk->lat_cap > 0 ? sk->lat_cap : sk->lat_nbuckets) * sizeof(uint32);
 }
 
-/* Add one response time (microseconds) to the histogram *p. */
+/* Replace the histogram by dense counters over buckets [lo, hi]. */
+static uint32 *
+latency_to_dense(TaSketches *sk, uint16 lo, uint16 hi)
+{
+	dsa_pointer np = sketch_alloc((Size) (hi - lo + 1) * sizeof(uint32));
+	uint32	   *d = dsa_get_address(sketch_area(), np);
+	const uint32 *old = dsa_get_address(sketch_area(), sk->latency);
+
+	memset(d, 0, (Size) (hi - lo + 1) * sizeof(uint32));
+	if (sk->lat_cap > 0)
+		for (uint16 i = 0; i < sk->lat_n; i++)
+			d[LAT_PAIR_BUCKET(old[i]) - lo] += LAT_PAIR_COUNT(old[i]);
+	else
+		for (uint16 i = 0; i < sk->lat_nbuckets; i++)
+			d[sk->lat_lo + i - lo] = old[i];
+	sketch_release(sk->latency, latency_bytes(sk));
+	sk->latency = np;
+	sk->lat_n = 0;
+	sk->lat_cap = 0;
+	sk->lat_lo = lo;
+	sk->lat_nbuckets = hi - lo + 1;
+	return d;
+}
+
+/* Add one response time (microseconds) to the group's histogram. */
 void
-latency_add(dsa_pointer *p, int64 us)
+latency_add(TaSketches *sk, int64 us)
 {
 	uint16		b = lat_bucket(us);
-	LatencySketch *h;
+	uint32	   *data;
 
-	if (!DsaPointerIsValid(*p))
+	if (!DsaPointerIsValid(sk->latency))
 	{
-		*p = sketch_alloc(LAT_SIZE(2));
-		h = dsa_get_address(sketch_area(), *p);
-		h->npairs = 1;
-		h->capacity = 2;
-		h->lo = h->nbuckets = 0;
-		h->data[0] = ((uint32) b << LAT_COUNT_BITS) | 1;
+		sk->latency = sketch_alloc(2 * sizeof(uint32));
+		sk->lat_cap = 2;
+		sk->lat_n = 1;
+		data = dsa_get_address(sketch_area(), sk->latency);
+		data[0] = LAT_PAIR(b, 1);
 		return;
 	}
-	h = dsa_get_address(sketch_area(), *p);
+	data = dsa_get_address(sketch_area(), sk->latency);
 
-	if (h->capacity == 0)
+	if (sk->lat_cap == 0)
 	{
-		uint16		lo = h->lo,
-					hi = h->lo + h->nbuckets - 1;
+		uint16		lo = sk->lat_lo,
+					hi = sk->lat_lo + sk->lat_nbuckets - 1;
 
 		if (b < lo || b > hi)
-		{
-			LatencySketch *d;
-			dsa_pointer np = latency_make_dense(h, Min(b, lo), Max(b, hi), &d);
-
-			sketch_release(*p, latency_size(h));
-			*p = np;
-			h = d;
-		}
-		if (h->data[b - h->lo] < PG_UINT32_MAX)
-			h->data[b - h->lo]++;
-		return;
+			data = latency_to_dense(sk, Min(b, lo), Max(b, hi));
+		if (data[b - sk->lat_lo] < PG_UINT32_MAX)
+			data[b - sk->lat_lo]++;
 	}
 	else
 	{
@@ -670,49 +667,47 @@ latency_add(dsa_pointer *p, int64 us)
 		uint16		lo,
 					hi;
 
-		for (i = 0; i < h->npairs; i++)
-			if ((h->data[i] >> LAT_COUNT_BITS) >= b)
+		for (i = 0; i < sk->lat_n; i++)
+			if (LAT_PAIR_BUCKET(data[i]) >= b)
 				break;
-		if (i < h->npairs && (h->data[i] >> LAT_COUNT_BITS) == b &&
-			(h->data[i] & LAT_COUNT_MAX) < LAT_COUNT_MAX)
+		if (i < sk->lat_n && LAT_PAIR_BUCKET(data[i]) == b)
 		{
-			h->data[i]++;
-			return;
-		}
-
-		lo = Min(b, h->data[0] >> LAT_COUNT_BITS);
-		hi = Max(b, h->data[h->npairs - 1] >> LAT_COUNT_BITS);
-		if (!(i < h->npairs && (h->data[i] >> LAT_COUNT_BITS) == b) &&
-			h->npairs + 1 < hi - lo + 1)
-		{
-			/* a new pair, in order; grow if needed */
-			if (h->npairs == h->capacity)
+			if (LAT_PAIR_COUNT(data[i]) < LAT_COUNT_MAX)
 			{
-				uint16		cap = h->capacity * 2;
-				dsa_pointer np = sketch_alloc(LAT_SIZE(cap));
-				LatencySketch *nh = dsa_get_address(sketch_area(), np);
-
-				memcpy(nh, h, LAT_SIZE(h->npairs));
-				nh->capacity = cap;
-				sketch_release(*p, LAT_SIZE(h->capacity));
-				*p = np;
-				h = nh;
+				data[i]++;
+				return;
 			}
-			memmove(&h->data[i + 1], &h->data[i], (h->npairs - i) * sizeof(uint32));
-			h->data[i] = ((uint32) b << LAT_COUNT_BITS) | 1;
-			h->npairs++;
-			return;
+			/* this pair's count is full: go dense below */
 		}
-
-		/* dense is no bigger, or a pair's count is full: go dense */
+		else
 		{
-			LatencySketch *d;
-			dsa_pointer np = latency_make_dense(h, lo, hi, &d);
+			lo = Min(b, LAT_PAIR_BUCKET(data[0]));
+			hi = Max(b, LAT_PAIR_BUCKET(data[sk->lat_n - 1]));
+			if (sk->lat_n + 1 < hi - lo + 1)
+			{
+				/* a new pair, in order (smaller than dense counters) */
+				if (sk->lat_n == sk->lat_cap)
+				{
+					uint16		cap = sk->lat_cap * 2;
+					dsa_pointer np = sketch_alloc((Size) cap * sizeof(uint32));
+					uint32	   *nd = dsa_get_address(sketch_area(), np);
 
-			sketch_release(*p, latency_size(h));
-			*p = np;
-			d->data[b - lo]++;
+					memcpy(nd, data, sk->lat_n * sizeof(uint32));
+					sketch_release(sk->latency, latency_bytes(sk));
+					sk->latency = np;
+					sk->lat_cap = cap;
+					data = nd;
+				}
+				memmove(&data[i + 1], &data[i], (sk->lat_n - i) * sizeof(uint32));
+				data[i] = LAT_PAIR(b, 1);
+				sk->lat_n++;
+				return;
+			}
 		}
+		lo = Min(b, LAT_PAIR_BUCKET(data[0]));
+		hi = Max(b, LAT_PAIR_BUCKET(data[sk->lat_n - 1]));
+		data = latency_to_dense(sk, lo, hi);
+		data[b - lo]++;
 	}
 }
 
@@ -726,40 +721,30 @@ struct TaLatency
 };
 
 TaLatency *
-latency_copy(dsa_pointer p)
+latency_copy(const TaSketches *sk)
 {
-	LatencySketch *h;
+	const uint32 *data;
 	TaLatency  *c;
+	int			n;
 
-	if (!DsaPointerIsValid(p))
+	if (!DsaPointerIsValid(sk->latency))
 		return NULL;
-	h = dsa_get_address(sketch_area(), p);
+	data = dsa_get_address(sketch_area(), sk->latency);
+	n = sk->lat_cap > 0 ? sk->lat_n : sk->lat_nbuckets;
 	c = palloc0(sizeof(TaLatency));
-	if (h->capacity > 0)
+	c->bucket = palloc(n * sizeof(uint16));
+	c->count = palloc(n * sizeof(uint64));
+	for (int i = 0; i < n; i++)
 	{
-		c->bucket = palloc(h->npairs * sizeof(uint16));
-		c->count = palloc(h->npairs * sizeof(uint64));
-		for (uint16 i = 0; i < h->npairs; i++)
-		{
-			c->bucket[c->n] = h->data[i] >> LAT_COUNT_BITS;
-			c->count[c->n] = h->data[i] & LAT_COUNT_MAX;
-			c->total += c->count[c->n];
-			c->n++;
-		}
-	}
-	else
-	{
-		c->bucket = palloc(h->nbuckets * sizeof(uint16));
-		c->count = palloc(h->nbuckets * sizeof(uint64));
-		for (uint16 i = 0; i < h->nbuckets; i++)
-		{
-			if (h->data[i] == 0)
-				continue;
-			c->bucket[c->n] = h->lo + i;
-			c->count[c->n] = h->data[i];
-			c->total += h->data[i];
-			c->n++;
-		}
+		uint16		b = sk->lat_cap > 0 ? LAT_PAIR_BUCKET(data[i]) : sk->lat_lo + i;
+		uint64		k = sk->lat_cap > 0 ? LAT_PAIR_COUNT(data[i]) : data[i];
+
+		if (k == 0)
+			continue;
+		c->bucket[c->n] = b;
+		c->count[c->n] = k;
+		c->total += k;
+		c->n++;
 	}
 	return c;
 }
@@ -827,27 +812,20 @@ latency_tdigest_text(const TaLatency *h, int64 min_us, int64 max_us)
 
 /* Free a group's sketches. */
 void
-sketch_free(dsa_pointer *users, dsa_pointer *latency)
+sketch_free(TaSketches *sk)
 {
-	if (DsaPointerIsValid(*users))
-		sketch_release(*users, users_size(dsa_get_address(sketch_area(), *users)));
-	if (DsaPointerIsValid(*latency))
-		sketch_release(*latency, latency_size(dsa_get_address(sketch_area(), *latency)));
-	*users = InvalidDsaPointer;
-	*latency = InvalidDsaPointer;
+	if (DsaPointerIsValid(sk->users))
+		sketch_release(sk->users, users_bytes(sk));
+	if (DsaPointerIsValid(sk->latency))
+		sketch_release(sk->latency, latency_bytes(sk));
+	sketch_init(sk);
 }
 
-/* Bytes a group's sketches take (status and the memory report). */
+/* Bytes of the area a group's sketches take. */
 Size
-sketch_group_bytes(dsa_pointer users, dsa_pointer latency)
+sketch_group_bytes(const TaSketches *sk)
 {
-	Size		sz = 0;
-
-	if (DsaPointerIsValid(users))
-		sz += users_size(dsa_get_address(sketch_area(), users));
-	if (DsaPointerIsValid(latency))
-		sz += latency_size(dsa_get_address(sketch_area(), latency));
-	return sz;
+	return users_bytes(sk) + latency_bytes(sk);
 }
 
 /*
@@ -856,8 +834,7 @@ sketch_group_bytes(dsa_pointer users, dsa_pointer latency)
  * plus the pairs it replaces, both allocated for a moment).
  */
 #define SKETCH_MAX_GROWTH(log2m) \
-	(2 * (sizeof(UsersSketch) + ((Size) 1 << (log2m))) + \
-	 2 * (sizeof(LatencySketch) + TA_LATENCY_BUCKETS * sizeof(uint32)))
+	(2 * ((Size) 1 << (log2m)) + 2 * TA_LATENCY_BUCKETS * sizeof(uint32))
 
 /*
  * Is there room for the sketches of ngroups groups to grow by one event?

@@ -65,8 +65,7 @@ typedef struct GroupEntry
 	GroupKey	key;			/* must be first */
 	TransactionId flushed_by;
 	TaMetrics	m;
-	dsa_pointer users;			/* sketch.c; InvalidDsaPointer: none yet */
-	dsa_pointer latency;
+	TaSketches	sk;				/* unique users, latencies (sketch.c) */
 } GroupEntry;
 
 typedef struct ValueEntry
@@ -505,8 +504,7 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 		{
 			memset(&g->m, 0, sizeof(TaMetrics));
 			g->flushed_by = InvalidTransactionId;
-			g->users = InvalidDsaPointer;
-			g->latency = InvalidDsaPointer;
+			sketch_init(&g->sk);
 			for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
 				if (keys[i].dims[d] != 0)
 					pg_atomic_fetch_add_u32(&value_by_id[keys[i].dims[d]]->refs, 1);
@@ -527,7 +525,7 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 				 * flush merges it into the row.
 				 */
 				memset(&g->m, 0, sizeof(TaMetrics));
-				sketch_free(&g->users, &g->latency);
+				sketch_free(&g->sk);
 				g->flushed_by = InvalidTransactionId;
 			}
 			else if (st == GROUP_FLUSHING)
@@ -542,9 +540,9 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 		}
 		metrics_add(&g->m, ev);
 		if (ev->field[TA_F_USER_ID] != NULL)
-			users_add(&g->users, user_hash);
+			users_add(&g->sk, user_hash);
 		if (ev->has_latency)
-			latency_add(&g->latency, ev->latency_us);
+			latency_add(&g->sk, ev->latency_us);
 		added = true;
 		LWLockRelease(lock);
 	}
@@ -706,8 +704,8 @@ store_collect(int64 cutoff, bool oldest_window_only, int agg_filter,
 		c->agg = g->key.agg;
 		c->window_start = g->key.window_start;
 		c->m = g->m;
-		c->users = users_serialize(g->users);
-		c->latency = latency_copy(g->latency);
+		c->users = users_serialize(&g->sk);
+		c->latency = latency_copy(&g->sk);
 		agg = &aggs[g->key.agg];
 		for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
 			c->dims[d] = (d < agg->ndims && g->key.dims[d] != 0)
@@ -736,7 +734,7 @@ group_remove(GroupEntry *g)
 			dict->free_ids[dict->nfree++] = id;
 		}
 	}
-	sketch_free(&g->users, &g->latency);
+	sketch_free(&g->sk);
 	hash_search(group_table, &g->key, HASH_REMOVE, NULL);
 	pg_atomic_fetch_sub_u32(&dict->ngroups, 1);
 }

@@ -181,19 +181,38 @@ typedef struct TaMetrics
 
 typedef struct TaLatency TaLatency;	/* a histogram copied out, palloc'd */
 
+/*
+ * A group's sketches.  The forms and sizes are kept here, in the group, so
+ * that the area holds only the contents: explicit hashes (8 bytes each) or
+ * 2^log2m one-byte registers; (bucket, count) pairs (4 bytes each) or a dense
+ * range of 4-byte counters.  Those sizes fit the area's size classes well.
+ */
+typedef struct TaSketches
+{
+	dsa_pointer users;			/* InvalidDsaPointer: no user id yet */
+	dsa_pointer latency;		/* InvalidDsaPointer: no latency yet */
+	uint32		users_n;		/* explicit form: distinct hashes held */
+	uint32		users_cap;		/* explicit form: room for; 0: registers */
+	uint16		lat_n;			/* pairs form: pairs held */
+	uint16		lat_cap;		/* pairs form: room for; 0: dense */
+	uint16		lat_lo;			/* dense form: first bucket */
+	uint16		lat_nbuckets;	/* dense form: counters */
+} TaSketches;
+
 extern Size sketch_shmem_size(void);
 extern void sketch_shmem_init(void *place, bool found);
 extern uint64 sketch_bytes_used(void);
 extern bool sketch_room_for(int ngroups);
 extern uint64 sketch_user_hash(const char *data, size_t len);
-extern void users_add(dsa_pointer *p, uint64 hash);
-extern bytea *users_serialize(dsa_pointer p);
-extern void latency_add(dsa_pointer *p, int64 us);
-extern TaLatency *latency_copy(dsa_pointer p);
+extern void sketch_init(TaSketches *sk);
+extern void users_add(TaSketches *sk, uint64 hash);
+extern bytea *users_serialize(const TaSketches *sk);
+extern void latency_add(TaSketches *sk, int64 us);
+extern TaLatency *latency_copy(const TaSketches *sk);
 extern double latency_percentile(const TaLatency *h, double p, int64 min_us, int64 max_us);
 extern char *latency_tdigest_text(const TaLatency *h, int64 min_us, int64 max_us);
-extern void sketch_free(dsa_pointer *users, dsa_pointer *latency);
-extern Size sketch_group_bytes(dsa_pointer users, dsa_pointer latency);
+extern void sketch_free(TaSketches *sk);
+extern Size sketch_group_bytes(const TaSketches *sk);
 
 /* A group copied out of shared memory, with its dimension values resolved. */
 typedef struct TaGroupCopy
