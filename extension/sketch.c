@@ -806,6 +806,152 @@ latency_tdigest_text(const TaLatency *h, int64 min_us, int64 max_us)
 }
 
 /* ---------------------------------------------------------------------
+ * t-digest values: merged without loss, read by percentile_disc's rule
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * tdigest_in accepts at most 10 * compression centroids; the histograms give
+ * at most TA_LATENCY_BUCKETS, so compression >= 200 always fits.
+ */
+#define DIGEST_MAX_CENTROIDS(compression) (10 * (compression))
+
+/* Parse a tdigest value's text ("flags 1 count N compression C centroids K (mean, count) ..."). */
+TaDigest *
+digest_parse(const char *text)
+{
+	TaDigest   *d = palloc0(sizeof(TaDigest));
+	int			flags,
+				k,
+				used;
+	long long	count;
+	const char *p = text;
+
+	if (sscanf(p, "flags %d count %lld compression %d centroids %d%n",
+			   &flags, &count, &d->compression, &k, &used) != 4 || k < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("unexpected tdigest text: \"%.40s\"", text)));
+	p += used;
+	d->mean = palloc(Max(k, 1) * sizeof(double));
+	d->count = palloc(Max(k, 1) * sizeof(int64));
+	for (int i = 0; i < k; i++)
+	{
+		double		m;
+		long long	c;
+
+		if (sscanf(p, " (%lf, %lld)%n", &m, &c, &used) != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("unexpected tdigest centroid: \"%.40s\"", p)));
+		p += used;
+		/* flags 0: the value is the centroid's sum */
+		d->mean[i] = (flags & 1) ? m : (c > 0 ? m / c : m);
+		d->count[i] = c;
+		d->total += c;
+	}
+	d->n = k;
+	return d;
+}
+
+/*
+ * The union of two digests: centroids with the same mean (the same
+ * histogram bucket) are added up, so nothing is lost.  Only past the number
+ * of centroids tdigest accepts are neighbours combined.
+ */
+TaDigest *
+digest_merge(const TaDigest *a, const TaDigest *b)
+{
+	TaDigest   *d = palloc0(sizeof(TaDigest));
+	int			i = 0,
+				j = 0;
+	int			limit;
+
+	d->compression = Max(a->compression, b->compression);
+	d->mean = palloc(Max(a->n + b->n, 1) * sizeof(double));
+	d->count = palloc(Max(a->n + b->n, 1) * sizeof(int64));
+	while (i < a->n || j < b->n)
+	{
+		double		m;
+		int64		c;
+
+		if (j >= b->n || (i < a->n && a->mean[i] <= b->mean[j]))
+			m = a->mean[i], c = a->count[i++];
+		else
+			m = b->mean[j], c = b->count[j++];
+		if (d->n > 0 && d->mean[d->n - 1] == m)
+			d->count[d->n - 1] += c;
+		else
+		{
+			d->mean[d->n] = m;
+			d->count[d->n] = c;
+			d->n++;
+		}
+		d->total += c;
+	}
+
+	limit = DIGEST_MAX_CENTROIDS(d->compression);
+	while (d->n > limit)
+	{
+		/* combine neighbours pairwise (weighted means) until it fits */
+		int			n = 0;
+
+		for (int k = 0; k < d->n; k += 2, n++)
+		{
+			if (k + 1 < d->n)
+			{
+				int64		c = d->count[k] + d->count[k + 1];
+
+				d->mean[n] = (d->mean[k] * d->count[k] + d->mean[k + 1] * d->count[k + 1]) / c;
+				d->count[n] = c;
+			}
+			else
+			{
+				d->mean[n] = d->mean[k];
+				d->count[n] = d->count[k];
+			}
+		}
+		d->n = n;
+	}
+	return d;
+}
+
+char *
+digest_text(const TaDigest *d)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendStringInfo(&s, "flags 1 count " INT64_FORMAT " compression %d centroids %d",
+					 d->total, d->compression, d->n);
+	for (int i = 0; i < d->n; i++)
+		appendStringInfo(&s, " (%.17g, " INT64_FORMAT ")", d->mean[i], d->count[i]);
+	return s.data;
+}
+
+/*
+ * percentile_disc's rule over the centroids: the mean of the first centroid
+ * whose cumulative count reaches ceil(p * count).  On the worker's digests
+ * (one centroid per bucket) this is the histogram's own answer.
+ */
+double
+digest_percentile(const TaDigest *d, double p)
+{
+	int64		rank = (int64) ceil(p * (double) d->total);
+	int64		seen = 0;
+
+	if (rank < 1)
+		rank = 1;
+	for (int i = 0; i < d->n; i++)
+	{
+		seen += d->count[i];
+		if (seen >= rank)
+			return d->mean[i];
+	}
+	return d->n > 0 ? d->mean[d->n - 1] : 0;
+}
+
+/* ---------------------------------------------------------------------
  * Both
  * ---------------------------------------------------------------------
  */

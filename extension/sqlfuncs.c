@@ -14,6 +14,8 @@
  */
 #include "trafficagg.h"
 
+#include <math.h>
+
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -24,12 +26,15 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 PG_FUNCTION_INFO_V1(trafficagg_ingest_text);
 PG_FUNCTION_INFO_V1(trafficagg_ingest_jsonb);
 PG_FUNCTION_INFO_V1(trafficagg_ingest_array);
+PG_FUNCTION_INFO_V1(trafficagg_latency_merge);
+PG_FUNCTION_INFO_V1(trafficagg_latency_percentile);
 PG_FUNCTION_INFO_V1(trafficagg_flush);
 PG_FUNCTION_INFO_V1(trafficagg_groups);
 PG_FUNCTION_INFO_V1(trafficagg_status);
@@ -399,4 +404,56 @@ trafficagg_status(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/* A tdigest argument's centroids, through the type's text output. */
+static TaDigest *
+digest_arg(FunctionCallInfo fcinfo, int argno)
+{
+	Oid			outfunc;
+	bool		isvarlena;
+
+	getTypeOutputInfo(get_fn_expr_argtype(fcinfo->flinfo, argno), &outfunc, &isvarlena);
+	return digest_parse(OidOutputFunctionCall(outfunc, PG_GETARG_DATUM(argno)));
+}
+
+/*
+ * latency_merge(a tdigest, b tdigest): the union of two latency digests
+ * without loss (centroids of the same bucket are added up); NULL-tolerant so
+ * that it serves as the transition of the latency_union aggregate.
+ */
+Datum
+trafficagg_latency_merge(PG_FUNCTION_ARGS)
+{
+	Oid			infunc,
+				ioparam;
+	TaDigest   *merged;
+
+	if (PG_ARGISNULL(0) && PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	if (PG_ARGISNULL(0))
+		PG_RETURN_DATUM(PG_GETARG_DATUM(1));
+	if (PG_ARGISNULL(1))
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+
+	merged = digest_merge(digest_arg(fcinfo, 0), digest_arg(fcinfo, 1));
+	getTypeInputInfo(get_fn_expr_rettype(fcinfo->flinfo), &infunc, &ioparam);
+	PG_RETURN_DATUM(OidInputFunctionCall(infunc, digest_text(merged), ioparam, -1));
+}
+
+/* latency_percentile(latency tdigest, fraction): percentile_disc's rule. */
+Datum
+trafficagg_latency_percentile(PG_FUNCTION_ARGS)
+{
+	double		p = PG_GETARG_FLOAT8(1);
+	TaDigest   *d;
+
+	if (isnan(p) || p < 0 || p > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("percentile value %g is not between 0 and 1", p)));
+	d = digest_arg(fcinfo, 0);
+	if (d->total == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(digest_percentile(d, p));
 }

@@ -155,7 +155,7 @@ define_settings(void)
 							 NULL, &ta_hll_sparseon, true, PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.tdigest_compression",
 							"Compression of the latency t-digests written (how many centroids a merge keeps).",
-							NULL, &ta_tdigest_compression, 500, 10, 10000, PGC_SIGHUP,
+							NULL, &ta_tdigest_compression, 500, 200, 10000, PGC_SIGHUP,
 							0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("trafficagg");
 }

@@ -211,6 +211,20 @@ extern void latency_add(TaSketches *sk, int64 us);
 extern TaLatency *latency_copy(const TaSketches *sk);
 extern double latency_percentile(const TaLatency *h, double p, int64 min_us, int64 max_us);
 extern char *latency_tdigest_text(const TaLatency *h, int64 min_us, int64 max_us);
+/* a tdigest value's centroids, ascending */
+typedef struct TaDigest
+{
+	int			n;
+	int			compression;
+	int64		total;
+	double	   *mean;
+	int64	   *count;
+} TaDigest;
+
+extern TaDigest *digest_parse(const char *text);
+extern TaDigest *digest_merge(const TaDigest *a, const TaDigest *b);
+extern char *digest_text(const TaDigest *d);
+extern double digest_percentile(const TaDigest *d, double p);
 extern void sketch_free(TaSketches *sk);
 extern Size sketch_group_bytes(const TaSketches *sk);
 

@@ -62,18 +62,28 @@ CREATE FUNCTION @extschema@.latency_value(digest text) RETURNS tdigest
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN digest::tdigest;
 
+-- The union of latency digests without loss: the worker's digests have one
+-- centroid per histogram bucket, and centroids of the same bucket are added
+-- up (tdigest's own union would compact them).
 CREATE FUNCTION @extschema@.latency_merge(a tdigest, b tdigest) RETURNS tdigest
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a
-            ELSE (SELECT tdigest(d) FROM (VALUES (a), (b)) AS v(d)) END;
+AS 'MODULE_PATHNAME', 'trafficagg_latency_merge' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
+CREATE AGGREGATE @extschema@.latency_union(tdigest) (
+    SFUNC = @extschema@.latency_merge, STYPE = tdigest,
+    COMBINEFUNC = @extschema@.latency_merge, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.latency_union(tdigest) IS
+  'union of latency t-digests, keeping every centroid of the worker''s digests';
+
+-- percentile_disc's rule over a digest's centroids: the mean of the first
+-- centroid whose cumulative count reaches fraction * count.  Over the
+-- worker's digests, and their unions, this keeps the histogram's relative
+-- accuracy; tdigest_percentile interpolates between centroids, which is far
+-- off for small groups (values 1 and 1000: a median near 500).
 CREATE FUNCTION @extschema@.latency_percentile(latency tdigest, fraction double precision)
 RETURNS double precision
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN (SELECT tdigest_percentile(d, fraction) FROM (VALUES (latency)) AS v(d));
-
+AS 'MODULE_PATHNAME', 'trafficagg_latency_percentile' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.latency_percentile(tdigest, double precision) IS
-  'percentile (0..1) of one latency t-digest, in ms';
+  'percentile (0..1) of a latency t-digest, in ms, by percentile_disc''s rule over its centroids';
 
 -- Create the table and the _live, _realtime, _hourly and _daily views of one
 -- aggregate.  Run again on an existing table (an upgrade), it adds missing
@@ -151,14 +161,14 @@ BEGIN
         ' min(latency_min) AS latency_min, max(latency_max) AS latency_max,'
         ' hll_union_agg(users) AS users,'
         ' hll_cardinality(hll_union_agg(users))::bigint AS unique_users,'
-        ' tdigest(latency) AS latency,'
+        ' @extschema@.latency_union(latency) AS latency,'
         -- one row (the usual case): its percentiles, from the exact ranks;
         -- a table row and live data of the same window: from the merged digest
-        ' CASE WHEN count(latency) > 1 THEN tdigest_percentile(latency, 0.5)'
+        ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.5)'
         '      ELSE max(latency_p50) END AS latency_p50,'
-        ' CASE WHEN count(latency) > 1 THEN tdigest_percentile(latency, 0.95)'
+        ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.95)'
         '      ELSE max(latency_p95) END AS latency_p95,'
-        ' CASE WHEN count(latency) > 1 THEN tdigest_percentile(latency, 0.99)'
+        ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.99)'
         '      ELSE max(latency_p99) END AS latency_p99'
         ' FROM (SELECT * FROM %s UNION ALL SELECT * FROM %s) AS u'
         ' GROUP BY window_start, window_end%s',
@@ -179,10 +189,10 @@ BEGIN
             ' min(latency_min) AS latency_min, max(latency_max) AS latency_max,'
             ' hll_union_agg(users) AS users,'
             ' hll_cardinality(hll_union_agg(users))::bigint AS unique_users,'
-            ' tdigest(latency) AS latency,'
-            ' tdigest_percentile(latency, 0.5) AS latency_p50,'
-            ' tdigest_percentile(latency, 0.95) AS latency_p95,'
-            ' tdigest_percentile(latency, 0.99) AS latency_p99'
+            ' @extschema@.latency_union(latency) AS latency,'
+            ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.5) AS latency_p50,'
+            ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.95) AS latency_p95,'
+            ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.99) AS latency_p99'
             ' FROM %s GROUP BY 1, 2%s',
             format('@extschema@.%I', agg_name || (ARRAY['_hourly', '_daily'])[i]),
             (ARRAY['1 hour', '1 day'])[i], (ARRAY['1 hour', '1 day'])[i],

@@ -74,7 +74,7 @@ sub check_dead_letters_once
 	ok($node->log_contains('trafficagg shared memory is full \(200 groups\)'),
 		"$name: a WARNING names the setting to raise");
 	load_out_file($node, "$tmp/spill.ndjson");
-	check_aggregates_against_oracle($node, $name, tolerance => 0.05);
+	check_aggregates_against_oracle($node, $name);
 	check_dead_letters_once($node, $name);
 	$node->stop;
 }
@@ -128,7 +128,7 @@ sub run_crashes
 	ok(wait_until_stored($node, $count), "$name: all messages processed after the crashes");
 	$node->safe_psql('postgres', 'SELECT trafficagg.flush(close_all => true)');
 	load_out_file($node, "$tmp/$name.ndjson");
-	check_aggregates_against_oracle($node, $name, tolerance => 0.05);
+	check_aggregates_against_oracle($node, $name);
 	check_dead_letters_once($node, $name);
 	$node->stop;
 	return $node;
