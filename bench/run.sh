@@ -11,6 +11,8 @@
 #   (d) naive             kcat | COPY into a jsonb table, then GROUP BY
 #   (e) freshness         steady load with wall-clock times: probe -> live view,
 #                         watermark passing a window end -> its final row
+#   (f) memory            shared memory per group slot, and what the sketches
+#                         of a group take at low and high cardinality
 #
 # Results: a table on stdout and JSON in bench/results/.  --smoke runs a tiny
 # N so CI keeps the harness working; its timings mean nothing.
@@ -161,6 +163,32 @@ e_json=$("${as_pg[@]}" bench/freshness "$brokers" bench_fresh \
 wait "$load_pid"
 field() { sed "s/.*\"$1\": \([-0-9.]*\).*/\1/" <<<"$2"; }
 
+echo "== (f) shared memory per group, sketches included (SQL ingest, no Kafka)" >&2
+# default max_groups (100000) and sketch settings; pages are distinct, so
+# each event makes one by_page group (plus the few of the other aggregates)
+psql_ -U postgres -c "ALTER SYSTEM SET trafficagg.brokers = ''" \
+    -c "ALTER SYSTEM SET trafficagg.max_groups = 100000" -c "ALTER SYSTEM RESET trafficagg.\"window\""
+"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pgdata" -l "$work/postgresql.log" -w restart >/dev/null
+low_n=$([ $smoke = 1 ] && echo 2000 || echo 95000)
+high_pages=$([ $smoke = 1 ] && echo 5 || echo 50)
+high_users=$([ $smoke = 1 ] && echo 2000 || echo 5000)
+ingest_at() {  # ingest_at TIMESTAMP FROM-CLAUSE (giving p and u)
+    psql_ -U postgres -c "SELECT sum(events) FROM trafficagg.ingest(ARRAY(SELECT json_build_object(
+        'timestamp', '$1', 'event_type', 'page_view', 'page', '/p' || p, 'user_id', 'u' || u,
+        'response_time_ms', round((exp(3 + random() * 3))::numeric, 3))::text FROM $2))" >/dev/null
+}
+memory_sql="SELECT shmem_bytes, groups_capacity, groups_used, sketch_bytes, sketch_capacity
+              FROM trafficagg.status WHERE source = 'sql'"
+ingest_at 2030-01-01T00:00:30Z "generate_series(1, $low_n) p, LATERAL (SELECT p AS u) x"
+read -r shmem_f capacity low_groups low_sketch sketch_cap <<<"$(psql_ -U postgres -F ' ' -c "$memory_sql")"
+psql_ -U postgres -c "SELECT trafficagg.flush(close_all => true)" >/dev/null
+ingest_at 2030-01-01T00:10:30Z "generate_series(1, $high_pages) p, generate_series(1, $high_users) u"
+read -r _ _ high_groups high_sketch _ <<<"$(psql_ -U postgres -F ' ' -c "$memory_sql")"
+high_forms=$(psql_ -U postgres -c "SELECT string_agg(DISTINCT hll_type(users)::text, ',') FROM trafficagg.by_page_live")
+f_group_slot=$(calc "($shmem_f - $sketch_cap * 1.25) / $capacity")
+f_low=$(calc "$low_sketch / $low_groups")
+f_high=$(calc "$high_sketch / $high_groups")
+
 ca=$(calc "$c_rate / $a_rate")
 cd_=$(calc "$c_rate / $d_rate")
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -179,6 +207,11 @@ cat > "$out" <<JSON
   "d_naive": {"seconds": $(printf %.3f "$d_s"), "events_per_s": $(printf %.0f "$d_rate"),
               "bytes_stored": $d_bytes, "by_page_equal_to_trafficagg": $([ "$same" = t ] && echo true || echo false)},
   "e_freshness": $(sed 's/}$/, "load_events_per_s": '"$fresh_rate"', "window": "5s", "allowed_lateness": "1s"}/' <<<"$e_json"),
+  "f_memory": {"shmem_bytes": $shmem_f, "max_groups": $capacity, "sketch_memory_bytes": $sketch_cap,
+               "fixed_bytes_per_group_slot": $(printf %.0f "$f_group_slot"),
+               "low_cardinality": {"groups": $low_groups, "sketch_bytes": $low_sketch, "sketch_bytes_per_group": $(printf %.1f "$f_low")},
+               "high_cardinality": {"groups": $high_groups, "users_per_group": $high_users, "events_per_group": $high_users,
+                                    "hll_forms": "$high_forms", "sketch_bytes": $high_sketch, "sketch_bytes_per_group": $(printf %.0f "$f_high")}},
   "ratio_c_over_a": $(printf %.3f "$ca"), "ratio_c_over_d": $(printf %.2f "$cd_")
 }
 JSON
@@ -189,6 +222,7 @@ printf '%-34s %14.0f %s\n' "(b) parse/validate, one core" "$b_rate" "$(sed 's/.*
 printf '%-34s %14.0f %s\n' "(c) trafficagg catch-up" "$c_rate" "$(printf '%.2f worker CPU s per 1M events, %s rows, peak %s groups, shmem %s MB' "$c_cpu_per_m" "$rows" "$peak_groups" "$((shmem / 1048576))")"
 printf '%-34s %14.0f %s\n' "(d) naive kcat|COPY jsonb+GROUP BY" "$d_rate" "$(printf '%s MB stored vs %s MB of aggregates; same by_page: %s' "$((d_bytes / 1048576))" "$((agg_bytes / 1048576))" "$same")"
 printf '%-34s %14s %s\n' "(e) freshness at $fresh_rate events/s" "" "$(printf 'live view p50 %s ms, p99 %s ms (%s probes); final row p50 %s ms, p99 %s ms after the watermark (%s windows)' "$(field live_p50_ms "$e_json")" "$(field live_p99_ms "$e_json")" "$(field live_probes "$e_json")" "$(field final_p50_ms "$e_json")" "$(field final_p99_ms "$e_json")" "$(field final_windows "$e_json")")"
+printf '%-34s %14s %s\n' "(f) shared memory" "" "$(printf '%s MB reserved (max_groups %s, sketch_memory %s MB): %.0f B per group slot; sketches %.0f B per group with 1 user and 1 latency, %.0f B with %s users and latencies (hll forms %s)' "$((shmem_f / 1048576))" "$capacity" "$((sketch_cap / 1048576))" "$f_group_slot" "$f_low" "$f_high" "$high_users" "$high_forms")"
 printf '\nc/a = %.2f (goal >= 0.70)   c/d = %.1f (goal >= 10)\nresults: %s\n' "$ca" "$cd_" "$out"
 [ "$same" = t ] || { echo "bench: trafficagg and the naive baseline disagree" >&2; exit 1; }
 [ "$c_events" = "$events" ] || { echo "bench: trafficagg counted $c_events of $events events" >&2; exit 1; }
