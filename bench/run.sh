@@ -185,7 +185,7 @@ psql_ -U postgres -c "SELECT trafficagg.flush(close_all => true)" >/dev/null
 ingest_at 2030-01-01T00:10:30Z "generate_series(1, $high_pages) p, generate_series(1, $high_users) u"
 read -r _ _ high_groups high_sketch _ <<<"$(psql_ -U postgres -F ' ' -c "$memory_sql")"
 high_forms=$(psql_ -U postgres -c "SELECT string_agg(DISTINCT hll_type(users)::text, ',') FROM trafficagg.by_page_live")
-f_group_slot=$(calc "($shmem_f - $sketch_cap * 1.25) / $capacity")
+f_group_slot=$(calc "($shmem_f - $sketch_cap * 1.25 - 4194304) / $capacity")
 f_low=$(calc "$low_sketch / $low_groups")
 f_high=$(calc "$high_sketch / $high_groups")
 

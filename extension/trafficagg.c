@@ -38,7 +38,7 @@ int			ta_queued_max_kbytes = 65536;
 int			ta_rejected_max_rows = 100000;
 int			ta_rejected_payload_bytes = 1024;
 int			ta_rejected_buffer = 4096;
-int			ta_sketch_memory_kb = 65536;
+int			ta_sketch_memory_kb = 32768;
 int			ta_hll_log2m = 12;
 int			ta_hll_regwidth = 5;
 int			ta_hll_expthresh = -1;
@@ -137,7 +137,7 @@ define_settings(void)
 	DefineCustomIntVariable("trafficagg.sketch_memory",
 							"Shared memory for the unique-user and latency sketches of open groups.",
 							"When it is used up, the oldest open window is written early, as when max_groups is reached.",
-							&ta_sketch_memory_kb, 65536, 1024, INT_MAX / 2, PGC_POSTMASTER,
+							&ta_sketch_memory_kb, 32768, 1024, INT_MAX / 2, PGC_POSTMASTER,
 							GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.hll_log2m",
 							"log2 of the HyperLogLog registers of the users column (postgresql-hll's log2m).",
