@@ -48,7 +48,9 @@
 #include "utils/snapmgr.h"
 
 /* Extra group slots beyond max_groups: absorbs races between ingesters. */
-#define TA_GROUP_SLACK 256
+#define TA_GROUP_SLACK 1024
+/* Events with at most this many keys may skip counting their new groups. */
+#define TA_FAST_PATH_KEYS 64
 /* Extra dictionary slots beyond max_groups. */
 #define TA_VALUE_SLACK 1024
 
@@ -415,6 +417,7 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	const bool *used = catalog_used_fields;
 	int64		watermark = fixed_cutoff ? *fixed_cutoff : watermark_get();
 	bool		added = false;
+	bool		far_from_full;
 	uint64		user_hash = 0;
 
 	*full = false;
@@ -429,6 +432,14 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 		*full = true;
 		return false;
 	}
+
+	/*
+	 * Far from full (the usual case), new groups need no reservation: skip
+	 * the lookups that count them.  Concurrent ingesters can then overshoot
+	 * max_groups by at most their keys each, which the slack absorbs.
+	 */
+	far_from_full = pg_atomic_read_u32(&dict->ngroups) + 2 * TA_FAST_PATH_KEYS <=
+		(uint32) ta_max_groups;
 
 	/* build the keys; count the groups that don't exist yet */
 	for (int w = 0; w < nstarts; w++)
@@ -449,6 +460,11 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 			for (int d = 0; d < aggs[a].ndims; d++)
 				k->dims[d] = ids[aggs[a].dims[d]];
 			hashes[nkeys] = get_hash_value(group_table, k);
+			if (far_from_full && nstarts * TA_MAX_AGGREGATES <= TA_FAST_PATH_KEYS)
+			{
+				nkeys++;
+				continue;
+			}
 			lock = partition_lock(hashes[nkeys]);
 			LWLockAcquire(lock, LW_SHARED);
 			if (hash_search_with_hash_value(group_table, k, hashes[nkeys],
