@@ -45,6 +45,7 @@
 #include "lib/stringinfo.h"
 #include "port/pg_bitutils.h"
 #include "storage/lwlock.h"
+#include "utils/builtins.h"
 #include "utils/dsa.h"
 #include "utils/memutils.h"
 
@@ -479,13 +480,14 @@ put_header(uint8 *out, int type)
  * user id in the group) gives the empty set.
  */
 bytea *
-users_serialize(const TaSketches *sk)
+users_serialize(const TaSketchCopy *copy)
 {
+	const TaSketches *sk = &copy->hdr;
 	uint32		m = (uint32) 1 << ta_hll_log2m;
 	bytea	   *res;
 	uint8	   *out;
 
-	if (!DsaPointerIsValid(sk->users) || (sk->users_cap > 0 && sk->users_n == 0))
+	if (copy->users == NULL || (sk->users_cap > 0 && sk->users_n == 0))
 	{
 		res = palloc0(VARHDRSZ + 3);
 		SET_VARSIZE(res, VARHDRSZ + 3);
@@ -495,7 +497,7 @@ users_serialize(const TaSketches *sk)
 
 	if (sk->users_cap > 0)
 	{
-		const uint64 *hashes = dsa_get_address(sketch_area(), sk->users);
+		const uint64 *hashes = copy->users;
 		Size		len = 3 + (Size) sk->users_n * 8;
 
 		res = palloc0(VARHDRSZ + len);
@@ -509,7 +511,7 @@ users_serialize(const TaSketches *sk)
 	}
 	else
 	{
-		const uint8 *regs = dsa_get_address(sketch_area(), sk->users);
+		const uint8 *regs = copy->users;
 		uint32		nfilled = 0;
 		Size		full_bits = (Size) m * ta_hll_regwidth;
 		Size		sparse_bits;
@@ -667,9 +669,20 @@ latency_add(TaSketches *sk, int64 us)
 		uint16		lo,
 					hi;
 
-		for (i = 0; i < sk->lat_n; i++)
-			if (LAT_PAIR_BUCKET(data[i]) >= b)
-				break;
+		uint16		l = 0,
+					r = sk->lat_n;
+
+		/* first pair with bucket >= b */
+		while (l < r)
+		{
+			uint16		mid = (l + r) / 2;
+
+			if (LAT_PAIR_BUCKET(data[mid]) < b)
+				l = mid + 1;
+			else
+				r = mid;
+		}
+		i = l;
 		if (i < sk->lat_n && LAT_PAIR_BUCKET(data[i]) == b)
 		{
 			if (LAT_PAIR_COUNT(data[i]) < LAT_COUNT_MAX)
@@ -721,15 +734,15 @@ struct TaLatency
 };
 
 TaLatency *
-latency_copy(const TaSketches *sk)
+latency_copy(const TaSketchCopy *copy)
 {
-	const uint32 *data;
+	const TaSketches *sk = &copy->hdr;
+	const uint32 *data = copy->latency;
 	TaLatency  *c;
 	int			n;
 
-	if (!DsaPointerIsValid(sk->latency))
+	if (data == NULL)
 		return NULL;
-	data = dsa_get_address(sketch_area(), sk->latency);
 	n = sk->lat_cap > 0 ? sk->lat_n : sk->lat_nbuckets;
 	c = palloc0(sizeof(TaLatency));
 	c->bucket = palloc(n * sizeof(uint16));
@@ -787,6 +800,52 @@ latency_percentile(const TaLatency *h, double p, int64 min_us, int64 max_us)
 }
 
 /*
+ * Append a value in milliseconds to nanosecond precision ("12.345678"),
+ * without printf: digests have hundreds of centroids and the live view
+ * builds one per group.
+ */
+static void
+append_ms(StringInfo s, double ms)
+{
+	char		buf[MAXINT8LEN + 1];
+	int64		ns;
+	int			len;
+
+	if (!(fabs(ms) < 9e12))
+	{
+		appendStringInfo(s, "%.17g", ms);
+		return;
+	}
+	ns = (int64) llround(ms * 1e6);
+	if (ns < 0)
+	{
+		appendStringInfoChar(s, '-');
+		ns = -ns;
+	}
+	len = pg_lltoa(ns / 1000000, buf);
+	appendBinaryStringInfo(s, buf, len);
+	appendStringInfoChar(s, '.');
+	len = pg_lltoa(ns % 1000000, buf);
+	for (int i = len; i < 6; i++)
+		appendStringInfoChar(s, '0');
+	appendBinaryStringInfo(s, buf, len);
+}
+
+static void
+append_centroid(StringInfo s, double ms, int64 count)
+{
+	char		buf[MAXINT8LEN + 1];
+	int			len;
+
+	appendStringInfoString(s, " (");
+	append_ms(s, ms);
+	appendStringInfoString(s, ", ");
+	len = pg_lltoa(count, buf);
+	appendBinaryStringInfo(s, buf, len);
+	appendStringInfoChar(s, ')');
+}
+
+/*
  * The histogram as a tdigest value's text: one centroid per bucket, at its
  * representative, in milliseconds.
  */
@@ -799,9 +858,8 @@ latency_tdigest_text(const TaLatency *h, int64 min_us, int64 max_us)
 	appendStringInfo(&s, "flags 1 count " INT64_FORMAT " compression %d centroids %d",
 					 h->total, ta_tdigest_compression, h->n);
 	for (int i = 0; i < h->n; i++)
-		appendStringInfo(&s, " (%.17g, " UINT64_FORMAT ")",
-						 clamp_representative(h->bucket[i], min_us, max_us) / 1000.0,
-						 h->count[i]);
+		append_centroid(&s, clamp_representative(h->bucket[i], min_us, max_us) / 1000.0,
+						(int64) h->count[i]);
 	return s.data;
 }
 
@@ -925,7 +983,7 @@ digest_text(const TaDigest *d)
 	appendStringInfo(&s, "flags 1 count " INT64_FORMAT " compression %d centroids %d",
 					 d->total, d->compression, d->n);
 	for (int i = 0; i < d->n; i++)
-		appendStringInfo(&s, " (%.17g, " INT64_FORMAT ")", d->mean[i], d->count[i]);
+		append_centroid(&s, d->mean[i], d->count[i]);
 	return s.data;
 }
 
@@ -955,6 +1013,21 @@ digest_percentile(const TaDigest *d, double p)
  * Both
  * ---------------------------------------------------------------------
  */
+
+/*
+ * Copy a group's sketches into local memory, under the group's lock; the
+ * conversions (users_serialize, latency_copy) then run without it.
+ */
+void
+sketch_copy(const TaSketches *sk, TaSketchCopy *copy)
+{
+	Size		ub = users_bytes(sk),
+				lb = latency_bytes(sk);
+
+	copy->hdr = *sk;
+	copy->users = ub ? memcpy(palloc(ub), dsa_get_address(sketch_area(), sk->users), ub) : NULL;
+	copy->latency = lb ? memcpy(palloc(lb), dsa_get_address(sketch_area(), sk->latency), lb) : NULL;
+}
 
 /* Free a group's sketches. */
 void

@@ -720,8 +720,7 @@ store_collect(int64 cutoff, bool oldest_window_only, int agg_filter,
 		c->agg = g->key.agg;
 		c->window_start = g->key.window_start;
 		c->m = g->m;
-		c->users = users_serialize(&g->sk);
-		c->latency = latency_copy(&g->sk);
+		sketch_copy(&g->sk, &c->sk);
 		agg = &aggs[g->key.agg];
 		for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
 			c->dims[d] = (d < agg->ndims && g->key.dims[d] != 0)
@@ -730,6 +729,17 @@ store_collect(int64 cutoff, bool oldest_window_only, int agg_filter,
 
 	unlock_all_partitions();
 	LWLockRelease(ta_shared->dict_lock);
+
+	/* the conversions need no lock */
+	for (int i = 0; i < n; i++)
+	{
+		res[i].users = users_serialize(&res[i].sk);
+		res[i].latency = latency_copy(&res[i].sk);
+		if (res[i].sk.users)
+			pfree(res[i].sk.users);
+		if (res[i].sk.latency)
+			pfree(res[i].sk.latency);
+	}
 	*out = res;
 	return n;
 }

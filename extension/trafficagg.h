@@ -206,9 +206,18 @@ extern bool sketch_room_for(int ngroups);
 extern uint64 sketch_user_hash(const char *data, size_t len);
 extern void sketch_init(TaSketches *sk);
 extern void users_add(TaSketches *sk, uint64 hash);
-extern bytea *users_serialize(const TaSketches *sk);
+/* a group's sketches copied out of the area (sketch_copy) */
+typedef struct TaSketchCopy
+{
+	TaSketches	hdr;
+	void	   *users;			/* hashes or registers; NULL: none */
+	uint32	   *latency;		/* pairs or counters; NULL: none */
+} TaSketchCopy;
+
+extern void sketch_copy(const TaSketches *sk, TaSketchCopy *copy);
+extern bytea *users_serialize(const TaSketchCopy *copy);
 extern void latency_add(TaSketches *sk, int64 us);
-extern TaLatency *latency_copy(const TaSketches *sk);
+extern TaLatency *latency_copy(const TaSketchCopy *copy);
 extern double latency_percentile(const TaLatency *h, double p, int64 min_us, int64 max_us);
 extern char *latency_tdigest_text(const TaLatency *h, int64 min_us, int64 max_us);
 /* a tdigest value's centroids, ascending */
@@ -237,6 +246,7 @@ typedef struct TaGroupCopy
 	TaMetrics	m;
 	bytea	   *users;			/* postgresql-hll value of the user ids */
 	TaLatency  *latency;		/* NULL when no event had a latency */
+	TaSketchCopy sk;			/* raw copy, converted after the locks */
 } TaGroupCopy;
 
 /* An open window holding data from a partition, and its smallest offset. */
