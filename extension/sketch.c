@@ -611,9 +611,9 @@ latency_bytes(const TaSketches *sk)
 	return (Size) (sk->lat_cap > 0 ? sk->lat_cap : sk->lat_nbuckets) * sizeof(uint32);
 }
 
-/* Replace the histogram by dense counters over buckets [lo, hi]. */
+/* Replace the histogram by dense counters over exactly buckets [lo, hi]. */
 static uint32 *
-latency_to_dense(TaSketches *sk, uint16 lo, uint16 hi)
+latency_to_dense_exact(TaSketches *sk, uint16 lo, uint16 hi)
 {
 	dsa_pointer np = sketch_alloc((Size) (hi - lo + 1) * sizeof(uint32));
 	uint32	   *d = dsa_get_address(sketch_area(), np);
@@ -635,6 +635,22 @@ latency_to_dense(TaSketches *sk, uint16 lo, uint16 hi)
 	return d;
 }
 
+/*
+ * Replace the histogram by dense counters over buckets [lo, hi], widened on
+ * the side(s) it grows by a quarter (at least 8 buckets): a spreading
+ * histogram is then reallocated a few times, not once per new bucket.
+ */
+static uint32 *
+latency_to_dense(TaSketches *sk, uint16 lo, uint16 hi, bool grow_lo, bool grow_hi)
+{
+	int			pad = Max(8, (hi - lo + 1) / 4);
+
+	if (grow_lo)
+		lo = (uint16) Max(0, (int) lo - pad);
+	if (grow_hi)
+		hi = (uint16) Min(TA_LATENCY_BUCKETS - 1, (int) hi + pad);
+	return latency_to_dense_exact(sk, lo, hi);
+}
 /* Add one response time (microseconds) to the group's histogram. */
 void
 latency_add(TaSketches *sk, int64 us)
@@ -659,7 +675,7 @@ latency_add(TaSketches *sk, int64 us)
 					hi = sk->lat_lo + sk->lat_nbuckets - 1;
 
 		if (b < lo || b > hi)
-			data = latency_to_dense(sk, Min(b, lo), Max(b, hi));
+			data = latency_to_dense(sk, Min(b, lo), Max(b, hi), b < lo, b > hi);
 		if (data[b - sk->lat_lo] < PG_UINT32_MAX)
 			data[b - sk->lat_lo]++;
 	}
@@ -719,8 +735,8 @@ latency_add(TaSketches *sk, int64 us)
 		}
 		lo = Min(b, LAT_PAIR_BUCKET(data[0]));
 		hi = Max(b, LAT_PAIR_BUCKET(data[sk->lat_n - 1]));
-		data = latency_to_dense(sk, lo, hi);
-		data[b - lo]++;
+		data = latency_to_dense(sk, lo, hi, true, true);
+		data[b - sk->lat_lo]++;
 	}
 }
 
