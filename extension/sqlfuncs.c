@@ -61,9 +61,9 @@ ingest_one(const char *data, size_t len)
 	if (full)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("trafficagg shared memory is full: %d groups are open",
-						ta_max_groups),
-				 errhint("Call trafficagg.flush() to write closed windows, or raise trafficagg.max_groups and restart the server.")));
+				 errmsg("trafficagg shared memory is full (%s)", store_full_setting()),
+				 errhint("Call trafficagg.flush() to write closed windows, or raise %s and restart the server.",
+						 store_full_setting())));
 	LWLockAcquire(ta_shared->lock, LW_SHARED);
 	watermark_advance();
 	LWLockRelease(ta_shared->lock);
@@ -302,6 +302,7 @@ trafficagg_status(PG_FUNCTION_ARGS)
 				flushed;
 	int			open_windows;
 	long		groups;
+	long		values_used;
 	TimestampTz last_flush_at;
 	double		last_flush_ms;
 	int64		last_flush_rows,
@@ -317,6 +318,7 @@ trafficagg_status(PG_FUNCTION_ARGS)
 	store_forget_flushed();
 	open_windows = store_window_count();
 	groups = store_group_count();
+	values_used = store_value_count();
 	watermark = watermark_get();
 	SpinLockAcquire(&ta_shared->mutex);
 	flushed = ta_shared->flushed_watermark_ms;
@@ -339,8 +341,8 @@ trafficagg_status(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nsources; i++)
 	{
 		TaSource   *s = &sources[i];
-		Datum		values[30];
-		bool		nulls[30] = {0};
+		Datum		values[32];
+		bool		nulls[32] = {0};
 		StringInfoData reasons;
 		uint64		rejected = 0;
 		int			c = 0;
@@ -400,6 +402,8 @@ trafficagg_status(PG_FUNCTION_ARGS)
 		values[c++] = Int64GetDatum((int64) store_shmem_size());
 		values[c++] = Int64GetDatum((int64) sketch_bytes_used());
 		values[c++] = Int64GetDatum((int64) ta_sketch_memory_kb * 1024);
+		values[c++] = Int64GetDatum((int64) values_used);
+		values[c++] = Int64GetDatum((int64) ta_max_values);
 		Assert(c == 28);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

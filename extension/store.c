@@ -51,8 +51,9 @@
 #define TA_GROUP_SLACK 1024
 /* Events with at most this many keys may skip counting their new groups. */
 #define TA_FAST_PATH_KEYS 64
-/* Extra dictionary slots beyond max_groups. */
-#define TA_VALUE_SLACK 1024
+
+/* Which limit the last store_add_event() that found no room hit. */
+static const char *full_setting = "trafficagg.max_groups";
 
 typedef struct GroupKey
 {
@@ -82,6 +83,8 @@ typedef struct TaDict
 {
 	pg_atomic_uint32 ngroups;	/* groups reserved or present */
 	uint32		nfree;			/* ids on the free stack */
+	bool		orphans;		/* values may have been added for an event
+								 * that then found no room (refs 0) */
 	uint32		capacity;
 	uint32		free_ids[FLEXIBLE_ARRAY_MEMBER];	/* then ValueEntry *by_id[] */
 } TaDict;
@@ -106,7 +109,7 @@ shared_struct_size(void)
 static uint32
 dict_capacity(void)
 {
-	return (uint32) ta_max_groups + TA_VALUE_SLACK;
+	return (uint32) ta_max_values;	/* added under dict_lock: no slack */
 }
 
 static Size
@@ -202,6 +205,7 @@ store_shmem_startup(void)
 
 		pg_atomic_init_u32(&dict->ngroups, 0);
 		dict->capacity = dict_capacity();
+		dict->orphans = false;
 		/* ids 1..capacity, handed out smallest first */
 		dict->nfree = dict->capacity;
 		for (uint32 i = 0; i < dict->capacity; i++)
@@ -429,6 +433,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	if (!resolve_fields(ev, used, ids, &dict_mode))
 	{
 		LWLockRelease(ta_shared->dict_lock);
+		full_setting = "trafficagg.max_values";
+		dict->orphans = true;
 		*full = true;
 		return false;
 	}
@@ -482,6 +488,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	if (!sketch_room_for(nkeys))
 	{
 		LWLockRelease(ta_shared->dict_lock);
+		full_setting = "trafficagg.sketch_memory";
+		dict->orphans |= dict_mode == LW_EXCLUSIVE;
 		*full = true;
 		return false;
 	}
@@ -494,6 +502,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 		{
 			pg_atomic_fetch_sub_u32(&dict->ngroups, nnew);
 			LWLockRelease(ta_shared->dict_lock);
+			full_setting = "trafficagg.max_groups";
+			dict->orphans |= dict_mode == LW_EXCLUSIVE;
 			*full = true;
 			return false;
 		}
@@ -566,6 +576,20 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 		pg_atomic_fetch_sub_u32(&dict->ngroups, nnew);
 	LWLockRelease(ta_shared->dict_lock);
 	return added;
+}
+
+/* The setting whose limit the last "full" answer of this process hit. */
+const char *
+store_full_setting(void)
+{
+	return full_setting;
+}
+
+/* Distinct dimension values in the dictionary. */
+long
+store_value_count(void)
+{
+	return (long) (dict->capacity - dict->nfree);
 }
 
 long
@@ -787,6 +811,21 @@ store_forget_flushed(void)
 	{
 		if (!group_in_catalog(g, aggs) || group_flush_state(g) == GROUP_FLUSHED)
 			group_remove(g);
+	}
+	/* values an event added but never used (it found no room): drop them */
+	if (dict->orphans)
+	{
+		ValueEntry *v;
+
+		hash_seq_init(&hs, value_table);
+		while ((v = hash_seq_search(&hs)) != NULL)
+			if (pg_atomic_read_u32(&v->refs) == 0)
+			{
+				value_by_id[v->id] = NULL;
+				dict->free_ids[dict->nfree++] = v->id;
+				hash_search(value_table, v->str, HASH_REMOVE, NULL);
+			}
+		dict->orphans = false;
 	}
 	unlock_all_partitions();
 	LWLockRelease(ta_shared->dict_lock);

@@ -32,13 +32,14 @@ int			ta_slide_ms = 0;
 int			ta_allowed_lateness_ms = 10000;
 int			ta_flush_interval_ms = 1000;
 int			ta_max_groups = 100000;
+int			ta_max_values = 50000;
 int			ta_max_partitions = 256;
 int			ta_max_event_bytes = 65536;
 int			ta_queued_max_kbytes = 65536;
 int			ta_rejected_max_rows = 100000;
 int			ta_rejected_payload_bytes = 1024;
 int			ta_rejected_buffer = 4096;
-int			ta_sketch_memory_kb = 32768;
+int			ta_sketch_memory_kb = 16384;
 int			ta_hll_log2m = 12;
 int			ta_hll_regwidth = 5;
 int			ta_hll_expthresh = -1;
@@ -110,6 +111,10 @@ define_settings(void)
 							"Groups (aggregate, window, dimension values) held in shared memory.",
 							NULL, &ta_max_groups, 100000, 100, 100000000, PGC_POSTMASTER,
 							0, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.max_values",
+							"Distinct dimension values (pages, countries, ...) held by the open groups.",
+							NULL, &ta_max_values, 50000, 100, 100000000, PGC_POSTMASTER,
+							0, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.max_partitions",
 							"Kafka partitions the worker can track.",
 							NULL, &ta_max_partitions, 256, 1, 65536, PGC_POSTMASTER,
@@ -137,7 +142,7 @@ define_settings(void)
 	DefineCustomIntVariable("trafficagg.sketch_memory",
 							"Shared memory for the unique-user and latency sketches of open groups.",
 							"When it is used up, the oldest open window is written early, as when max_groups is reached.",
-							&ta_sketch_memory_kb, 32768, 1024, INT_MAX / 2, PGC_POSTMASTER,
+							&ta_sketch_memory_kb, 16384, 1024, INT_MAX / 2, PGC_POSTMASTER,
 							GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.hll_log2m",
 							"log2 of the HyperLogLog registers of the users column (postgresql-hll's log2m).",

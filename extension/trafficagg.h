@@ -58,6 +58,7 @@ extern int	ta_slide_ms;
 extern int	ta_allowed_lateness_ms;
 extern int	ta_flush_interval_ms;
 extern int	ta_max_groups;
+extern int	ta_max_values;
 extern int	ta_max_partitions;
 extern int	ta_max_event_bytes;
 extern int	ta_queued_max_kbytes;
@@ -354,6 +355,8 @@ extern void store_check_attached(void);
 extern bool store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 							const int64 *fixed_cutoff, bool *full);
 extern long store_group_count(void);
+extern long store_value_count(void);
+extern const char *store_full_setting(void);
 extern int	store_window_count(void);
 extern int	store_collect(int64 cutoff, bool oldest_window_only, int agg_filter,
 						  bool for_flush, TaGroupCopy **out);

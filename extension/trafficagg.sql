@@ -347,7 +347,8 @@ CREATE FUNCTION @extschema@.status(
     OUT spills bigint, OUT rejected_dropped bigint, OUT flushes bigint,
     OUT last_flush_at timestamptz, OUT last_flush_ms double precision,
     OUT last_flush_rows bigint, OUT last_error text, OUT broker_state text,
-    OUT shmem_bytes bigint, OUT sketch_bytes bigint, OUT sketch_capacity bigint)
+    OUT shmem_bytes bigint, OUT sketch_bytes bigint, OUT sketch_capacity bigint,
+    OUT values_used bigint, OUT values_capacity bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'trafficagg_status' LANGUAGE C VOLATILE;
 

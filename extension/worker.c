@@ -132,9 +132,9 @@ worker_flush(bool close_all, bool spill)
 			ta_shared->spills++;
 			LWLockRelease(ta_shared->lock);
 			ereport(WARNING,
-					(errmsg("trafficagg shared memory is full (%d groups): the oldest open window was written early as partial rows",
-							ta_max_groups),
-					 errhint("Raise trafficagg.max_groups and restart the server.")));
+					(errmsg("trafficagg shared memory is full (%s): the oldest open window was written early as partial rows",
+							store_full_setting()),
+					 errhint("Raise %s and restart the server.", store_full_setting())));
 		}
 	}
 	PG_CATCH();

@@ -127,3 +127,12 @@ SELECT trafficagg.latency_percentile(trafficagg.latency_union(d), 0.5) AS lossle
                ('flags 1 count 1 compression 500 centroids 1 (1000, 1)'::tdigest)) v(d);
 SELECT tdigest_count(trafficagg.latency_merge(NULL, 'flags 1 count 2 compression 500 centroids 1 (5, 2)'));
 SELECT trafficagg.latency_percentile('flags 1 count 2 compression 500 centroids 1 (5, 2)', 1.5);
+
+-- Limits: distinct dimension values are bounded by trafficagg.max_values;
+-- the error names the setting, and the values are freed with their groups
+SHOW trafficagg.max_values;
+SELECT * FROM trafficagg.ingest(ARRAY(
+    SELECT ev('2026-03-05T00:00:00Z', '/many/' || g) FROM generate_series(1, 700) g));
+SELECT values_used > 500 AS nearly_full, values_capacity FROM trafficagg.status WHERE source = 'sql';
+SELECT trafficagg.flush(close_all => true) > 0 AS flushed;
+SELECT values_used, sketch_bytes FROM trafficagg.status WHERE source = 'sql';

@@ -71,7 +71,7 @@ sub check_dead_letters_once
 	$node->safe_psql('postgres', 'SELECT trafficagg.flush(close_all => true)');
 	cmp_ok($node->safe_psql('postgres', "SELECT max(spills) FROM trafficagg.status"),
 		'>', 0, "$name: shared memory filled up and the oldest windows were spilled");
-	ok($node->log_contains('trafficagg shared memory is full \(200 groups\)'),
+	ok($node->log_contains('trafficagg shared memory is full \(trafficagg.max_groups\)'),
 		"$name: a WARNING names the setting to raise");
 	load_out_file($node, "$tmp/spill.ndjson");
 	check_aggregates_against_oracle($node, $name);
