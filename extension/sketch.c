@@ -592,15 +592,27 @@ lat_bucket(int64 us)
 	return (uint16) (1 + (int) ceil(log((double) us) / lat_log_gamma));
 }
 
-/* The value standing for a bucket: within alpha of each of its values. */
+/*
+ * The value standing for a bucket: within alpha of each of its values.
+ * Computed once per process (pow() per centroid dominated reading groups).
+ */
 static double
 lat_representative(uint16 bucket)
 {
-	double		g = lat_gamma();
+	static double *table = NULL;
 
-	if (bucket == 0)
-		return 0;
-	return 2.0 * pow(g, (double) (bucket - 1)) / (g + 1.0);
+	if (table == NULL)
+	{
+		double		g = lat_gamma();
+		double	   *t = MemoryContextAlloc(TopMemoryContext,
+										   TA_LATENCY_BUCKETS * sizeof(double));
+
+		t[0] = 0;
+		for (int b = 1; b < TA_LATENCY_BUCKETS; b++)
+			t[b] = 2.0 * pow(g, (double) (b - 1)) / (g + 1.0);
+		table = t;
+	}
+	return table[bucket];
 }
 
 static Size
@@ -792,6 +804,74 @@ clamp_representative(uint16 bucket, int64 min_us, int64 max_us)
 }
 
 /*
+ * A copied histogram as bytes, and back: what groups() returns, so that the
+ * digest text is only built when a query reads the _live view's latency.
+ * Layout: int64 min_us, int64 max_us, int32 n, n x uint16 bucket, n x uint64
+ * count (native byte order: it never leaves the server).
+ */
+bytea *
+latency_to_bytes(const TaLatency *h, int64 min_us, int64 max_us)
+{
+	Size		len = 2 * sizeof(int64) + sizeof(int32) +
+		(Size) h->n * (sizeof(uint16) + sizeof(uint64));
+	bytea	   *b = palloc(VARHDRSZ + len);
+	char	   *p = VARDATA(b);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(p, &min_us, sizeof(int64));
+	p += sizeof(int64);
+	memcpy(p, &max_us, sizeof(int64));
+	p += sizeof(int64);
+	memcpy(p, &h->n, sizeof(int32));
+	p += sizeof(int32);
+	memcpy(p, h->bucket, h->n * sizeof(uint16));
+	p += h->n * sizeof(uint16);
+	memcpy(p, h->count, h->n * sizeof(uint64));
+	return b;
+}
+
+TaLatency *
+latency_from_bytes(const bytea *b, int64 *min_us, int64 *max_us)
+{
+	const char *p = VARDATA_ANY(b);
+	Size		len = VARSIZE_ANY_EXHDR(b);
+	TaLatency  *h = palloc0(sizeof(TaLatency));
+
+	if (len < 2 * sizeof(int64) + sizeof(int32))
+		goto bad;
+	memcpy(min_us, p, sizeof(int64));
+	p += sizeof(int64);
+	memcpy(max_us, p, sizeof(int64));
+	p += sizeof(int64);
+	memcpy(&h->n, p, sizeof(int32));
+	p += sizeof(int32);
+	if (h->n < 0 || h->n > TA_LATENCY_BUCKETS ||
+		len != 2 * sizeof(int64) + sizeof(int32) +
+		(Size) h->n * (sizeof(uint16) + sizeof(uint64)))
+		goto bad;
+	h->bucket = palloc(Max(h->n, 1) * sizeof(uint16));
+	h->count = palloc(Max(h->n, 1) * sizeof(uint64));
+	memcpy(h->bucket, p, h->n * sizeof(uint16));
+	p += h->n * sizeof(uint16);
+	memcpy(h->count, p, h->n * sizeof(uint64));
+	for (int i = 0; i < h->n; i++)
+	{
+		if (h->bucket[i] >= TA_LATENCY_BUCKETS || (i > 0 && h->bucket[i] <= h->bucket[i - 1]))
+			goto bad;
+		h->total += h->count[i];
+	}
+	if (h->n == 0 || h->total <= 0)
+		goto bad;
+	return h;
+
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("not a trafficagg latency histogram")));
+	return NULL;				/* keep the compiler quiet */
+}
+
+/*
  * The p-th percentile in milliseconds, by percentile_disc's rule (the first
  * value whose cumulative share reaches p): the exact rank, the value within
  * alpha.  min_us/max_us are the group's exact extremes.
@@ -823,7 +903,7 @@ latency_percentile(const TaLatency *h, double p, int64 min_us, int64 max_us)
 static void
 append_ms(StringInfo s, double ms)
 {
-	char		buf[MAXINT8LEN + 1];
+	char		frac[MAXINT8LEN + 1];
 	int64		ns;
 	int			len;
 
@@ -832,33 +912,35 @@ append_ms(StringInfo s, double ms)
 		appendStringInfo(s, "%.17g", ms);
 		return;
 	}
+	enlargeStringInfo(s, 2 * MAXINT8LEN + 4);
 	ns = (int64) llround(ms * 1e6);
 	if (ns < 0)
 	{
-		appendStringInfoChar(s, '-');
+		s->data[s->len++] = '-';
 		ns = -ns;
 	}
-	len = pg_lltoa(ns / 1000000, buf);
-	appendBinaryStringInfo(s, buf, len);
-	appendStringInfoChar(s, '.');
-	len = pg_lltoa(ns % 1000000, buf);
+	s->len += pg_lltoa(ns / 1000000, s->data + s->len);
+	s->data[s->len++] = '.';
+	len = pg_lltoa(ns % 1000000, frac);
 	for (int i = len; i < 6; i++)
-		appendStringInfoChar(s, '0');
-	appendBinaryStringInfo(s, buf, len);
+		s->data[s->len++] = '0';
+	memcpy(s->data + s->len, frac, len);
+	s->len += len;
+	s->data[s->len] = '\0';
 }
 
 static void
 append_centroid(StringInfo s, double ms, int64 count)
 {
-	char		buf[MAXINT8LEN + 1];
-	int			len;
-
-	appendStringInfoString(s, " (");
+	enlargeStringInfo(s, 2 * MAXINT8LEN + 16);
+	s->data[s->len++] = ' ';
+	s->data[s->len++] = '(';
 	append_ms(s, ms);
-	appendStringInfoString(s, ", ");
-	len = pg_lltoa(count, buf);
-	appendBinaryStringInfo(s, buf, len);
-	appendStringInfoChar(s, ')');
+	s->data[s->len++] = ',';
+	s->data[s->len++] = ' ';
+	s->len += pg_lltoa(count, s->data + s->len);
+	s->data[s->len++] = ')';
+	s->data[s->len] = '\0';
 }
 
 /*

@@ -34,6 +34,7 @@ PG_FUNCTION_INFO_V1(trafficagg_ingest_text);
 PG_FUNCTION_INFO_V1(trafficagg_ingest_jsonb);
 PG_FUNCTION_INFO_V1(trafficagg_ingest_array);
 PG_FUNCTION_INFO_V1(trafficagg_latency_merge);
+PG_FUNCTION_INFO_V1(trafficagg_latency_digest);
 PG_FUNCTION_INFO_V1(trafficagg_latency_percentile);
 PG_FUNCTION_INFO_V1(trafficagg_flush);
 PG_FUNCTION_INFO_V1(trafficagg_groups);
@@ -268,8 +269,8 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 		values[10] = PointerGetDatum(g->users);
 		if (g->latency != NULL)
 		{
-			values[11] = CStringGetTextDatum(latency_tdigest_text(g->latency, g->m.latency_min_us,
-																  g->m.latency_max_us));
+			values[11] = PointerGetDatum(latency_to_bytes(g->latency, g->m.latency_min_us,
+														  g->m.latency_max_us));
 			values[12] = Float8GetDatum(latency_percentile(g->latency, 0.5, g->m.latency_min_us,
 														   g->m.latency_max_us));
 			values[13] = Float8GetDatum(latency_percentile(g->latency, 0.95, g->m.latency_min_us,
@@ -460,4 +461,19 @@ trafficagg_latency_percentile(PG_FUNCTION_ARGS)
 	if (d->total == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(digest_percentile(d, p));
+}
+
+/* latency_digest(histogram bytea): a groups() histogram as a tdigest value. */
+Datum
+trafficagg_latency_digest(PG_FUNCTION_ARGS)
+{
+	int64		min_us,
+				max_us;
+	TaLatency  *h = latency_from_bytes(PG_GETARG_BYTEA_PP(0), &min_us, &max_us);
+	Oid			infunc,
+				ioparam;
+
+	getTypeInputInfo(get_fn_expr_rettype(fcinfo->flinfo), &infunc, &ioparam);
+	PG_RETURN_DATUM(OidInputFunctionCall(infunc, latency_tdigest_text(h, min_us, max_us),
+										 ioparam, -1));
 }

@@ -219,6 +219,8 @@ extern void sketch_copy(const TaSketches *sk, TaSketchCopy *copy);
 extern bytea *users_serialize(const TaSketchCopy *copy);
 extern void latency_add(TaSketches *sk, int64 us);
 extern TaLatency *latency_copy(const TaSketchCopy *copy);
+extern bytea *latency_to_bytes(const TaLatency *h, int64 min_us, int64 max_us);
+extern TaLatency *latency_from_bytes(const bytea *b, int64 *min_us, int64 *max_us);
 extern double latency_percentile(const TaLatency *h, double p, int64 min_us, int64 max_us);
 extern char *latency_tdigest_text(const TaLatency *h, int64 min_us, int64 max_us);
 /* a tdigest value's centroids, ascending */

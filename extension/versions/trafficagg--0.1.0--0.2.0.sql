@@ -12,7 +12,7 @@ CREATE FUNCTION @extschema@.groups(aggregate text,
     OUT events bigint, OUT errors bigint, OUT client_errors bigint,
     OUT latency_count bigint, OUT latency_sum numeric,
     OUT latency_min numeric, OUT latency_max numeric,
-    OUT users_bytes bytea, OUT latency_text text,
+    OUT users_bytes bytea, OUT latency_histogram bytea,
     OUT latency_p50 double precision, OUT latency_p95 double precision,
     OUT latency_p99 double precision)
 RETURNS SETOF record
@@ -48,6 +48,11 @@ RETURN hll_cardinality(users)::bigint;
 CREATE FUNCTION @extschema@.users_merge(a hll, b hll) RETURNS hll
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a ELSE hll_union(a, b) END;
+
+-- groups() returns a group's latency histogram as bytes; the _live view
+-- turns it into a digest only when the column is read
+CREATE FUNCTION @extschema@.latency_digest(histogram bytea) RETURNS tdigest
+AS 'MODULE_PATHNAME', 'trafficagg_latency_digest' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE FUNCTION @extschema@.latency_value(digest text) RETURNS tdigest
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -140,7 +145,7 @@ BEGIN
         ' users, @extschema@.users_count(users) AS unique_users, latency,'
         ' latency_p50, latency_p95, latency_p99'
         ' FROM (SELECT g.*, @extschema@.users_value(g.users_bytes) AS users,'
-        '              @extschema@.latency_value(g.latency_text) AS latency'
+        '              @extschema@.latency_digest(g.latency_histogram) AS latency'
         '       FROM @extschema@.groups(%L) AS g) AS g',
         format('@extschema@.%I', agg_name || '_live'), live_dims, agg_name);
 
