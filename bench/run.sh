@@ -164,25 +164,28 @@ wait "$load_pid"
 field() { sed "s/.*\"$1\": \([-0-9.]*\).*/\1/" <<<"$2"; }
 
 echo "== (f) shared memory per group, sketches included (SQL ingest, no Kafka)" >&2
-# default max_groups (100000) and sketch settings; pages are distinct, so
-# each event makes one by_page group (plus the few of the other aggregates)
+# default max_groups (100000), max_values and sketch settings; low
+# cardinality: each event its own by_page group (24,000 pages x 4 event
+# types, one user and one latency each), plus the few of the other aggregates
 psql_ -U postgres -c "ALTER SYSTEM SET trafficagg.brokers = ''" \
     -c "ALTER SYSTEM SET trafficagg.max_groups = 100000" -c "ALTER SYSTEM RESET trafficagg.\"window\""
 "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pgdata" -l "$work/postgresql.log" -w restart >/dev/null
 low_n=$([ $smoke = 1 ] && echo 2000 || echo 95000)
 high_pages=$([ $smoke = 1 ] && echo 5 || echo 50)
 high_users=$([ $smoke = 1 ] && echo 2000 || echo 5000)
-ingest_at() {  # ingest_at TIMESTAMP FROM-CLAUSE (giving p and u)
+ingest_at() {  # ingest_at TIMESTAMP FROM-CLAUSE (giving p, et and u)
     psql_ -U postgres -c "SELECT sum(events) FROM trafficagg.ingest(ARRAY(SELECT json_build_object(
-        'timestamp', '$1', 'event_type', 'page_view', 'page', '/p' || p, 'user_id', 'u' || u,
+        'timestamp', '$1', 'event_type', et, 'page', '/p' || p, 'user_id', 'u' || u,
         'response_time_ms', round((exp(3 + random() * 3))::numeric, 3))::text FROM $2))" >/dev/null
 }
 memory_sql="SELECT shmem_bytes, groups_capacity, groups_used, sketch_bytes, sketch_capacity
               FROM trafficagg.status WHERE source = 'sql'"
-ingest_at 2030-01-01T00:00:30Z "generate_series(1, $low_n) p, LATERAL (SELECT p AS u) x"
+ingest_at 2030-01-01T00:00:30Z "generate_series(1, $low_n) g,
+    LATERAL (SELECT g % 24000 AS p, 'type' || g / 24000 AS et, g AS u) x"
 read -r shmem_f capacity low_groups low_sketch sketch_cap <<<"$(psql_ -U postgres -F ' ' -c "$memory_sql")"
 psql_ -U postgres -c "SELECT trafficagg.flush(close_all => true)" >/dev/null
-ingest_at 2030-01-01T00:10:30Z "generate_series(1, $high_pages) p, generate_series(1, $high_users) u"
+ingest_at 2030-01-01T00:10:30Z "generate_series(1, $high_pages) p, generate_series(1, $high_users) u,
+    LATERAL (SELECT 'page_view' AS et) x"
 read -r _ _ high_groups high_sketch _ <<<"$(psql_ -U postgres -F ' ' -c "$memory_sql")"
 high_forms=$(psql_ -U postgres -c "SELECT string_agg(DISTINCT hll_type(users)::text, ',') FROM trafficagg.by_page_live")
 f_group_slot=$(calc "($shmem_f - $sketch_cap * 1.25 - 4194304) / $capacity")
