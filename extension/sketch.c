@@ -27,7 +27,7 @@
  * one byte per register; a histogram holds (bucket, count) pairs (4 bytes
  * each) until a dense range of counters is smaller.  The forms and sizes are
  * kept in the group (TaSketches), the contents in the area.  Bytes in use
- * are counted here; store.c asks sketch_room_for() before it changes
+ * are counted here; store.c asks sketch_has_room() before it changes
  * anything, and treats "no room" like a full group table (the oldest window
  * is spilled), so an allocation never fails half-way through an event.
  *
@@ -43,6 +43,7 @@
 #include <math.h>
 
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "port/pg_bitutils.h"
 #include "storage/lwlock.h"
 #include "utils/builtins.h"
@@ -64,18 +65,37 @@ typedef struct SketchAreaHeader
 static SketchAreaHeader *area_header = NULL;
 static dsa_area *area = NULL;
 
+static uint32 explicit_threshold(void);
+
+/*
+ * Worst growth of the two sketches of one group by one event, transient
+ * copies included: registers allocated while the explicit hashes still
+ * exist, or an explicit array doubling (new and old); a dense histogram
+ * widening to every bucket (new and old).
+ */
+static Size
+group_max_growth(void)
+{
+	return ((Size) 1 << ta_hll_log2m) + 3 * (Size) explicit_threshold() * sizeof(uint64) +
+		2 * (Size) TA_LATENCY_BUCKETS * sizeof(uint32);
+}
+
 static Size
 area_size(void)
 {
 	Size		limit = (Size) ta_sketch_memory_kb * 1024;
+	Size		one_event = mul_size((Size) window_count() * TA_MAX_AGGREGATES,
+									 group_max_growth());
 
 	/*
-	 * Slack for the allocator: our sizes are powers of two or close to a size
-	 * class (register arrays of 2^log2m bytes, hash and pair arrays doubling),
-	 * dense histograms round up by at most a quarter; plus partly used
-	 * superblocks.
+	 * Beyond the limit: what one event can add once the limit is reached
+	 * (sketch_has_room() lets an event start while below it), and slack for
+	 * the allocator: our sizes are powers of two or close to a size class
+	 * (register arrays of 2^log2m bytes, hash and pair arrays doubling), dense
+	 * histograms round up by at most a quarter; plus partly used superblocks.
 	 */
-	return add_size(dsa_minimum_size(), add_size(limit + limit / 4, 4 * 1024 * 1024));
+	return add_size(add_size(dsa_minimum_size(), one_event),
+					add_size(limit + limit / 4, 4 * 1024 * 1024));
 }
 
 Size
@@ -979,30 +999,35 @@ digest_parse(const char *text)
 	TaDigest   *d = palloc0(sizeof(TaDigest));
 	int			flags,
 				k,
-				used;
+				used = -1;
 	long long	count;
 	const char *p = text;
 
+	/* what tdigest_in accepts; its binary input checks less */
 	if (sscanf(p, "flags %d count %lld compression %d centroids %d%n",
-			   &flags, &count, &d->compression, &k, &used) != 4 || k < 0)
+			   &flags, &count, &d->compression, &k, &used) != 4 || used < 0 ||
+		d->compression < 10 || d->compression > 10000 ||
+		k < 1 || k > DIGEST_MAX_CENTROIDS(d->compression) || count < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("unexpected tdigest text: \"%.40s\"", text)));
+				 errmsg("unexpected tdigest value: \"%.60s\"", text)));
 	p += used;
-	d->mean = palloc(Max(k, 1) * sizeof(double));
-	d->count = palloc(Max(k, 1) * sizeof(int64));
+	d->mean = palloc(k * sizeof(double));
+	d->count = palloc(k * sizeof(int64));
 	for (int i = 0; i < k; i++)
 	{
 		double		m;
 		long long	c;
 
-		if (sscanf(p, " (%lf, %lld)%n", &m, &c, &used) != 2)
+		used = -1;
+		if (sscanf(p, " (%lf, %lld)%n", &m, &c, &used) != 2 || used < 0 ||
+			isnan(m) || c < 1 || c > count - d->total)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 					 errmsg("unexpected tdigest centroid: \"%.40s\"", p)));
 		p += used;
 		/* flags 0: the value is the centroid's sum */
-		d->mean[i] = (flags & 1) ? m : (c > 0 ? m / c : m);
+		d->mean[i] = (flags & 1) ? m : m / c;
 		d->count[i] = c;
 		d->total += c;
 	}
@@ -1046,12 +1071,13 @@ digest_merge(const TaDigest *a, const TaDigest *b)
 		d->total += c;
 	}
 
-	limit = DIGEST_MAX_CENTROIDS(d->compression);
+	limit = DIGEST_MAX_CENTROIDS(d->compression);	/* >= 100: checked in parse */
 	while (d->n > limit)
 	{
 		/* combine neighbours pairwise (weighted means) until it fits */
 		int			n = 0;
 
+		CHECK_FOR_INTERRUPTS();
 		for (int k = 0; k < d->n; k += 2, n++)
 		{
 			if (k + 1 < d->n)
@@ -1146,21 +1172,12 @@ sketch_group_bytes(const TaSketches *sk)
 }
 
 /*
- * Worst growth of the two sketches of one group by one event: a register
- * array replacing explicit hashes, a histogram going dense (its counters
- * plus the pairs it replaces, both allocated for a moment).
- */
-#define SKETCH_MAX_GROWTH(log2m) \
-	(2 * ((Size) 1 << (log2m)) + 2 * TA_LATENCY_BUCKETS * sizeof(uint32))
-
-/*
- * Is there room for the sketches of ngroups groups to grow by one event?
- * Checked before an event changes anything.
+ * May an event add to sketches?  Checked before it changes anything: below
+ * the limit it may, and the area's size past the limit covers the most one
+ * event can add, so an allocation never fails half-way through an event.
  */
 bool
-sketch_room_for(int ngroups)
+sketch_has_room(void)
 {
-	Size		need = (Size) ngroups * SKETCH_MAX_GROWTH(ta_hll_log2m);
-
-	return sketch_bytes_used() + need <= (uint64) ta_sketch_memory_kb * 1024;
+	return sketch_bytes_used() < (uint64) ta_sketch_memory_kb * 1024;
 }

@@ -172,8 +172,13 @@ store_shmem_startup(void)
 	rejected_ring = ShmemInitStruct("trafficagg rejected",
 									mul_size(ta_rejected_buffer, store_rejected_size()),
 									&found);
-	sketch_shmem_init(ShmemInitStruct("trafficagg sketches", sketch_shmem_size(), &found),
-					  found);
+	{
+		bool		sketches_found;
+		void	   *place = ShmemInitStruct("trafficagg sketches", sketch_shmem_size(),
+											&sketches_found);
+
+		sketch_shmem_init(place, sketches_found);
+	}
 	if (!found)
 	{
 		LWLockPadded *locks = GetNamedLWLockTranche("trafficagg");
@@ -432,9 +437,9 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 
 	if (!resolve_fields(ev, used, ids, &dict_mode))
 	{
+		dict->orphans = true;
 		LWLockRelease(ta_shared->dict_lock);
 		full_setting = "trafficagg.max_values";
-		dict->orphans = true;
 		*full = true;
 		return false;
 	}
@@ -485,11 +490,11 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	 * Room for the sketches to grow, checked before anything changes (they
 	 * are the only allocation below): no room counts as full.
 	 */
-	if (!sketch_room_for(nkeys))
+	if (!sketch_has_room())
 	{
+		dict->orphans |= dict_mode == LW_EXCLUSIVE;
 		LWLockRelease(ta_shared->dict_lock);
 		full_setting = "trafficagg.sketch_memory";
-		dict->orphans |= dict_mode == LW_EXCLUSIVE;
 		*full = true;
 		return false;
 	}
@@ -501,9 +506,9 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 		if (before + nnew > (uint32) ta_max_groups)
 		{
 			pg_atomic_fetch_sub_u32(&dict->ngroups, nnew);
+			dict->orphans |= dict_mode == LW_EXCLUSIVE;
 			LWLockRelease(ta_shared->dict_lock);
 			full_setting = "trafficagg.max_groups";
-			dict->orphans |= dict_mode == LW_EXCLUSIVE;
 			*full = true;
 			return false;
 		}
@@ -574,6 +579,9 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	}
 	if (nnew > 0)
 		pg_atomic_fetch_sub_u32(&dict->ngroups, nnew);
+	/* late after all (the watermark moved): values it added are unused */
+	if (!added && dict_mode == LW_EXCLUSIVE)
+		dict->orphans = true;
 	LWLockRelease(ta_shared->dict_lock);
 	return added;
 }

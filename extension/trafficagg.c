@@ -64,7 +64,7 @@ check_hll_expthresh(int *newval, void **extra, GucSource source)
 {
 	if (*newval <= 0 || (*newval & (*newval - 1)) == 0)
 		return true;
-	GUC_check_errdetail("trafficagg.hll_expthresh must be -1 (auto), 0 or a power of 2, as in postgresql-hll.");
+	GUC_check_errdetail("trafficagg.hll_expthresh must be -1 (auto), 0 or a power of 2 up to 8192, as in postgresql-hll.");
 	return false;
 }
 
@@ -153,7 +153,7 @@ define_settings(void)
 							NULL, &ta_hll_regwidth, 5, 1, 7, PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.hll_expthresh",
 							"Distinct users kept exactly before HyperLogLog registers are used (postgresql-hll's expthresh; -1: auto).",
-							NULL, &ta_hll_expthresh, -1, -1, 1 << 30, PGC_POSTMASTER, 0,
+							NULL, &ta_hll_expthresh, -1, -1, 8192, PGC_POSTMASTER, 0,
 							check_hll_expthresh, NULL, NULL);
 	DefineCustomBoolVariable("trafficagg.hll_sparseon",
 							 "Whether users values may use postgresql-hll's sparse form (postgresql-hll's sparseon).",

@@ -203,7 +203,7 @@ typedef struct TaSketches
 extern Size sketch_shmem_size(void);
 extern void sketch_shmem_init(void *place, bool found);
 extern uint64 sketch_bytes_used(void);
-extern bool sketch_room_for(int ngroups);
+extern bool sketch_has_room(void);
 extern uint64 sketch_user_hash(const char *data, size_t len);
 extern void sketch_init(TaSketches *sk);
 extern void users_add(TaSketches *sk, uint64 hash);

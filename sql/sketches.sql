@@ -136,3 +136,5 @@ SELECT * FROM trafficagg.ingest(ARRAY(
 SELECT values_used > 500 AS nearly_full, values_capacity FROM trafficagg.status WHERE source = 'sql';
 SELECT trafficagg.flush(close_all => true) > 0 AS flushed;
 SELECT values_used, sketch_bytes FROM trafficagg.status WHERE source = 'sql';
+-- bytes that are not a histogram are refused
+SELECT trafficagg.latency_digest('\x0001'::bytea);
