@@ -142,7 +142,7 @@ define_settings(void)
 	DefineCustomIntVariable("trafficagg.sketch_memory",
 							"Shared memory for the unique-user and latency sketches of open groups.",
 							"When it is used up, the oldest open window is written early, as when max_groups is reached.",
-							&ta_sketch_memory_kb, 16384, 1024, INT_MAX / 2, PGC_POSTMASTER,
+							&ta_sketch_memory_kb, 16384, 128, INT_MAX / 2, PGC_POSTMASTER,
 							GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.hll_log2m",
 							"log2 of the HyperLogLog registers of the users column (postgresql-hll's log2m).",

@@ -128,4 +128,24 @@ is($node->safe_psql('postgres',
 	'0', 'no sketch memory in use once every window is written');
 
 $node->stop;
+
+# The same stream with a sketch area too small for a window: the oldest
+# window is spilled (a WARNING names trafficagg.sketch_memory), rows merge,
+# and every row still equals the oracle: users byte for byte (hll_union),
+# percentiles within 1% (the digests merge without loss).
+my $small = kafka_node("${name}_small", $broker, $name,
+	"trafficagg.max_groups = 20000\ntrafficagg.sketch_memory = '128kB'\n");
+ok( $small->poll_query_until(
+		'postgres',
+		"SELECT coalesce(sum(consumed), 0) = $count FROM trafficagg.status WHERE source = 'kafka'"),
+	"small sketch area: the worker consumed all $count messages");
+$small->safe_psql('postgres', 'SELECT trafficagg.flush(close_all => true)');
+cmp_ok($small->safe_psql('postgres', 'SELECT max(spills) FROM trafficagg.status'),
+	'>', 0, 'small sketch area: windows were spilled');
+ok($small->log_contains('shared memory is full \(trafficagg.sketch_memory\)'),
+	'small sketch area: the WARNING names trafficagg.sketch_memory');
+load_out_file($small, $out);
+check_aggregates_against_oracle($small, "${name}_small");
+$small->stop;
+
 done_testing();
