@@ -1164,13 +1164,6 @@ sketch_free(TaSketches *sk)
 	sketch_init(sk);
 }
 
-/* Bytes of the area a group's sketches take. */
-Size
-sketch_group_bytes(const TaSketches *sk)
-{
-	return users_bytes(sk) + latency_bytes(sk);
-}
-
 /*
  * May an event add to sketches?  Checked before it changes anything: below
  * the limit it may, and the area's size past the limit covers the most one

@@ -238,7 +238,6 @@ extern TaDigest *digest_merge(const TaDigest *a, const TaDigest *b);
 extern char *digest_text(const TaDigest *d);
 extern double digest_percentile(const TaDigest *d, double p);
 extern void sketch_free(TaSketches *sk);
-extern Size sketch_group_bytes(const TaSketches *sk);
 
 /* A group copied out of shared memory, with its dimension values resolved. */
 typedef struct TaGroupCopy
