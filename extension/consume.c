@@ -34,6 +34,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "consume.h"
 
@@ -253,8 +254,7 @@ load_stored_offsets(void)
 	int64		restored = TA_NO_TIME;
 
 	SPI_connect();
-	if (SPI_execute("SELECT topic, partition, resume_offset, position,"
-					" (extract(epoch FROM flushed_watermark) * 1000)::bigint"
+	if (SPI_execute("SELECT topic, partition, resume_offset, position, flushed_watermark"
 					" FROM trafficagg.kafka_offsets", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read trafficagg.kafka_offsets");
 	nstored = (int) SPI_processed;
@@ -264,18 +264,18 @@ load_stored_offsets(void)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int64		wm;
+		Datum		wm;
 
 		strlcpy(stored[i].topic, SPI_getvalue(tup, desc, 1), NAMEDATALEN);
 		stored[i].partition = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 		stored[i].resume_offset = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 		stored[i].position = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-		wm = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
-		if (!isnull && wm > restored && strcmp(stored[i].topic, ta_topic) == 0)
-			restored = wm;
+		wm = SPI_getbinval(tup, desc, 5, &isnull);
+		if (!isnull && ta_timestamptz_to_ms(DatumGetTimestampTz(wm)) > restored && strcmp(stored[i].topic, ta_topic) == 0)
+			restored = ta_timestamptz_to_ms(DatumGetTimestampTz(wm));
 	}
-	if (SPI_execute("SELECT topic, partition, (extract(epoch FROM window_start) * 1000)::bigint,"
-					" through_offset FROM trafficagg.spilled_windows", true, 0) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT topic, partition, window_start, through_offset"
+					" FROM trafficagg.spilled_windows", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read trafficagg.spilled_windows");
 	nspilled = (int) SPI_processed;
 	spilled = MemoryContextAllocZero(TopMemoryContext, Max(nspilled, 1) * sizeof(SpilledWindow));
@@ -287,7 +287,8 @@ load_stored_offsets(void)
 
 		strlcpy(spilled[i].topic, SPI_getvalue(tup, desc, 1), NAMEDATALEN);
 		spilled[i].partition = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		spilled[i].window_start = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		spilled[i].window_start =
+			ta_timestamptz_to_ms(DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull)));
 		spilled[i].through_offset = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
 	}
 	SPI_finish();

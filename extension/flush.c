@@ -18,8 +18,8 @@
  * messages before the stored position (already counted), which rebuilds
  * exactly the open windows the crash lost.
  *
- * Flushes are serialised by a transaction-level advisory lock, so that
- * offsets are never overwritten by an older flush.  While partitions replay
+ * Flushes are serialised by a lock held to the end of the transaction (see
+ * lock_flushes), so that offsets are never overwritten by an older flush.  While partitions replay
  * after a restart, flushes write no window beyond the stored watermark.
  *
  * A spill (shared memory full) flushes the oldest window in memory early as
@@ -34,16 +34,30 @@
 #include "trafficagg.h"
 
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-/* advisory lock key pair serialising flushes: 'traf', 'agg' */
-#define TA_FLUSH_LOCK_KEY "1953653094, 6383463"
+/*
+ * Flushes are serialised by an exclusive lock on the extension's own object
+ * (pg_extension's row for trafficagg), held to the end of the flushing
+ * transaction.  Unlike an advisory lock, no other role can take it: only the
+ * extension's owner can run DDL on the extension, and nothing a role with
+ * plain privileges does locks it.
+ */
+static void
+lock_flushes(void)
+{
+	LockDatabaseObject(ExtensionRelationId, get_extension_oid("trafficagg", false),
+					   0, ExclusiveLock);
+}
 
 /* Build a one-dimensional array of n Datums (nulls may be NULL). */
 static Datum
@@ -60,18 +74,61 @@ make_array(Datum *values, bool *nulls, int n, Oid type)
 											  typlen, typbyval, typalign));
 }
 
-static Datum
-numeric_from_us(int64 us)
+/*
+ * The parameters of an aggregate's INSERT after the window bounds and the
+ * dimension values, one array each, in this order.  The sketches arrive as
+ * the worker's bytes and text and are turned into hll and tdigest values by
+ * the statement (write_aggregate).
+ */
+typedef enum MetricParam
 {
-	/* microseconds -> milliseconds, exactly */
-	return ta_us_to_numeric(us);
-}
+	MP_EVENTS,
+	MP_ERRORS,
+	MP_CLIENT_ERRORS,
+	MP_LATENCY_COUNT,
+	MP_LATENCY_SUM,
+	MP_LATENCY_MIN,
+	MP_LATENCY_MAX,
+	MP_USERS,					/* postgresql-hll bytes */
+	MP_LATENCY,					/* tdigest text */
+	MP_LATENCY_P50,
+	MP_LATENCY_P95,
+	MP_LATENCY_P99,
+	MP_COUNT
+} MetricParam;
 
-/* Write the groups of aggregate agg among groups[0..n).  Returns rows. */
+static const Oid metric_param_type[MP_COUNT] = {
+	[MP_EVENTS] = INT8OID,
+	[MP_ERRORS] = INT8OID,
+	[MP_CLIENT_ERRORS] = INT8OID,
+	[MP_LATENCY_COUNT] = INT8OID,
+	[MP_LATENCY_SUM] = NUMERICOID,
+	[MP_LATENCY_MIN] = NUMERICOID,
+	[MP_LATENCY_MAX] = NUMERICOID,
+	[MP_USERS] = BYTEAOID,
+	[MP_LATENCY] = TEXTOID,
+	[MP_LATENCY_P50] = FLOAT8OID,
+	[MP_LATENCY_P95] = FLOAT8OID,
+	[MP_LATENCY_P99] = FLOAT8OID,
+};
+
+/* Parameter positions (0-based) of an aggregate's INSERT. */
+#define P_WINDOW_START			0
+#define P_WINDOW_END			1
+#define P_DIM(d)				(2 + (d))
+#define P_METRIC(agg, mp)		(2 + (agg)->ndims + (mp))
+#define P_COUNT(agg)			(2 + (agg)->ndims + MP_COUNT)
+
+/*
+ * Write the groups of aggregate agg among groups[0..n).  Returns rows.
+ *
+ * The statement runs with the worker's privileges (a superuser): every name
+ * in it is schema-qualified, operators included, and values are parameters.
+ */
 static int64
 write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 {
-	int			nparams = 2 + agg->ndims + 7 + 5;
+	int			nparams = P_COUNT(agg);
 	Oid		   *types = palloc(nparams * sizeof(Oid));
 	Datum	   *params = palloc(nparams * sizeof(Datum));
 	Datum	  **cols = palloc(nparams * sizeof(Datum *));
@@ -86,57 +143,65 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 		cols[c] = palloc(Max(n, 1) * sizeof(Datum));
 		nulls[c] = palloc0(Max(n, 1) * sizeof(bool));
 	}
+#define SET(p, v)	(cols[(p)][rows] = (v))
+#define SET_NULL(p) (nulls[(p)][rows] = true)
 	for (int i = 0; i < n; i++)
 	{
 		TaGroupCopy *g = &groups[i];
-		int			c = 0;
 
 		if (g->agg != aggno)
 			continue;
-		cols[c++][rows] = TimestampTzGetDatum(ta_ms_to_timestamptz(g->window_start));
-		cols[c++][rows] = TimestampTzGetDatum(ta_ms_to_timestamptz(window_end(g->window_start)));
-		for (int d = 0; d < agg->ndims; d++, c++)
+		SET(P_WINDOW_START, TimestampTzGetDatum(ta_ms_to_timestamptz(g->window_start)));
+		SET(P_WINDOW_END, TimestampTzGetDatum(ta_ms_to_timestamptz(window_end(g->window_start))));
+		for (int d = 0; d < agg->ndims; d++)
 		{
 			if (g->dims[d] == NULL)
-				nulls[c][rows] = true;
+				SET_NULL(P_DIM(d));
 			else
-				cols[c][rows] = CStringGetTextDatum(g->dims[d]);
+				SET(P_DIM(d), CStringGetTextDatum(g->dims[d]));
 		}
-		cols[c++][rows] = Int64GetDatum(g->m.events);
-		cols[c++][rows] = Int64GetDatum(g->m.errors);
-		cols[c++][rows] = Int64GetDatum(g->m.client_errors);
-		cols[c++][rows] = Int64GetDatum(g->m.latency_count);
+		SET(P_METRIC(agg, MP_EVENTS), Int64GetDatum(g->m.events));
+		SET(P_METRIC(agg, MP_ERRORS), Int64GetDatum(g->m.errors));
+		SET(P_METRIC(agg, MP_CLIENT_ERRORS), Int64GetDatum(g->m.client_errors));
+		SET(P_METRIC(agg, MP_LATENCY_COUNT), Int64GetDatum(g->m.latency_count));
 		if (g->m.latency_count == 0)
 		{
-			nulls[c++][rows] = true;
-			nulls[c++][rows] = true;
-			nulls[c++][rows] = true;
+			SET_NULL(P_METRIC(agg, MP_LATENCY_SUM));
+			SET_NULL(P_METRIC(agg, MP_LATENCY_MIN));
+			SET_NULL(P_METRIC(agg, MP_LATENCY_MAX));
 		}
 		else
 		{
-			cols[c++][rows] = numeric_from_us(g->m.latency_sum_us);
-			cols[c++][rows] = numeric_from_us(g->m.latency_min_us);
-			cols[c++][rows] = numeric_from_us(g->m.latency_max_us);
+			SET(P_METRIC(agg, MP_LATENCY_SUM), ta_us_sum_to_numeric(g->m.latency_sum_us));
+			SET(P_METRIC(agg, MP_LATENCY_MIN), ta_us_to_numeric(g->m.latency_min_us));
+			SET(P_METRIC(agg, MP_LATENCY_MAX), ta_us_to_numeric(g->m.latency_max_us));
 		}
-		/* sketches: hll bytes, t-digest text, percentiles */
-		cols[c++][rows] = PointerGetDatum(g->users);
+		SET(P_METRIC(agg, MP_USERS), PointerGetDatum(g->users));
 		if (g->latency == NULL)
 		{
-			for (int k = 0; k < 4; k++)
-				nulls[c++][rows] = true;
+			SET_NULL(P_METRIC(agg, MP_LATENCY));
+			SET_NULL(P_METRIC(agg, MP_LATENCY_P50));
+			SET_NULL(P_METRIC(agg, MP_LATENCY_P95));
+			SET_NULL(P_METRIC(agg, MP_LATENCY_P99));
 		}
 		else
 		{
 			int64		lo = g->m.latency_min_us,
 						hi = g->m.latency_max_us;
 
-			cols[c++][rows] = CStringGetTextDatum(latency_tdigest_text(g->latency, lo, hi));
-			cols[c++][rows] = Float8GetDatum(latency_percentile(g->latency, 0.5, lo, hi));
-			cols[c++][rows] = Float8GetDatum(latency_percentile(g->latency, 0.95, lo, hi));
-			cols[c++][rows] = Float8GetDatum(latency_percentile(g->latency, 0.99, lo, hi));
+			SET(P_METRIC(agg, MP_LATENCY),
+				CStringGetTextDatum(latency_tdigest_text(g->latency, lo, hi)));
+			SET(P_METRIC(agg, MP_LATENCY_P50),
+				Float8GetDatum(latency_percentile(g->latency, 0.5, lo, hi)));
+			SET(P_METRIC(agg, MP_LATENCY_P95),
+				Float8GetDatum(latency_percentile(g->latency, 0.95, lo, hi)));
+			SET(P_METRIC(agg, MP_LATENCY_P99),
+				Float8GetDatum(latency_percentile(g->latency, 0.99, lo, hi)));
 		}
 		rows++;
 	}
+#undef SET
+#undef SET_NULL
 	if (rows == 0)
 		return 0;
 
@@ -144,24 +209,17 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 	{
 		Oid			t;
 
-		if (c < 2)
+		if (c == P_WINDOW_START || c == P_WINDOW_END)
 			t = TIMESTAMPTZOID;
-		else if (c < 2 + agg->ndims)
-			t = TEXTOID;
-		else if (c < 2 + agg->ndims + 4)
-			t = INT8OID;
-		else if (c < 2 + agg->ndims + 7)
-			t = NUMERICOID;
-		else if (c == 2 + agg->ndims + 7)
-			t = BYTEAOID;
-		else if (c == 2 + agg->ndims + 8)
+		else if (c < P_METRIC(agg, 0))
 			t = TEXTOID;
 		else
-			t = FLOAT8OID;
+			t = metric_param_type[c - P_METRIC(agg, 0)];
 		params[c] = make_array(cols[c], nulls[c], rows, t);
 		types[c] = get_array_type(t);
 	}
 
+	/* INSERT INTO t (columns) SELECT ... FROM ROWS FROM (unnest($1), ...) */
 	qname = quote_qualified_identifier("trafficagg", agg->name);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO %s AS t (window_start, window_end", qname);
@@ -170,15 +228,16 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 	appendStringInfoString(&sql, ", events, errors, client_errors, latency_count,"
 						   " latency_sum, latency_min, latency_max, users, unique_users,"
 						   " latency, latency_p50, latency_p95, latency_p99) SELECT ");
-	/* the plain columns as they come, then the sketches converted */
-	for (int c = 0; c < nparams - 5; c++)
+	for (int c = 0; c < P_METRIC(agg, MP_USERS); c++)
 		appendStringInfo(&sql, "c%d, ", c + 1);
 	appendStringInfo(&sql, "trafficagg.users_value(c%d),"
 					 " trafficagg.users_count(trafficagg.users_value(c%d)),"
-					 " trafficagg.latency_value(c%d), c%d, c%d, c%d FROM unnest(",
-					 nparams - 4, nparams - 4, nparams - 3, nparams - 2, nparams - 1, nparams);
+					 " trafficagg.latency_value(c%d), c%d, c%d, c%d FROM ROWS FROM (",
+					 P_METRIC(agg, MP_USERS) + 1, P_METRIC(agg, MP_USERS) + 1,
+					 P_METRIC(agg, MP_LATENCY) + 1, P_METRIC(agg, MP_LATENCY_P50) + 1,
+					 P_METRIC(agg, MP_LATENCY_P95) + 1, P_METRIC(agg, MP_LATENCY_P99) + 1);
 	for (int c = 0; c < nparams; c++)
-		appendStringInfo(&sql, "%s$%d", c ? ", " : "", c + 1);
+		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", c ? ", " : "", c + 1);
 	appendStringInfoString(&sql, ") AS x(");
 	for (int c = 0; c < nparams; c++)
 		appendStringInfo(&sql, "%sc%d", c ? ", " : "", c + 1);
@@ -186,11 +245,12 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 	for (int d = 0; d < agg->ndims; d++)
 		appendStringInfo(&sql, ", %s", quote_identifier(field_name(agg->dims[d])));
 	appendStringInfoString(&sql, ") DO UPDATE SET"
-						   " events = t.events + excluded.events,"
-						   " errors = t.errors + excluded.errors,"
-						   " client_errors = t.client_errors + excluded.client_errors,"
-						   " latency_count = t.latency_count + excluded.latency_count,"
-						   " latency_sum = coalesce(t.latency_sum, 0) + coalesce(excluded.latency_sum, 0),"
+						   " events = t.events OPERATOR(pg_catalog.+) excluded.events,"
+						   " errors = t.errors OPERATOR(pg_catalog.+) excluded.errors,"
+						   " client_errors = t.client_errors OPERATOR(pg_catalog.+) excluded.client_errors,"
+						   " latency_count = t.latency_count OPERATOR(pg_catalog.+) excluded.latency_count,"
+						   " latency_sum = coalesce(t.latency_sum, 0) OPERATOR(pg_catalog.+)"
+						   "   coalesce(excluded.latency_sum, 0),"
 						   " latency_min = least(t.latency_min, excluded.latency_min),"
 						   " latency_max = greatest(t.latency_max, excluded.latency_max),"
 						   " users = trafficagg.users_merge(t.users, excluded.users),"
@@ -226,7 +286,7 @@ static void
 write_offsets(int64 watermark, int64 spilled)
 {
 	StringInfoData sql;
-	Oid			types[5] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8OID};
+	Oid			types[5] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID};
 	Datum		params[5];
 	char		nulls[6] = "     ";
 	Datum	   *topics = palloc(ta_shared->nsources * sizeof(Datum));
@@ -280,31 +340,34 @@ write_offsets(int64 watermark, int64 spilled)
 	params[1] = make_array(parts, NULL, n, INT4OID);
 	params[2] = make_array(resumes, NULL, n, INT8OID);
 	params[3] = make_array(positions, NULL, n, INT8OID);
-	params[4] = Int64GetDatum(watermark);
+	params[4] = TimestampTzGetDatum(ta_ms_to_timestamptz(watermark));
 	nulls[4] = (watermark == TA_NO_TIME) ? 'n' : ' ';
 	initStringInfo(&sql);
 	appendStringInfoString(&sql,
 						   "INSERT INTO trafficagg.kafka_offsets AS o"
 						   " (topic, partition, resume_offset, position, flushed_watermark, updated_at)"
-						   " SELECT u.*, 'epoch'::timestamptz + $5 * interval '1 millisecond', now()"
-						   " FROM unnest($1, $2, $3, $4) AS u"
+						   " SELECT u.t, u.p, u.r, u.o, $5, pg_catalog.now()"
+						   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+						   "   pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(t, p, r, o)"
 						   " ON CONFLICT (topic, partition) DO UPDATE SET"
 						   " resume_offset = excluded.resume_offset, position = excluded.position,"
-						   " flushed_watermark = excluded.flushed_watermark, updated_at = now()");
+						   " flushed_watermark = excluded.flushed_watermark, updated_at = pg_catalog.now()");
 	ret = SPI_execute_with_args(sql.data, 5, types, params, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_with_args failed writing trafficagg.kafka_offsets: %d", ret);
 
 	if (spilled != TA_NO_TIME)
 	{
-		Oid			stypes[4] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8OID};
+		Oid			stypes[4] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID};
 		Datum		sparams[4] = {params[0], params[1],
-		make_array(read_through, NULL, n, INT8OID), Int64GetDatum(spilled)};
+			make_array(read_through, NULL, n, INT8OID),
+		TimestampTzGetDatum(ta_ms_to_timestamptz(spilled))};
 
 		ret = SPI_execute_with_args("INSERT INTO trafficagg.spilled_windows AS s"
 									" (topic, partition, window_start, through_offset)"
-									" SELECT u.t, u.p, 'epoch'::timestamptz + $4 * interval '1 millisecond', u.o"
-									" FROM unnest($1, $2, $3) AS u(t, p, o)"
+									" SELECT u.t, u.p, $4, u.o"
+									" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+									"   pg_catalog.unnest($3)) AS u(t, p, o)"
 									" ON CONFLICT (topic, partition, window_start)"
 									" DO UPDATE SET through_offset ="
 									"   greatest(s.through_offset, excluded.through_offset)",
@@ -318,13 +381,14 @@ write_offsets(int64 watermark, int64 spilled)
 static void
 forget_spilled(int64 watermark)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		params[1] = {Int64GetDatum(watermark - ta_window_ms)};
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		params[1];
 
 	if (watermark == TA_NO_TIME)
 		return;
+	params[0] = TimestampTzGetDatum(ta_ms_to_timestamptz(watermark - ta_window_ms));
 	if (SPI_execute_with_args("DELETE FROM trafficagg.spilled_windows"
-							  " WHERE window_start <= 'epoch'::timestamptz + $1 * interval '1 millisecond'",
+							  " WHERE window_start OPERATOR(pg_catalog.<=) $1",
 							  1, types, params, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "SPI_execute_with_args failed trimming trafficagg.spilled_windows");
 }
@@ -378,7 +442,9 @@ write_rejected(void)
 								" (received_at, source, topic, partition, \"offset\", reason, detail,"
 								" payload, payload_bytes)"
 								" SELECT u.r, 'kafka', u.t, u.p, u.o, u.re, u.d, u.pl, u.pb"
-								" FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
+								" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+								"   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+								"   pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8))"
 								" AS u(r, t, p, o, re, d, pl, pb)"
 								" ORDER BY u.p, u.o",
 								8, types, params, NULL, false, 0);
@@ -395,7 +461,9 @@ trim_rejected(void)
 	Datum		params[1] = {Int64GetDatum(ta_rejected_max_rows)};
 
 	if (SPI_execute_with_args("DELETE FROM trafficagg.rejected_events"
-							  " WHERE id <= (SELECT max(id) FROM trafficagg.rejected_events) - $1",
+							  " WHERE id OPERATOR(pg_catalog.<=)"
+							  "   (SELECT pg_catalog.max(id) FROM trafficagg.rejected_events)"
+							  "   OPERATOR(pg_catalog.-) $1",
 							  1, types, params, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "SPI_execute_with_args failed trimming trafficagg.rejected_events");
 }
@@ -416,8 +484,7 @@ flush_windows(bool close_all, bool spill_oldest, bool with_kafka,
 
 	memset(res, 0, sizeof(*res));
 	SPI_connect();
-	if (SPI_execute("SELECT pg_advisory_xact_lock(" TA_FLUSH_LOCK_KEY ")", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not take the trafficagg flush lock");
+	lock_flushes();
 
 	store_forget_flushed();
 	catalog_sync();

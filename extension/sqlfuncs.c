@@ -260,7 +260,7 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 		values[6] = Int64GetDatum(g->m.latency_count);
 		if (g->m.latency_count > 0)
 		{
-			values[7] = numeric_ms(g->m.latency_sum_us);
+			values[7] = ta_us_sum_to_numeric(g->m.latency_sum_us);
 			values[8] = numeric_ms(g->m.latency_min_us);
 			values[9] = numeric_ms(g->m.latency_max_us);
 		}

@@ -16,6 +16,11 @@
 
 #include "postgres.h"
 
+/* latency sums are 128-bit (TaMetrics); every platform PostgreSQL 15+ builds on with gcc or clang has it */
+#ifndef HAVE_INT128
+#error "trafficagg needs a compiler with a 128-bit integer type"
+#endif
+
 #include "datatype/timestamp.h"
 #include "storage/latch.h"
 #include "port/atomics.h"
@@ -42,6 +47,9 @@
 /* Unix-epoch milliseconds to a PostgreSQL timestamptz and back. */
 #define TA_PG_EPOCH_MS			INT64CONST(946684800000)
 #define ta_ms_to_timestamptz(ms) ((TimestampTz) (((ms) - TA_PG_EPOCH_MS) * 1000))
+/* (rounded down to the millisecond) */
+#define ta_timestamptz_to_ms(ts) \
+	((int64) ((ts) >= 0 ? (ts) / 1000 : -((-(ts) + 999) / 1000)) + TA_PG_EPOCH_MS)
 
 /* ---------------------------------------------------------------------
  * Settings (trafficagg.c).  Read through these variables only.
@@ -142,6 +150,7 @@ extern int	window_assign(int64 ts_ms, int64 *starts);
 extern int64 window_end(int64 start);
 extern int64 window_last_end(int64 ts_ms);
 extern Datum ta_us_to_numeric(int64 us);
+extern Datum ta_us_sum_to_numeric(int128 us);
 
 /* ---------------------------------------------------------------------
  * Shared state (store.c)
@@ -165,7 +174,8 @@ typedef struct TaMetrics
 	int64		errors;			/* status_code >= 500 */
 	int64		client_errors;	/* 400 <= status_code < 500 */
 	int64		latency_count;
-	int64		latency_sum_us;
+	int128		latency_sum_us; /* 1e12 ms per event: int64 would overflow
+								 * after 9,223 events */
 	int64		latency_min_us;
 	int64		latency_max_us;
 } TaMetrics;

@@ -98,6 +98,30 @@ ta_us_to_numeric(int64 us)
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 
+/* A sum of microseconds as an exact numeric of milliseconds. */
+Datum
+ta_us_sum_to_numeric(int128 us)
+{
+	char		buf[48];
+	char	   *p = buf + sizeof(buf);
+	bool		neg = us < 0;
+	uint128		u = neg ? -(uint128) us : (uint128) us;
+	int			digits = 0;
+
+	*--p = '\0';
+	do
+	{
+		*--p = '0' + (int) (u % 10);
+		u /= 10;
+		if (++digits == 3)
+			*--p = '.';
+	} while (u > 0 || digits < 4);
+	if (neg)
+		*--p = '-';
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(p),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
 int64
 watermark_get(void)
 {

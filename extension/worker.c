@@ -29,6 +29,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/pmsignal.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -71,6 +72,19 @@ worker_detach(int code, Datum arg)
 	LWLockRelease(ta_shared->lock);
 }
 
+/*
+ * The postmaster is gone: leave at once, as WL_EXIT_ON_PM_DEATH does, without
+ * flushing or closing the consumer (either could wait on a broker), so that
+ * the shared memory is released and the server can be started again.  The
+ * loop waits inside librdkafka rather than on the latch, so it asks here.
+ */
+static void
+exit_if_postmaster_died(void)
+{
+	if (!PostmasterIsAlive())
+		proc_exit(1);
+}
+
 static void
 begin_tx(const char *activity)
 {
@@ -95,7 +109,8 @@ extension_exists(void)
 
 	begin_tx("trafficagg: looking for the extension");
 	SPI_connect();
-	if (SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'trafficagg'", true, 1) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension"
+					" WHERE extname OPERATOR(pg_catalog.=) 'trafficagg'", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not query pg_extension");
 	exists = SPI_processed > 0;
 	SPI_finish();
@@ -167,7 +182,9 @@ spill_oldest(void)
 		CHECK_FOR_INTERRUPTS();
 		if (got_sigterm)
 			proc_exit(0);		/* positions in shared memory stay exact */
-		pg_usleep(1000000L);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
 	}
 }
 
@@ -229,6 +246,15 @@ trafficagg_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(ta_database, NULL, 0);
 	pgstat_report_appname("trafficagg worker");
+
+	/*
+	 * The worker runs as the bootstrap superuser: every statement it sends
+	 * resolves names with an always-secure search_path (as autovacuum does),
+	 * so that objects a role plants in a schema it can write to (public, in
+	 * databases created before PostgreSQL 15) are never picked up.  Its SQL is
+	 * schema-qualified besides (flush.c, recovery).
+	 */
+	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
 	worker_context = AllocSetContextCreate(TopMemoryContext, "trafficagg worker",
 										   ALLOCSET_DEFAULT_SIZES);
 
@@ -273,6 +299,7 @@ trafficagg_worker_main(Datum arg)
 		MemoryContextReset(worker_context);
 		MemoryContextSwitchTo(worker_context);
 		CHECK_FOR_INTERRUPTS();
+		exit_if_postmaster_died();
 
 		if (ConfigReloadPending)
 		{
