@@ -42,6 +42,8 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "latency.h"
+
 /* advisory lock key pair serialising flushes: 'traf', 'agg' */
 #define TA_FLUSH_LOCK_KEY "1953653094, 6383463"
 
