@@ -12,9 +12,13 @@ OBJS         = extension/trafficagg.o \
                extension/catalog.o \
                extension/ingest.o \
                extension/store.o \
+               extension/sketch_area.o \
                extension/sketch.o \
+               extension/hll.o \
+               extension/latency.o \
                extension/flush.o \
                extension/sqlfuncs.o \
+               extension/digest.o \
                extension/worker.o
 DATA_built   = extension/$(EXTENSION)--$(EXTVERSION).sql
 # earlier versions' install scripts and the upgrade scripts from them
@@ -40,7 +44,8 @@ PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object depends on the shared headers
-$(OBJS): extension/trafficagg.h extension/consume.h
+$(OBJS): extension/trafficagg.h extension/consume.h extension/sketch_area.h \
+         extension/sketch.h extension/hll.h extension/latency.h extension/digest.h
 
 extension/$(EXTENSION)--$(EXTVERSION).sql: extension/$(EXTENSION).sql
 	cp $< $@

@@ -45,6 +45,8 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "latency.h"
+
 /*
  * Flushes are serialised by an exclusive lock on the extension's own object
  * (pg_extension's row for trafficagg), held to the end of the flushing

@@ -30,6 +30,10 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "digest.h"
+#include "latency.h"
+#include "sketch_area.h"
+
 PG_FUNCTION_INFO_V1(trafficagg_ingest_text);
 PG_FUNCTION_INFO_V1(trafficagg_ingest_jsonb);
 PG_FUNCTION_INFO_V1(trafficagg_ingest_array);

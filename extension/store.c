@@ -7,7 +7,7 @@
  *
  * Everything is sized at server start from the settings and never grows.
  * The sketches of a group (unique users, latency histogram) are the only
- * variable-size part: they live in sketch.c's area, also sized at start.
+ * variable-size part: they live in sketch_area.c's area, also sized at start.
  *
  * Groups.  A group is (aggregate, window start, dimension values) ->
  * TaMetrics.  Dimension values are interned in the dictionary and a group key
@@ -46,6 +46,11 @@
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
 #include "utils/snapmgr.h"
+
+#include "hll.h"
+#include "latency.h"
+#include "sketch.h"
+#include "sketch_area.h"
 
 /* Extra group slots beyond max_groups: absorbs races between ingesters. */
 #define TA_GROUP_SLACK 1024

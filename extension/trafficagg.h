@@ -28,6 +28,8 @@
 #include "storage/spin.h"
 #include "utils/dsa.h"
 
+#include "sketch.h"
+
 /* ---------------------------------------------------------------------
  * Fixed limits.  These size arrays inside shared structures; everything a
  * user may want to tune is a setting below.
@@ -179,75 +181,6 @@ typedef struct TaMetrics
 	int64		latency_min_us;
 	int64		latency_max_us;
 } TaMetrics;
-
-/* ---------------------------------------------------------------------
- * Sketches: unique users and latency percentiles (sketch.c)
- * ---------------------------------------------------------------------
- */
-
-/* relative accuracy of latency percentiles (below the promised 1%) */
-#define TA_LATENCY_ALPHA		0.0095
-/* histogram buckets: 0, then (g^(k-1), g^k] us up to 1e12 ms */
-#define TA_LATENCY_BUCKETS		1830
-
-typedef struct TaLatency TaLatency;	/* a histogram copied out, palloc'd */
-
-/*
- * A group's sketches.  The forms and sizes are kept here, in the group, so
- * that the area holds only the contents: explicit hashes (8 bytes each) or
- * 2^log2m one-byte registers; (bucket, count) pairs (4 bytes each) or a dense
- * range of 4-byte counters.  Those sizes fit the area's size classes well.
- */
-typedef struct TaSketches
-{
-	dsa_pointer users;			/* InvalidDsaPointer: no user id yet */
-	dsa_pointer latency;		/* InvalidDsaPointer: no latency yet */
-	uint32		users_n;		/* explicit form: distinct hashes held */
-	uint32		users_cap;		/* explicit form: room for; 0: registers */
-	uint16		lat_n;			/* pairs form: pairs held */
-	uint16		lat_cap;		/* pairs form: room for; 0: dense */
-	uint16		lat_lo;			/* dense form: first bucket */
-	uint16		lat_nbuckets;	/* dense form: counters */
-} TaSketches;
-
-extern Size sketch_shmem_size(void);
-extern void sketch_shmem_init(void *place, bool found);
-extern uint64 sketch_bytes_used(void);
-extern bool sketch_has_room(void);
-extern uint64 sketch_user_hash(const char *data, size_t len);
-extern void sketch_init(TaSketches *sk);
-extern void users_add(TaSketches *sk, uint64 hash);
-/* a group's sketches copied out of the area (sketch_copy) */
-typedef struct TaSketchCopy
-{
-	TaSketches	hdr;
-	void	   *users;			/* hashes or registers; NULL: none */
-	uint32	   *latency;		/* pairs or counters; NULL: none */
-} TaSketchCopy;
-
-extern void sketch_copy(const TaSketches *sk, TaSketchCopy *copy);
-extern bytea *users_serialize(const TaSketchCopy *copy);
-extern void latency_add(TaSketches *sk, int64 us);
-extern TaLatency *latency_copy(const TaSketchCopy *copy);
-extern bytea *latency_to_bytes(const TaLatency *h, int64 min_us, int64 max_us);
-extern TaLatency *latency_from_bytes(const bytea *b, int64 *min_us, int64 *max_us);
-extern double latency_percentile(const TaLatency *h, double p, int64 min_us, int64 max_us);
-extern char *latency_tdigest_text(const TaLatency *h, int64 min_us, int64 max_us);
-/* a tdigest value's centroids, ascending */
-typedef struct TaDigest
-{
-	int			n;
-	int			compression;
-	int64		total;
-	double	   *mean;
-	int64	   *count;
-} TaDigest;
-
-extern TaDigest *digest_parse(const char *text);
-extern TaDigest *digest_merge(const TaDigest *a, const TaDigest *b);
-extern char *digest_text(const TaDigest *d);
-extern double digest_percentile(const TaDigest *d, double p);
-extern void sketch_free(TaSketches *sk);
 
 /* A group copied out of shared memory, with its dimension values resolved. */
 typedef struct TaGroupCopy

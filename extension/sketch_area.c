@@ -1,0 +1,161 @@
+/*-------------------------------------------------------------------------
+ *
+ * sketch_area.c
+ *	  The dynamic shared area (DSA) in which the sketches of groups live
+ *	  (hll.c, latency.c): its size, its creation in the main shared memory,
+ *	  allocation and release, and the bytes in use.
+ *
+ * Sketches grow with their contents, so they live in a dynamic shared area
+ * created in place inside the main shared memory at server start, of fixed
+ * size (trafficagg.sketch_memory plus slack for the allocator).  A small
+ * group stays small: a HyperLogLog holds its distinct hashes (8 bytes each)
+ * until it has more than the explicit threshold, then one byte per register;
+ * a histogram holds (bucket, count) pairs (4 bytes each) until a dense range
+ * of counters is smaller.  The forms and sizes are kept in the group
+ * (TaSketches, sketch.h), the contents in the area.  Bytes in use are counted
+ * here; store.c asks sketch_has_room() before it changes anything, and
+ * treats "no room" like a full group table (the oldest window is spilled),
+ * so an allocation never fails half-way through an event.
+ *
+ * Locking: a sketch belongs to its group and is read and written under the
+ * group's partition lock (store.c).  The DSA has its own lock.
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "trafficagg.h"
+
+#include "storage/lwlock.h"
+#include "utils/dsa.h"
+#include "utils/memutils.h"
+
+#include "hll.h"
+#include "latency.h"
+#include "sketch_area.h"
+
+typedef struct SketchAreaHeader
+{
+	int			tranche_id;
+	pg_atomic_uint64 bytes_used;	/* requested bytes of live sketches */
+	/* the DSA follows, MAXALIGN'd */
+} SketchAreaHeader;
+
+static SketchAreaHeader *area_header = NULL;
+static dsa_area *area = NULL;
+
+/*
+ * Worst growth of the two sketches of one group by one event, transient
+ * copies included (hll_max_growth, latency_max_growth).
+ */
+static Size
+group_max_growth(void)
+{
+	return hll_max_growth() + latency_max_growth();
+}
+
+static Size
+area_size(void)
+{
+	Size		limit = (Size) ta_sketch_memory_kb * 1024;
+	Size		one_event = mul_size((Size) window_count() * TA_MAX_AGGREGATES,
+									 group_max_growth());
+
+	/*
+	 * Beyond the limit: what one event can add once the limit is reached
+	 * (sketch_has_room() lets an event start while below it), and slack for
+	 * the allocator: our sizes are powers of two or close to a size class
+	 * (register arrays of 2^log2m bytes, hash and pair arrays doubling), dense
+	 * histograms round up by at most a quarter; plus partly used superblocks.
+	 */
+	return add_size(add_size(dsa_minimum_size(), one_event),
+					add_size(limit + limit / 4, 4 * 1024 * 1024));
+}
+
+Size
+sketch_shmem_size(void)
+{
+	return add_size(MAXALIGN(sizeof(SketchAreaHeader)), area_size());
+}
+
+static void *
+area_place(void)
+{
+	return (char *) area_header + MAXALIGN(sizeof(SketchAreaHeader));
+}
+
+/* In the postmaster, at shared memory (re)initialisation. */
+void
+sketch_shmem_init(void *place, bool found)
+{
+	area_header = (SketchAreaHeader *) place;
+	if (!found)
+	{
+		dsa_area   *a;
+
+		area_header->tranche_id = LWLockNewTrancheId();
+		pg_atomic_init_u64(&area_header->bytes_used, 0);
+		a = dsa_create_in_place(area_place(), area_size(), area_header->tranche_id, NULL);
+		dsa_pin(a);
+		/* never more than the place: no extra DSM segments */
+		dsa_set_size_limit(a, area_size());
+		dsa_detach(a);
+	}
+	area = NULL;
+}
+
+/* This process's handle on the area, attached on first use. */
+dsa_area *
+sketch_area(void)
+{
+	if (area == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		LWLockRegisterTranche(area_header->tranche_id, "trafficagg_sketches");
+		area = dsa_attach_in_place(area_place(), NULL);
+		dsa_pin_mapping(area);
+		MemoryContextSwitchTo(old);
+	}
+	return area;
+}
+
+dsa_pointer
+sketch_alloc(Size size)
+{
+	dsa_pointer p = dsa_allocate_extended(sketch_area(), size, DSA_ALLOC_NO_OOM);
+
+	if (!DsaPointerIsValid(p))
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("trafficagg sketch memory is exhausted"),
+				 errdetail("%llu bytes are in use by sketches.",
+						   (unsigned long long) pg_atomic_read_u64(&area_header->bytes_used)),
+				 errhint("Increase trafficagg.sketch_memory.")));
+	pg_atomic_fetch_add_u64(&area_header->bytes_used, size);
+	return p;
+}
+
+void
+sketch_release(dsa_pointer p, Size size)
+{
+	dsa_free(sketch_area(), p);
+	pg_atomic_fetch_sub_u64(&area_header->bytes_used, size);
+}
+
+uint64
+sketch_bytes_used(void)
+{
+	return pg_atomic_read_u64(&area_header->bytes_used);
+}
+
+/*
+ * May an event add to sketches?  Checked before it changes anything: below
+ * the limit it may, and the area's size past the limit covers the most one
+ * event can add, so an allocation never fails half-way through an event.
+ */
+bool
+sketch_has_room(void)
+{
+	return sketch_bytes_used() < (uint64) ta_sketch_memory_kb * 1024;
+}
