@@ -3,7 +3,7 @@
 # the TAP tests in t/).  PG_CONFIG may be overridden.
 
 EXTENSION    = trafficagg
-EXTVERSION   = 0.2.0
+EXTVERSION   = 0.3.0
 MODULE_big   = trafficagg
 OBJS         = extension/trafficagg.o \
                extension/consume.o \
@@ -17,6 +17,7 @@ OBJS         = extension/trafficagg.o \
                extension/hll.o \
                extension/latency.o \
                extension/flush.o \
+               extension/request.o \
                extension/sqlfuncs.o \
                extension/digest.o \
                extension/worker.o
@@ -44,7 +45,7 @@ PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object depends on the shared headers
-$(OBJS): extension/trafficagg.h extension/consume.h extension/sketch_area.h \
+$(OBJS): extension/trafficagg.h extension/consume.h extension/request.h extension/sketch_area.h \
          extension/sketch.h extension/hll.h extension/latency.h extension/digest.h
 
 extension/$(EXTENSION)--$(EXTVERSION).sql: extension/$(EXTENSION).sql

@@ -26,21 +26,28 @@
 /*
  * Read trafficagg.aggregates and update the shared catalog.  Caller is in a
  * transaction with SPI connected.
+ *
+ * Aggregates already loaded keep their slots; new ones take free slots
+ * oldest first (created_at).  The install script's trigger refuses an INSERT
+ * beyond trafficagg.max_aggregates, so a row without a slot can only come
+ * from a lowered setting (or concurrent inserts): it is left out with a
+ * WARNING, and never pushes out an aggregate that is already maintained.
  */
 void
 catalog_sync(void)
 {
-	TaAggregate want[TA_MAX_AGGREGATES];
+	TaAggregate *want;
 	int			nwant = 0;
-	bool		keep[TA_MAX_AGGREGATES] = {0};
+	bool	   *keep;
 	int			ret;
 
-	ret = SPI_execute("SELECT name, dimensions FROM trafficagg.aggregates ORDER BY name",
-					  true, 0);
+	ret = SPI_execute("SELECT name, dimensions FROM trafficagg.aggregates"
+					  " ORDER BY created_at, name", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed reading trafficagg.aggregates: %d", ret);
 
-	memset(want, 0, sizeof(want));
+	want = palloc0(Max(SPI_processed, 1) * sizeof(TaAggregate));
+	keep = palloc0(Max(SPI_processed, 1) * sizeof(bool));
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[r];
@@ -51,16 +58,8 @@ catalog_sync(void)
 		Datum	   *elems;
 		bool	   *nulls;
 		int			nelems;
-		TaAggregate *a;
+		TaAggregate *a = &want[nwant];
 
-		if (nwant == TA_MAX_AGGREGATES)
-		{
-			ereport(WARNING,
-					(errmsg("trafficagg supports at most %d aggregates; \"%s\" and later ones are ignored",
-							TA_MAX_AGGREGATES, name)));
-			break;
-		}
-		a = &want[nwant];
 		strlcpy(a->name, name, sizeof(a->name));
 		if (!isnull)
 		{
@@ -84,7 +83,7 @@ catalog_sync(void)
 
 	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 	/* keep unchanged aggregates in their slots */
-	for (int s = 0; s < TA_MAX_AGGREGATES; s++)
+	for (int s = 0; s < ta_max_aggregates; s++)
 	{
 		TaAggregate *cur = &ta_shared->aggs[s];
 		bool		found = false;
@@ -110,25 +109,33 @@ catalog_sync(void)
 			cur->in_use = false;
 		}
 	}
-	/* new ones into free slots, with a fresh generation */
+	/* new ones into free slots, oldest first, with a fresh generation */
 	for (int w = 0; w < nwant; w++)
 	{
+		int			s;
+
 		if (keep[w])
 			continue;
-		for (int s = 0; s < TA_MAX_AGGREGATES; s++)
+		for (s = 0; s < ta_max_aggregates; s++)
+			if (!ta_shared->aggs[s].in_use)
+				break;
+		if (s == ta_max_aggregates)
 		{
-			TaAggregate *cur = &ta_shared->aggs[s];
-
-			if (cur->in_use)
-				continue;
-			want[w].generation = cur->generation + 1;
-			*cur = want[w];
-			break;
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("trafficagg aggregate \"%s\" is not maintained: trafficagg.max_aggregates (%d) are already",
+							want[w].name, ta_max_aggregates),
+					 errhint("Raise trafficagg.max_aggregates and restart the server, or delete an aggregate.")));
+			continue;
 		}
+		want[w].generation = ta_shared->aggs[s].generation + 1;
+		ta_shared->aggs[s] = want[w];
 	}
 	ta_shared->catalog_loaded = true;
 	pg_atomic_fetch_add_u32(&ta_shared->catalog_version, 1);
 	LWLockRelease(ta_shared->lock);
+	pfree(want);
+	pfree(keep);
 }
 
 /* Slot of the aggregate called name, or -1. */
@@ -138,7 +145,7 @@ catalog_find(const char *name)
 	int			found = -1;
 
 	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	for (int s = 0; s < TA_MAX_AGGREGATES; s++)
+	for (int s = 0; s < ta_max_aggregates; s++)
 		if (ta_shared->aggs[s].in_use && strcmp(ta_shared->aggs[s].name, name) == 0)
 			found = s;
 	LWLockRelease(ta_shared->lock);

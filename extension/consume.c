@@ -37,6 +37,7 @@
 #include "utils/timestamp.h"
 
 #include "consume.h"
+#include "request.h"
 
 /* What the flush table said about a partition when the worker started. */
 typedef struct StoredOffset
@@ -471,9 +472,8 @@ consumer_start(void)
 				 errmsg("could not subscribe to Kafka topic \"%s\": %s",
 						ta_topic, rd_kafka_err2str(err))));
 
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	ta_shared->worker_has_kafka = true;
-	LWLockRelease(ta_shared->lock);
+	/* from now on flushes must go through the worker: it has offsets to write */
+	request_set_worker(MyLatch);
 	set_broker_state("connecting");
 	ereport(LOG, (errmsg("trafficagg: consuming \"%s\" from %s as group \"%s\"",
 						 ta_topic, ta_brokers, ta_group_id)));
@@ -491,8 +491,8 @@ consumer_stop(void)
 	rk = NULL;
 	rkqu = NULL;
 
+	request_set_worker(NULL);
 	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	ta_shared->worker_has_kafka = false;
 	for (int i = 1; i < ta_shared->nsources; i++)
 		ta_shared->sources[i].assigned = false;
 	LWLockRelease(ta_shared->lock);
@@ -575,10 +575,14 @@ serve_message(rd_kafka_message_t *m, bool hold, void (*spill) (void))
 	{
 		bool		full;
 		bool		replay = m->offset < ta_shared->sources[src].replay_until;
+		rd_kafka_timestamp_type_t tstype;
+		int64		sent_ms = rd_kafka_message_timestamp(m, &tstype);
 
+		if (sent_ms < 0)
+			sent_ms = TA_NO_TIME;	/* old message format: the server clock */
 		for (;;)
 		{
-			ingest_message(src, m->offset, m->payload, m->len, replay, hold, &full);
+			ingest_message(src, m->offset, sent_ms, m->payload, m->len, replay, hold, &full);
 			if (!full)
 				break;
 			spill();

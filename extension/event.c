@@ -36,6 +36,7 @@ static const char *const outcome_names[TA_NUM_OUTCOMES] = {
 	[TA_REJ_WRONG_TYPE] = "wrong_type",
 	[TA_REJ_BAD_TIMESTAMP] = "bad_timestamp",
 	[TA_REJ_VALUE_TOO_LONG] = "value_too_long",
+	[TA_REJ_FUTURE_TIMESTAMP] = "future_timestamp",
 };
 
 /* The string-valued fields (status_code is handled on its own). */
@@ -523,6 +524,16 @@ keep_string(TaEvent *ev, const JsonField *f)
 		return (reason); \
 	} while (0)
 
+/*
+ * Event times are kept within years 1 to 9999 UTC, what timestamptz and the
+ * window arithmetic handle, whether they came as numbers or strings.
+ */
+static inline bool
+event_time_in_range(int64 ms)
+{
+	return ms >= INT64CONST(-62135596800000) && ms <= INT64CONST(253402300799999);
+}
+
 /* The event schema, applied to the fields either parser found. */
 static TaOutcome
 validate_fields(const JsonField *fields, TaEvent *ev, char *detail, size_t detail_len)
@@ -535,8 +546,7 @@ validate_fields(const JsonField *fields, TaEvent *ev, char *detail, size_t detai
 		REJECT(TA_REJ_MISSING_FIELD, "field \"timestamp\" is missing");
 	if (f->type == JV_INTEGER)
 	{
-		/* keep within what timestamptz and the window arithmetic handle */
-		if (f->i < INT64CONST(-62135596800000) || f->i > INT64CONST(253402300799999))
+		if (!event_time_in_range(f->i))
 			REJECT(TA_REJ_BAD_TIMESTAMP, "epoch milliseconds %lld out of range",
 				   (long long) f->i);
 		ev->ts_ms = f->i;
@@ -552,6 +562,10 @@ validate_fields(const JsonField *fields, TaEvent *ev, char *detail, size_t detai
 		buf[f->len] = '\0';
 		if (!parse_rfc3339(buf, &ev->ts_ms))
 			REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.64s\" is not an RFC 3339 date-time with offset",
+				   buf);
+		/* a four-digit year with an offset can still land outside them */
+		if (!event_time_in_range(ev->ts_ms))
+			REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.64s\" is out of range (years 1 to 9999 UTC)",
 				   buf);
 	}
 	else
@@ -641,8 +655,9 @@ event_parse_with(const char *data, size_t len, TaEvent *ev, char *detail,
 		strings = malloc(strings_cap);
 		if (strings == NULL)
 		{
+			/* a fault of this server, not of the message: not a rejection */
 			strings_cap = 0;
-			REJECT(TA_REJ_TOO_LARGE, "out of memory for a %zu-byte message", len);
+			event_out_of_memory(len + NUM_KEYS + 1);
 		}
 	}
 	ev->strings = strings;

@@ -278,14 +278,15 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 }
 
 /*
- * Per partition: forget windows now flushed, compute the resume offset and
- * write it.  If a spill wrote the window starting at spilled early, also
- * record each partition's position as the offset through which that
- * window's events are in the tables (replay after a crash must not add them
- * again).  Caller holds nothing; takes ta_shared->lock.
+ * Per partition: forget the windows ending at or before written_through
+ * (now in the tables), compute the resume offset and write it, with the
+ * watermark to store.  If a spill wrote the window starting at spilled
+ * early, also record each partition's position as the offset through which
+ * that window's events are in the tables (replay after a crash must not add
+ * them again).  Caller holds nothing; takes ta_shared->lock.
  */
 static void
-write_offsets(int64 watermark, int64 spilled)
+write_offsets(int64 written_through, int64 watermark, int64 spilled)
 {
 	StringInfoData sql;
 	Oid			types[5] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID};
@@ -311,7 +312,7 @@ write_offsets(int64 watermark, int64 spilled)
 		resume = s->position;
 		for (int t = 0; t < s->ntracked; t++)
 		{
-			if (s->tracked[t].window_end <= watermark)
+			if (s->tracked[t].window_end <= written_through)
 				continue;
 			s->tracked[kept++] = s->tracked[t];
 			if (s->tracked[t].min_offset < resume)
@@ -320,7 +321,7 @@ write_offsets(int64 watermark, int64 spilled)
 		s->ntracked = kept;
 		if (s->overflow_min_offset != TA_NO_OFFSET)
 		{
-			if (s->overflow_end <= watermark)
+			if (s->overflow_end <= written_through)
 				s->overflow_min_offset = TA_NO_OFFSET;
 			else if (s->overflow_min_offset < resume)
 				resume = s->overflow_min_offset;
@@ -464,25 +465,33 @@ trim_rejected(void)
 
 	if (SPI_execute_with_args("DELETE FROM trafficagg.rejected_events"
 							  " WHERE id OPERATOR(pg_catalog.<=)"
-							  "   (SELECT pg_catalog.max(id) FROM trafficagg.rejected_events)"
-							  "   OPERATOR(pg_catalog.-) $1",
+							  "   ((SELECT pg_catalog.max(id) FROM trafficagg.rejected_events)"
+							  "    OPERATOR(pg_catalog.-) $1)",
 							  1, types, params, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "SPI_execute_with_args failed trimming trafficagg.rejected_events");
 }
 
+/* Every spill record: after a rewind nothing before the positions is replayed. */
+static void
+forget_all_spilled(void)
+{
+	if (SPI_execute("DELETE FROM trafficagg.spilled_windows", false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "SPI_execute failed emptying trafficagg.spilled_windows");
+}
+
 /*
- * Flush in the current transaction.  close_all: first move the watermark
- * past every window holding data.  spill_oldest: write the oldest window in
- * memory although it is still open (shared memory is full).  with_kafka: also
- * write offsets and the rejected ring (the worker only).
+ * Flush in the current transaction (see TaFlushKind).  with_kafka: also
+ * write offsets and the rejected ring (the worker only).  For FLUSH_REWIND,
+ * rewind_to is the watermark to go back to; the caller moves it with
+ * watermark_rewind() once the rows are safe (after commit, in the worker).
  */
 void
-flush_windows(bool close_all, bool spill_oldest, bool with_kafka,
-			  TaFlushResult *res)
+flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult *res)
 {
 	TaGroupCopy *groups;
 	int			n;
 	TaAggregate aggs[TA_MAX_AGGREGATES];
+	int64		written_through;
 
 	memset(res, 0, sizeof(*res));
 	SPI_connect();
@@ -495,7 +504,7 @@ flush_windows(bool close_all, bool spill_oldest, bool with_kafka,
 	watermark_advance();
 	memcpy(aggs, ta_shared->aggs, sizeof(aggs));
 	LWLockRelease(ta_shared->lock);
-	if (close_all)
+	if (kind == FLUSH_CLOSE_ALL)
 		watermark_close_all();
 	res->watermark = watermark_get();
 
@@ -506,28 +515,51 @@ flush_windows(bool close_all, bool spill_oldest, bool with_kafka,
 	 */
 	if (with_kafka && sources_replaying())
 	{
+		if (kind == FLUSH_REWIND)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot rewind the watermark while partitions replay after a restart"),
+					 errhint("Try again once trafficagg.status shows every position past its stored offset.")));
 		SpinLockAcquire(&ta_shared->mutex);
 		res->watermark = Min(res->watermark, ta_shared->replay_cutoff_ms);
 		SpinLockRelease(&ta_shared->mutex);
 	}
 
-	n = store_collect(res->watermark, spill_oldest, -1, true, &groups);
-	for (int a = 0; a < TA_MAX_AGGREGATES; a++)
+	switch (kind)
+	{
+		case FLUSH_SPILL_OLDEST:
+			n = store_collect_oldest_window(&groups);
+			written_through = res->watermark;
+			break;
+		case FLUSH_REWIND:
+			/* every window: partial rows for the open ones */
+			n = store_collect_closed(PG_INT64_MAX, &groups);
+			written_through = PG_INT64_MAX;
+			res->watermark = rewind_to;
+			break;
+		default:
+			n = store_collect_closed(res->watermark, &groups);
+			written_through = res->watermark;
+			break;
+	}
+	for (int a = 0; a < ta_max_aggregates; a++)
 		if (aggs[a].in_use)
 			res->rows += write_aggregate(&aggs[a], groups, n, a);
 
 	if (with_kafka)
 	{
-		if (!spill_oldest)
+		if (kind == FLUSH_REWIND)
+			forget_all_spilled();
+		else if (kind != FLUSH_SPILL_OLDEST)
 			forget_spilled(res->watermark);
-		write_offsets(res->watermark,
-					  spill_oldest && n > 0 ? groups[0].window_start : TA_NO_TIME);
+		write_offsets(written_through, res->watermark,
+					  kind == FLUSH_SPILL_OLDEST && n > 0 ? groups[0].window_start : TA_NO_TIME);
 		res->rejected_taken = write_rejected();
 	}
 	trim_rejected();
 	SPI_finish();
 
-	if (!spill_oldest)
+	if (kind == FLUSH_CLOSED || kind == FLUSH_CLOSE_ALL)
 	{
 		SpinLockAcquire(&ta_shared->mutex);
 		if (res->watermark > ta_shared->flushed_watermark_ms)

@@ -131,8 +131,47 @@ ingest_reject(int src, int64 offset, TaOutcome reason, const char *detail,
 	}
 }
 
+/* The parser could not allocate its buffer: a fault of this server. */
+void
+event_out_of_memory(size_t bytes)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OUT_OF_MEMORY),
+			 errmsg("out of memory"),
+			 errdetail("Failed on request of size %zu in the trafficagg event parser.", bytes)));
+}
+
 /*
- * Process one message of source src (offset: its Kafka offset, or -1).
+ * Is the event stamped further ahead of the time its message was sent
+ * (received_ms: the Kafka message timestamp, or TA_NO_TIME for the server
+ * clock) than trafficagg.max_future allows?  The Kafka timestamp is used when
+ * there is one because it is the same each time the message is read: a
+ * message judged "future" stays so when a replay after a crash reads it again.
+ */
+static bool
+event_from_future(const TaEvent *ev, int64 received_ms, char *detail, size_t detail_len)
+{
+	int64		ref = received_ms;
+	char		t1[32],
+				t2[32];
+
+	if (ta_max_future_ms < 0)
+		return false;
+	if (ref == TA_NO_TIME)
+		ref = ta_timestamptz_to_ms(GetCurrentTimestamp());
+	if (ev->ts_ms <= ref || ev->ts_ms - ref <= ta_max_future_ms)
+		return false;
+	snprintf(detail, detail_len,
+			 "event time %s is more than trafficagg.max_future (%d ms) ahead of %s %s",
+			 format_rfc3339(ev->ts_ms, t1, sizeof(t1)), ta_max_future_ms,
+			 received_ms == TA_NO_TIME ? "the server clock" : "the message timestamp",
+			 format_rfc3339(ref, t2, sizeof(t2)));
+	return true;
+}
+
+/*
+ * Process one message of source src (offset: its Kafka offset, or -1;
+ * received_ms: its Kafka timestamp, or TA_NO_TIME).
  * replay: the message was read before the restart (see the file header).
  * hold: some partition is still replaying; then no window beyond the stored
  * watermark is final yet (flushes hold them back), so fresh messages are
@@ -142,7 +181,7 @@ ingest_reject(int src, int64 offset, TaOutcome reason, const char *detail,
  * memory had no room for its groups: the caller makes room and retries.
  */
 TaOutcome
-ingest_message(int src, int64 offset, const char *data, size_t len,
+ingest_message(int src, int64 offset, int64 received_ms, const char *data, size_t len,
 			   bool replay, bool hold, bool *full)
 {
 	TaEvent		ev;
@@ -168,6 +207,11 @@ ingest_message(int src, int64 offset, const char *data, size_t len,
 	else
 		cutoff = watermark;
 	outcome = event_parse(data, len, &ev, detail, sizeof(detail));
+	if (outcome == TA_ACCEPTED && event_from_future(&ev, received_ms, detail, sizeof(detail)))
+	{
+		event_free(&ev);
+		outcome = TA_REJ_FUTURE_TIMESTAMP;
+	}
 	if (outcome == TA_ACCEPTED)
 	{
 		nstarts = window_assign(ev.ts_ms, starts);
@@ -211,10 +255,7 @@ ingest_message(int src, int64 offset, const char *data, size_t len,
 
 	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 	if (outcome == TA_ACCEPTED || outcome == TA_LATE)
-	{
-		if (ev.ts_ms > s->max_event_ms)
-			s->max_event_ms = ev.ts_ms;
-	}
+		source_saw_event_time(s, ev.ts_ms);
 	if (!s->is_sql)
 	{
 		if (outcome == TA_ACCEPTED)

@@ -58,7 +58,7 @@ static Size
 area_size(void)
 {
 	Size		limit = (Size) ta_sketch_memory_kb * 1024;
-	Size		one_event = mul_size((Size) window_count() * TA_MAX_AGGREGATES,
+	Size		one_event = mul_size((Size) window_count() * ta_max_aggregates,
 									 group_max_growth());
 
 	/*

@@ -30,6 +30,8 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "request.h"
+
 #include "digest.h"
 #include "latency.h"
 #include "sketch_area.h"
@@ -41,16 +43,31 @@ PG_FUNCTION_INFO_V1(trafficagg_latency_merge);
 PG_FUNCTION_INFO_V1(trafficagg_latency_digest);
 PG_FUNCTION_INFO_V1(trafficagg_latency_percentile);
 PG_FUNCTION_INFO_V1(trafficagg_flush);
+PG_FUNCTION_INFO_V1(trafficagg_rewind_watermark);
 PG_FUNCTION_INFO_V1(trafficagg_groups);
 PG_FUNCTION_INFO_V1(trafficagg_status);
 
-/* How long trafficagg.flush() waits for the worker. */
-#define TA_FLUSH_WAIT_MS 60000
+/*
+ * ingest() and flush() write: on a hot standby they would change shared
+ * memory that no table can ever receive (and ingest() used to answer
+ * "accepted" there).  Refuse them, as PostgreSQL refuses writes.
+ */
+static void
+refuse_during_recovery(const char *function)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot call %s during recovery", function),
+				 errdetail("This server is a standby; trafficagg aggregates only on the primary."),
+				 errhint("Call it on the primary.  The views and trafficagg.status can be read here.")));
+}
 
 static void
-sync_catalog_in_backend(void)
+sync_catalog_in_backend(const char *function)
 {
 	store_check_attached();
+	refuse_during_recovery(function);
 	SPI_connect();
 	catalog_sync();
 	SPI_finish();
@@ -61,7 +78,8 @@ static TaOutcome
 ingest_one(const char *data, size_t len)
 {
 	bool		full;
-	TaOutcome	outcome = ingest_message(TA_SQL_SOURCE, TA_NO_OFFSET, data, len, false, false, &full);
+	TaOutcome	outcome = ingest_message(TA_SQL_SOURCE, TA_NO_OFFSET, TA_NO_TIME, data, len,
+										 false, false, &full);
 
 	if (full)
 		ereport(ERROR,
@@ -84,7 +102,7 @@ trafficagg_ingest_text(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
 
-	sync_catalog_in_backend();
+	sync_catalog_in_backend("trafficagg.ingest()");
 	PG_RETURN_TEXT_P(cstring_to_text(outcome_name(t ? ingest_one(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t))
 												  : ingest_one(NULL, 0))));
 }
@@ -95,7 +113,7 @@ trafficagg_ingest_jsonb(PG_FUNCTION_ARGS)
 	Jsonb	   *j = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
 	char	   *s = j ? JsonbToCString(NULL, &j->root, VARSIZE(j)) : NULL;
 
-	sync_catalog_in_backend();
+	sync_catalog_in_backend("trafficagg.ingest()");
 	PG_RETURN_TEXT_P(cstring_to_text(outcome_name(ingest_one(s, s ? strlen(s) : 0))));
 }
 
@@ -111,7 +129,7 @@ trafficagg_ingest_array(PG_FUNCTION_ARGS)
 	int64		counts[TA_NUM_OUTCOMES] = {0};
 
 	InitMaterializedSRF(fcinfo, 0);
-	sync_catalog_in_backend();
+	sync_catalog_in_backend("trafficagg.ingest()");
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	for (int i = 0; i < n; i++)
 	{
@@ -137,71 +155,72 @@ trafficagg_ingest_array(PG_FUNCTION_ARGS)
 /*
  * flush(close_all): write closed windows now.  While the worker consumes
  * Kafka the flush must also write the partitions' offsets and the queued dead
- * letters, so it is the worker's: ask it and wait.  Otherwise flush here, in
- * the caller's transaction.  Returns the rows written (by this call).
+ * letters, so it is the worker's: ask it and wait (request.c).  Otherwise
+ * flush here, in the caller's transaction.  Returns the rows written (by this
+ * call).
  */
 Datum
 trafficagg_flush(PG_FUNCTION_ARGS)
 {
 	bool		close_all = PG_GETARG_BOOL(0);
-	bool		via_worker;
-	uint64		ticket = 0;
+	uint64		ticket;
 	TaFlushResult res;
 	TimestampTz start = GetCurrentTimestamp();
+	long		secs;
+	int			usecs;
 
 	store_check_attached();
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	via_worker = ta_shared->worker_has_kafka && ta_shared->worker_latch != NULL;
-	if (via_worker)
-	{
-		ticket = ++ta_shared->flush_requests;
-		ta_shared->flush_close_all |= close_all;
-		SetLatch(ta_shared->worker_latch);
-	}
-	LWLockRelease(ta_shared->lock);
+	refuse_during_recovery("trafficagg.flush()");
+	if ((ticket = flush_request_submit(close_all)) != 0)
+		PG_RETURN_INT64(flush_request_wait(ticket));
 
-	if (!via_worker)
-	{
-		long		secs;
-		int			usecs;
-
-		flush_windows(close_all, false, false, &res);
-		TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
-		flush_after_commit(&res, secs * 1000.0 + usecs / 1000.0);
-		PG_RETURN_INT64(res.rows);
-	}
-
-	for (;;)
-	{
-		bool		done;
-		bool		ok;
-		char		error[TA_ERROR_LEN];
-
-		LWLockAcquire(ta_shared->lock, LW_SHARED);
-		done = ta_shared->flush_completed >= ticket || ta_shared->worker_latch == NULL;
-		ok = ta_shared->last_flush_ok;
-		res.rows = ta_shared->last_flush_rows;
-		strlcpy(error, ta_shared->last_error, sizeof(error));
-		LWLockRelease(ta_shared->lock);
-		if (done && !ok)
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("trafficagg worker could not flush: %s", error),
-					 errhint("The data stay in shared memory and the worker retries; see the server log.")));
-		if (done)
-			break;
-		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), TA_FLUSH_WAIT_MS))
-			ereport(ERROR,
-					(errcode(ERRCODE_QUERY_CANCELED),
-					 errmsg("trafficagg worker did not complete the flush within %d s",
-							TA_FLUSH_WAIT_MS / 1000),
-					 errhint("Check trafficagg.status.last_error and the server log.")));
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
+	flush_windows(close_all ? FLUSH_CLOSE_ALL : FLUSH_CLOSED, 0, false, &res);
+	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+	flush_after_commit(&res, secs * 1000.0 + usecs / 1000.0);
 	PG_RETURN_INT64(res.rows);
+}
+
+/*
+ * rewind_watermark(to): the operator's repair of a watermark that moved too
+ * far (a burst of events with a wrong clock).  Every group in memory is
+ * written first (partial rows for the open windows), with resume offsets at
+ * the positions, so that nothing before them is ever read again; then the
+ * watermark goes back to `to`, and windows ending after it accept events
+ * again, their rows merging into those already written.  Returns the new
+ * watermark.  Events judged late before the rewind stay in
+ * trafficagg.rejected_events.
+ */
+Datum
+trafficagg_rewind_watermark(PG_FUNCTION_ARGS)
+{
+	TimestampTz to = PG_GETARG_TIMESTAMPTZ(0);
+	int64		to_ms;
+	uint64		ticket;
+	TaFlushResult res;
+
+	store_check_attached();
+	refuse_during_recovery("trafficagg.rewind_watermark()");
+	if (TIMESTAMP_NOT_FINITE(to))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the watermark must be a finite time")));
+	to_ms = ta_timestamptz_to_ms(to);
+	if (to_ms >= watermark_get())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the watermark is already at or before the time given"),
+				 errhint("trafficagg.rewind_watermark() only moves the watermark back; see trafficagg.status.watermark.")));
+
+	if ((ticket = rewind_request_submit(to_ms)) != 0)
+		rewind_request_wait(ticket);
+	else
+	{
+		/* SQL ingest only: here, in the caller's transaction */
+		flush_windows(FLUSH_REWIND, to_ms, false, &res);
+		watermark_rewind(to_ms);
+		flush_after_commit(&res, 0);
+	}
+	PG_RETURN_TIMESTAMPTZ(ta_ms_to_timestamptz(watermark_get()));
 }
 
 static Datum
@@ -227,8 +246,11 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	store_check_attached();
+	/* a standby consumes nothing: no live data, the tables are all there is */
+	if (RecoveryInProgress())
+		return (Datum) 0;
 	if (!ta_shared->catalog_loaded)
-		sync_catalog_in_backend();
+		sync_catalog_in_backend("trafficagg.groups()");
 	agg = catalog_find(name);
 	if (agg < 0)
 		ereport(ERROR,
@@ -239,7 +261,7 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 	ndims = ta_shared->aggs[agg].ndims;
 	LWLockRelease(ta_shared->lock);
 
-	n = store_collect(0, false, agg, false, &groups);
+	n = store_collect_live(agg, &groups);
 	for (int i = 0; i < n; i++)
 	{
 		TaGroupCopy *g = &groups[i];
@@ -296,6 +318,59 @@ ms_or_null(int64 ms, bool *isnull)
 	return *isnull ? (Datum) 0 : TimestampTzGetDatum(ta_ms_to_timestamptz(ms));
 }
 
+/* The columns of trafficagg.status(), in the order the install script declares them. */
+typedef enum StatusColumn
+{
+	SC_SOURCE,
+	SC_TOPIC,
+	SC_PARTITION,
+	SC_ASSIGNED,
+	SC_POSITION,
+	SC_STORED_OFFSET,
+	SC_END_OFFSET,
+	SC_LAG,
+	SC_CONSUMED,
+	SC_ACCEPTED,
+	SC_LATE,
+	SC_REJECTED,
+	SC_REJECTED_BY_REASON,
+	SC_MAX_EVENT_TIME,
+	SC_WATERMARK,
+	SC_FLUSHED_WATERMARK,
+	SC_OPEN_WINDOWS,
+	SC_GROUPS_USED,
+	SC_GROUPS_CAPACITY,
+	SC_SPILLS,
+	SC_REJECTED_DROPPED,
+	SC_FLUSHES,
+	SC_LAST_FLUSH_AT,
+	SC_LAST_FLUSH_MS,
+	SC_LAST_FLUSH_ROWS,
+	SC_LAST_ERROR,
+	SC_BROKER_STATE,
+	SC_SHMEM_BYTES,
+	SC_SKETCH_BYTES,
+	SC_SKETCH_CAPACITY,
+	SC_VALUES_USED,
+	SC_VALUES_CAPACITY,
+	SC_COUNT
+} StatusColumn;
+
+/*
+ * The SQL declaration and the library must agree on the result columns (they
+ * differ when the library was upgraded and ALTER EXTENSION UPDATE not run).
+ */
+static void
+check_result_columns(ReturnSetInfo *rsinfo, int expected, const char *function)
+{
+	if (rsinfo->setDesc->natts != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s returns %d columns, the trafficagg library fills %d",
+						function, rsinfo->setDesc->natts, expected),
+				 errhint("Run ALTER EXTENSION trafficagg UPDATE.")));
+}
+
 /* status(): one row per source (the SQL path and each Kafka partition). */
 Datum
 trafficagg_status(PG_FUNCTION_ARGS)
@@ -343,14 +418,14 @@ trafficagg_status(PG_FUNCTION_ARGS)
 	strlcpy(broker_state, ta_shared->broker_state, sizeof(broker_state));
 	LWLockRelease(ta_shared->lock);
 
+	check_result_columns(rsinfo, SC_COUNT, "trafficagg.status()");
 	for (int i = 0; i < nsources; i++)
 	{
 		TaSource   *s = &sources[i];
-		Datum		values[32];
-		bool		nulls[32] = {0};
+		Datum		values[SC_COUNT];
+		bool		nulls[SC_COUNT] = {0};
 		StringInfoData reasons;
 		uint64		rejected = 0;
-		int			c = 0;
 
 		if (!s->in_use)
 			continue;
@@ -364,52 +439,48 @@ trafficagg_status(PG_FUNCTION_ARGS)
 		}
 		appendStringInfoChar(&reasons, '}');
 
-		values[c++] = CStringGetTextDatum(s->is_sql ? "sql" : "kafka");
-		nulls[c] = s->is_sql;
-		values[c++] = s->is_sql ? (Datum) 0 : CStringGetTextDatum(s->topic);
-		nulls[c] = s->is_sql;
-		values[c++] = Int32GetDatum(s->partition);
-		values[c++] = BoolGetDatum(s->is_sql ? false : s->assigned);
-		nulls[c] = s->position == TA_NO_OFFSET;
-		values[c++] = Int64GetDatum(s->position);
-		nulls[c] = s->resume_offset == TA_NO_OFFSET;
-		values[c++] = Int64GetDatum(s->resume_offset);
-		nulls[c] = s->end_offset == TA_NO_OFFSET;
-		values[c++] = Int64GetDatum(s->end_offset);
-		nulls[c] = s->end_offset == TA_NO_OFFSET || s->position == TA_NO_OFFSET;
-		values[c++] = Int64GetDatum(Max(s->end_offset - s->position, 0));
-		values[c++] = Int64GetDatum((int64) s->consumed);
-		values[c++] = Int64GetDatum((int64) s->outcomes[TA_ACCEPTED]);
-		values[c++] = Int64GetDatum((int64) s->outcomes[TA_LATE]);
-		values[c++] = Int64GetDatum((int64) rejected);
-		values[c++] = DirectFunctionCall1(jsonb_in, CStringGetDatum(reasons.data));
-		values[c] = ms_or_null(s->max_event_ms, &nulls[c]);
-		c++;
-		values[c] = ms_or_null(watermark, &nulls[c]);
-		c++;
-		values[c] = ms_or_null(flushed, &nulls[c]);
-		c++;
-		values[c++] = Int32GetDatum(open_windows);
-		values[c++] = Int64GetDatum((int64) groups);
-		values[c++] = Int64GetDatum((int64) ta_max_groups);
-		values[c++] = Int64GetDatum(spills);
-		values[c++] = Int64GetDatum(dropped);
-		values[c++] = Int64GetDatum(flushes);
-		nulls[c] = last_flush_at == 0;
-		values[c++] = TimestampTzGetDatum(last_flush_at);
-		nulls[c] = last_flush_at == 0;
-		values[c++] = Float8GetDatum(last_flush_ms);
-		nulls[c] = last_flush_at == 0;
-		values[c++] = Int64GetDatum(last_flush_rows);
-		nulls[c] = last_error[0] == '\0';
-		values[c++] = CStringGetTextDatum(last_error);
-		values[c++] = CStringGetTextDatum(broker_state);
-		values[c++] = Int64GetDatum((int64) store_shmem_size());
-		values[c++] = Int64GetDatum((int64) sketch_bytes_used());
-		values[c++] = Int64GetDatum((int64) ta_sketch_memory_kb * 1024);
-		values[c++] = Int64GetDatum((int64) values_used);
-		values[c++] = Int64GetDatum((int64) ta_max_values);
-		Assert(c == 28);
+		values[SC_SOURCE] = CStringGetTextDatum(s->is_sql ? "sql" : "kafka");
+		nulls[SC_TOPIC] = s->is_sql;
+		values[SC_TOPIC] = s->is_sql ? (Datum) 0 : CStringGetTextDatum(s->topic);
+		nulls[SC_PARTITION] = s->is_sql;
+		values[SC_PARTITION] = Int32GetDatum(s->partition);
+		values[SC_ASSIGNED] = BoolGetDatum(s->is_sql ? false : s->assigned);
+		nulls[SC_POSITION] = s->position == TA_NO_OFFSET;
+		values[SC_POSITION] = Int64GetDatum(s->position);
+		nulls[SC_STORED_OFFSET] = s->resume_offset == TA_NO_OFFSET;
+		values[SC_STORED_OFFSET] = Int64GetDatum(s->resume_offset);
+		nulls[SC_END_OFFSET] = s->end_offset == TA_NO_OFFSET;
+		values[SC_END_OFFSET] = Int64GetDatum(s->end_offset);
+		nulls[SC_LAG] = s->end_offset == TA_NO_OFFSET || s->position == TA_NO_OFFSET;
+		values[SC_LAG] = Int64GetDatum(Max(s->end_offset - s->position, 0));
+		values[SC_CONSUMED] = Int64GetDatum((int64) s->consumed);
+		values[SC_ACCEPTED] = Int64GetDatum((int64) s->outcomes[TA_ACCEPTED]);
+		values[SC_LATE] = Int64GetDatum((int64) s->outcomes[TA_LATE]);
+		values[SC_REJECTED] = Int64GetDatum((int64) rejected);
+		values[SC_REJECTED_BY_REASON] = DirectFunctionCall1(jsonb_in, CStringGetDatum(reasons.data));
+		values[SC_MAX_EVENT_TIME] = ms_or_null(s->max_event_ms, &nulls[SC_MAX_EVENT_TIME]);
+		values[SC_WATERMARK] = ms_or_null(watermark, &nulls[SC_WATERMARK]);
+		values[SC_FLUSHED_WATERMARK] = ms_or_null(flushed, &nulls[SC_FLUSHED_WATERMARK]);
+		values[SC_OPEN_WINDOWS] = Int32GetDatum(open_windows);
+		values[SC_GROUPS_USED] = Int64GetDatum((int64) groups);
+		values[SC_GROUPS_CAPACITY] = Int64GetDatum((int64) ta_max_groups);
+		values[SC_SPILLS] = Int64GetDatum(spills);
+		values[SC_REJECTED_DROPPED] = Int64GetDatum(dropped);
+		values[SC_FLUSHES] = Int64GetDatum(flushes);
+		nulls[SC_LAST_FLUSH_AT] = last_flush_at == 0;
+		values[SC_LAST_FLUSH_AT] = TimestampTzGetDatum(last_flush_at);
+		nulls[SC_LAST_FLUSH_MS] = last_flush_at == 0;
+		values[SC_LAST_FLUSH_MS] = Float8GetDatum(last_flush_ms);
+		nulls[SC_LAST_FLUSH_ROWS] = last_flush_at == 0;
+		values[SC_LAST_FLUSH_ROWS] = Int64GetDatum(last_flush_rows);
+		nulls[SC_LAST_ERROR] = last_error[0] == '\0';
+		values[SC_LAST_ERROR] = CStringGetTextDatum(last_error);
+		values[SC_BROKER_STATE] = CStringGetTextDatum(broker_state);
+		values[SC_SHMEM_BYTES] = Int64GetDatum((int64) store_shmem_size());
+		values[SC_SKETCH_BYTES] = Int64GetDatum((int64) sketch_bytes_used());
+		values[SC_SKETCH_CAPACITY] = Int64GetDatum((int64) ta_sketch_memory_kb * 1024);
+		values[SC_VALUES_USED] = Int64GetDatum((int64) values_used);
+		values[SC_VALUES_CAPACITY] = Int64GetDatum((int64) ta_max_values);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -45,7 +45,10 @@
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
+
+#include "request.h"
 
 #include "hll.h"
 #include "latency.h"
@@ -145,6 +148,7 @@ store_shmem_size(void)
 										 sizeof(GroupEntry)));
 	sz = add_size(sz, hash_estimate_size(dict_capacity(), sizeof(ValueEntry)));
 	sz = add_size(sz, sketch_shmem_size());
+	sz = add_size(sz, request_shmem_size());
 	return sz;
 }
 
@@ -184,6 +188,7 @@ store_shmem_startup(void)
 
 		sketch_shmem_init(place, sketches_found);
 	}
+	request_shmem_init();
 	if (!found)
 	{
 		LWLockPadded *locks = GetNamedLWLockTranche("trafficagg");
@@ -398,7 +403,7 @@ catalog_snapshot(void)
 		memcpy(catalog_copy, ta_shared->aggs, sizeof(catalog_copy));
 		LWLockRelease(ta_shared->lock);
 		memset(catalog_used_fields, 0, sizeof(catalog_used_fields));
-		for (int a = 0; a < TA_MAX_AGGREGATES; a++)
+		for (int a = 0; a < ta_max_aggregates; a++)
 			if (catalog_copy[a].in_use)
 				for (int d = 0; d < catalog_copy[a].ndims; d++)
 					catalog_used_fields[catalog_copy[a].dims[d]] = true;
@@ -423,8 +428,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 {
 	uint32		ids[TA_NUM_FIELDS];
 	LWLockMode	dict_mode;
-	GroupKey	keys[TA_MAX_AGGREGATES * TA_MAX_WINDOWS_PER_EVENT];
-	uint32		hashes[TA_MAX_AGGREGATES * TA_MAX_WINDOWS_PER_EVENT];
+	static GroupKey *keys = NULL;	/* room for every key of one event */
+	static uint32 *hashes = NULL;
 	int			nkeys = 0;
 	int			nnew = 0;
 	const TaAggregate *aggs = catalog_snapshot();
@@ -435,6 +440,13 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	uint64		user_hash = 0;
 
 	*full = false;
+	if (keys == NULL)
+	{
+		Size		n = (Size) ta_max_aggregates * window_count();
+
+		keys = MemoryContextAlloc(TopMemoryContext, n * sizeof(GroupKey));
+		hashes = MemoryContextAlloc(TopMemoryContext, n * sizeof(uint32));
+	}
 
 	if (ev->field[TA_F_USER_ID] != NULL)
 		user_hash = sketch_user_hash(ev->field[TA_F_USER_ID],
@@ -462,7 +474,7 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	{
 		if (window_end(starts[w]) <= watermark)
 			continue;
-		for (int a = 0; a < TA_MAX_AGGREGATES; a++)
+		for (int a = 0; a < ta_max_aggregates; a++)
 		{
 			GroupKey   *k = &keys[nkeys];
 			LWLock	   *lock;
@@ -476,7 +488,7 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 			for (int d = 0; d < aggs[a].ndims; d++)
 				k->dims[d] = ids[aggs[a].dims[d]];
 			hashes[nkeys] = get_hash_value(group_table, k);
-			if (far_from_full && nstarts * TA_MAX_AGGREGATES <= TA_FAST_PATH_KEYS)
+			if (far_from_full && nstarts * ta_max_aggregates <= TA_FAST_PATH_KEYS)
 			{
 				nkeys++;
 				continue;
@@ -685,20 +697,25 @@ group_visible_live(GroupEntry *g)
 	return XidInMVCCSnapshot(xid, GetActiveSnapshot());
 }
 
+/* What collect_groups() takes. */
+typedef enum CollectMode
+{
+	COLLECT_CLOSED,				/* flush: windows ending at or before cutoff */
+	COLLECT_OLDEST_WINDOW,		/* spill: the oldest window in memory */
+	COLLECT_LIVE				/* read: what a reader sees as live, of one
+								 * aggregate */
+} CollectMode;
+
 /*
  * Copy groups out of shared memory into palloc'd TaGroupCopy, with their
- * dimension values as strings.
- *
- * for_flush: collect the live groups of windows ending at or before cutoff
- * (with oldest_window_only: only those of the oldest window in memory, for
- * a spill) and mark them flushed by the current transaction.
- * Otherwise: every group a reader should see as live (agg_filter >= 0: of
- * that aggregate only); cutoff is ignored.
+ * dimension values as strings.  The flush modes take live groups only and
+ * mark them flushed by the current transaction.
  */
-int
-store_collect(int64 cutoff, bool oldest_window_only, int agg_filter,
-			  bool for_flush, TaGroupCopy **out)
+static int
+collect_groups(CollectMode mode, int64 cutoff, int agg_filter, TaGroupCopy **out)
 {
+	bool		for_flush = mode != COLLECT_LIVE;
+	bool		oldest_window_only = mode == COLLECT_OLDEST_WINDOW;
 	HASH_SEQ_STATUS hs;
 	GroupEntry *g;
 	int			n = 0,
@@ -779,6 +796,27 @@ store_collect(int64 cutoff, bool oldest_window_only, int agg_filter,
 	}
 	*out = res;
 	return n;
+}
+
+/* For a flush: the live groups of windows ending at or before cutoff. */
+int
+store_collect_closed(int64 cutoff, TaGroupCopy **out)
+{
+	return collect_groups(COLLECT_CLOSED, cutoff, -1, out);
+}
+
+/* For a spill: the live groups of the oldest window in memory. */
+int
+store_collect_oldest_window(TaGroupCopy **out)
+{
+	return collect_groups(COLLECT_OLDEST_WINDOW, 0, -1, out);
+}
+
+/* For a reader: the groups of aggregate agg not yet visible in its table. */
+int
+store_collect_live(int agg, TaGroupCopy **out)
+{
+	return collect_groups(COLLECT_LIVE, 0, agg, out);
 }
 
 static void

@@ -30,7 +30,10 @@ char	   *ta_start_offset = NULL;
 int			ta_window_ms = 60000;
 int			ta_slide_ms = 0;
 int			ta_allowed_lateness_ms = 10000;
+int			ta_watermark_events = 10;
+int			ta_max_future_ms = 300000;
 int			ta_flush_interval_ms = 1000;
+int			ta_max_aggregates = 16;
 int			ta_max_groups = 100000;
 int			ta_max_values = 50000;
 int			ta_max_partitions = 256;
@@ -103,10 +106,24 @@ define_settings(void)
 							"How far behind the greatest event time the watermark trails.",
 							NULL, &ta_allowed_lateness_ms, 10000, 0, INT_MAX, PGC_SIGHUP,
 							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.watermark_events",
+							"Events of a partition that must have reached an event time before the watermark follows it.",
+							"So that a few events with a wrong clock can't close windows for everyone; 1 follows the greatest event time.",
+							&ta_watermark_events, 10, 1, TA_MAX_WATERMARK_EVENTS, PGC_SIGHUP,
+							0, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.max_future",
+							"How far an event time may be ahead of the time the message was sent; later ones are rejected as future_timestamp.",
+							"Compared with the Kafka message timestamp, or the server clock for trafficagg.ingest(); -1 accepts any.",
+							&ta_max_future_ms, 300000, -1, INT_MAX, PGC_SIGHUP,
+							GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.flush_interval",
 							"How often the worker writes offsets and dead letters when no window closes.",
 							NULL, &ta_flush_interval_ms, 1000, 10, 3600000, PGC_SIGHUP,
 							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.max_aggregates",
+							"Rows of trafficagg.aggregates the worker maintains; inserting more is an error.",
+							NULL, &ta_max_aggregates, 16, 1, TA_MAX_AGGREGATES, PGC_POSTMASTER,
+							0, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.max_groups",
 							"Groups (aggregate, window, dimension values) held in shared memory.",
 							NULL, &ta_max_groups, 100000, 100, 100000000, PGC_POSTMASTER,

@@ -35,12 +35,13 @@
  * user may want to tune is a setting below.
  * ---------------------------------------------------------------------
  */
-#define TA_MAX_AGGREGATES		16	/* rows of trafficagg.aggregates */
+#define TA_MAX_AGGREGATES		64	/* ceiling of trafficagg.max_aggregates */
 #define TA_MAX_DIMENSIONS		8	/* dimensions of one aggregate */
 #define TA_MAX_VALUE_LEN		256 /* bytes of a dimension value, with NUL */
 #define TA_LOCK_PARTITIONS		16	/* LWLocks over the group table */
 #define TA_TRACKED_WINDOWS		64	/* open windows tracked per partition */
 #define TA_MAX_WINDOWS_PER_EVENT 64	/* window / slide */
+#define TA_MAX_WATERMARK_EVENTS	100 /* ceiling of trafficagg.watermark_events */
 #define TA_ERROR_LEN			256 /* last-error text kept in status */
 #define TA_DETAIL_LEN			200 /* rejection detail text */
 #define TA_NO_TIME				PG_INT64_MIN	/* "no event time yet" */
@@ -66,7 +67,10 @@ extern char *ta_start_offset;
 extern int	ta_window_ms;
 extern int	ta_slide_ms;
 extern int	ta_allowed_lateness_ms;
+extern int	ta_watermark_events;
+extern int	ta_max_future_ms;
 extern int	ta_flush_interval_ms;
+extern int	ta_max_aggregates;
 extern int	ta_max_groups;
 extern int	ta_max_values;
 extern int	ta_max_partitions;
@@ -115,6 +119,7 @@ typedef enum TaOutcome
 	TA_REJ_WRONG_TYPE,
 	TA_REJ_BAD_TIMESTAMP,
 	TA_REJ_VALUE_TOO_LONG,
+	TA_REJ_FUTURE_TIMESTAMP,
 	TA_NUM_OUTCOMES
 } TaOutcome;
 
@@ -137,6 +142,8 @@ extern TaOutcome event_parse(const char *data, size_t len, TaEvent *ev,
 extern TaOutcome event_parse_with(const char *data, size_t len, TaEvent *ev,
 								  char *detail, size_t detail_len, bool use_fast);
 extern void event_free(TaEvent *ev);
+/* the parser's buffer could not be allocated: raises an ERROR (ingest.c) */
+extern void event_out_of_memory(size_t bytes) pg_attribute_noreturn();
 extern const char *outcome_name(TaOutcome outcome);
 extern const char *field_name(TaField field);
 extern int	field_by_name(const char *name);
@@ -215,6 +222,10 @@ typedef struct TaSource
 	char		topic[NAMEDATALEN];
 	int32		partition;
 	int64		max_event_ms;	/* greatest event time seen */
+	/* the greatest event times seen, a min-heap (window.c): the watermark
+	 * follows the trafficagg.watermark_events-th greatest */
+	int			nrecent;
+	int64		recent[TA_MAX_WATERMARK_EVENTS];
 	int64		position;		/* next offset to consume */
 	int64		resume_offset;	/* stored: where replay starts after a crash */
 	int64		replay_until;	/* position stored before the last restart:
@@ -270,14 +281,6 @@ typedef struct TaShared
 	char		last_error[TA_ERROR_LEN];
 	char		broker_state[32];
 	int			worker_pid;
-	Latch	   *worker_latch;	/* set to wake the worker */
-	bool		worker_has_kafka;	/* flushes must go through the worker */
-
-	/* flush requests from trafficagg.flush() to the worker (under lock) */
-	uint64		flush_requests;
-	uint64		flush_completed;
-	bool		flush_close_all;
-	bool		last_flush_ok;
 
 	/* rejected ring (under lock) */
 	int			rejected_head;	/* next to write */
@@ -302,8 +305,9 @@ extern long store_group_count(void);
 extern long store_value_count(void);
 extern const char *store_full_setting(void);
 extern int	store_window_count(void);
-extern int	store_collect(int64 cutoff, bool oldest_window_only, int agg_filter,
-						  bool for_flush, TaGroupCopy **out);
+extern int	store_collect_closed(int64 cutoff, TaGroupCopy **out);
+extern int	store_collect_oldest_window(TaGroupCopy **out);
+extern int	store_collect_live(int agg, TaGroupCopy **out);
 extern void store_forget_flushed(void);
 extern TaRejected *store_rejected_at(int i);
 extern Size store_rejected_size(void);
@@ -314,6 +318,8 @@ extern bool sources_replaying(void);
 extern int64 watermark_get(void);
 extern void watermark_advance(void);
 extern void watermark_close_all(void);
+extern void source_saw_event_time(TaSource *s, int64 ts_ms);
+extern void watermark_rewind(int64 to_ms);
 
 /* ---------------------------------------------------------------------
  * Aggregate catalog (catalog.c)
@@ -327,7 +333,8 @@ extern int	catalog_find(const char *name);
  * (ingest.c), shared by the Kafka worker and trafficagg.ingest().
  * ---------------------------------------------------------------------
  */
-extern TaOutcome ingest_message(int src, int64 offset, const char *data, size_t len,
+extern TaOutcome ingest_message(int src, int64 offset, int64 received_ms,
+								const char *data, size_t len,
 								bool replay, bool hold, bool *full);
 extern bool replay_spilled(int src, int64 offset, int64 window_start);
 extern void ingest_reject(int src, int64 offset, TaOutcome reason,
@@ -344,7 +351,20 @@ typedef struct TaFlushResult
 	int			rejected_taken; /* ring entries written; release after commit */
 } TaFlushResult;
 
-extern void flush_windows(bool close_all, bool spill_oldest, bool with_kafka,
+/* What a flush writes. */
+typedef enum TaFlushKind
+{
+	FLUSH_CLOSED,				/* the windows the watermark closed */
+	FLUSH_CLOSE_ALL,			/* first move the watermark past every window
+								 * with data (trafficagg.flush(true)) */
+	FLUSH_SPILL_OLDEST,			/* memory is full: the oldest window in memory,
+								 * open or not, as partial rows */
+	FLUSH_REWIND				/* every window, open ones as partial rows,
+								 * then the watermark goes back
+								 * (trafficagg.rewind_watermark) */
+} TaFlushKind;
+
+extern void flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka,
 						  TaFlushResult *res);
 extern void flush_after_commit(const TaFlushResult *res, double elapsed_ms);
 

@@ -12,13 +12,17 @@ GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
 -- configuration reload (SELECT pg_reload_conf()).
 -------------------------------------------------------------------------------
 
+-- (names are schema-qualified in every function of this script: a role that
+-- can create objects in a schema on the search_path must not be able to
+-- substitute its own functions or operators; see "Security" in the README)
 CREATE FUNCTION @extschema@.valid_dimensions(dims text[]) RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN cardinality(dims) <= 8
-   AND array_position(dims, NULL) IS NULL
-   AND dims <@ ARRAY['event_type', 'page', 'user_id', 'session_id', 'country',
+RETURN pg_catalog.cardinality(dims) OPERATOR(pg_catalog.<=) 8
+   AND pg_catalog.array_position(dims, NULL) IS NULL
+   AND dims OPERATOR(pg_catalog.<@) ARRAY['event_type', 'page', 'user_id', 'session_id', 'country',
                      'device', 'referrer', 'status_code']
-   AND cardinality(dims) = (SELECT count(DISTINCT d) FROM unnest(dims) AS d);
+   AND pg_catalog.cardinality(dims) OPERATOR(pg_catalog.=)
+       (SELECT pg_catalog.count(DISTINCT d) FROM pg_catalog.unnest(dims) AS d);
 
 CREATE TABLE @extschema@.aggregates (
     name        text PRIMARY KEY
@@ -92,11 +96,16 @@ COMMENT ON FUNCTION @extschema@.latency_percentile(tdigest, double precision) IS
 
 -- Create the table and the _live, _realtime, _hourly and _daily views of one
 -- aggregate.  Run again on an existing table (an upgrade), it adds missing
--- columns.  Its search_path is this script's, which reaches hll and tdigest.
+-- columns.  It runs as whoever inserts into trafficagg.aggregates (a
+-- superuser, usually), so its search_path holds only pg_catalog: every other
+-- name, in it and in the views it creates, is schema-qualified, hll's
+-- functions by the schema hll is installed in.
 CREATE FUNCTION @extschema@.create_aggregate_objects(agg_name text, dims text[])
-RETURNS void LANGUAGE plpgsql SET search_path FROM CURRENT AS
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
+    hll      text := (SELECT quote_ident(n.nspname) FROM pg_extension e
+                      JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hll');
     t        text := format('@extschema@.%I', agg_name);
     dim_cols text := '';
     dim_list text := '';
@@ -159,13 +168,13 @@ BEGIN
         format('@extschema@.%I', agg_name || '_live'), live_dims, agg_name);
 
     EXECUTE format(
-        'CREATE OR REPLACE VIEW %s AS SELECT window_start, window_end%s,'
+        'CREATE OR REPLACE VIEW %1$s AS SELECT window_start, window_end%2$s,'
         ' sum(events)::bigint AS events, sum(errors)::bigint AS errors,'
         ' sum(client_errors)::bigint AS client_errors,'
         ' sum(latency_count)::bigint AS latency_count, sum(latency_sum) AS latency_sum,'
         ' min(latency_min) AS latency_min, max(latency_max) AS latency_max,'
-        ' hll_union_agg(users) AS users,'
-        ' hll_cardinality(hll_union_agg(users))::bigint AS unique_users,'
+        ' %5$s.hll_union_agg(users) AS users,'
+        ' %5$s.hll_cardinality(%5$s.hll_union_agg(users))::bigint AS unique_users,'
         ' @extschema@.latency_union(latency) AS latency,'
         -- one row (the usual case): its percentiles, from the exact ranks;
         -- a table row and live data of the same window: from the merged digest
@@ -175,34 +184,33 @@ BEGIN
         '      ELSE max(latency_p95) END AS latency_p95,'
         ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.99)'
         '      ELSE max(latency_p99) END AS latency_p99'
-        ' FROM (SELECT * FROM %s UNION ALL SELECT * FROM %s) AS u'
-        ' GROUP BY window_start, window_end%s',
+        ' FROM (SELECT * FROM %3$s UNION ALL SELECT * FROM %4$s) AS u'
+        ' GROUP BY window_start, window_end%2$s',
         format('@extschema@.%I', agg_name || '_realtime'), dim_list,
-        t, format('@extschema@.%I', agg_name || '_live'), dim_list);
+        t, format('@extschema@.%I', agg_name || '_live'), hll);
 
     -- Rollups of the real-time rows to hours and days (UTC), for tumbling
     -- windows that divide them: exact sums, the union of the users sketches
     -- (the same as one sketch over all the hour's events), merged digests.
     FOR i IN 1 .. 2 LOOP
         EXECUTE format(
-            'CREATE OR REPLACE VIEW %s AS SELECT'
-            ' date_bin(%L, window_start, ''epoch'') AS window_start,'
-            ' date_bin(%L, window_start, ''epoch'') + %L AS window_end%s,'
+            'CREATE OR REPLACE VIEW %1$s AS SELECT'
+            ' date_bin(%2$L, window_start, ''epoch'') AS window_start,'
+            ' date_bin(%2$L, window_start, ''epoch'') + %2$L AS window_end%3$s,'
             ' sum(events)::bigint AS events, sum(errors)::bigint AS errors,'
             ' sum(client_errors)::bigint AS client_errors,'
             ' sum(latency_count)::bigint AS latency_count, sum(latency_sum) AS latency_sum,'
             ' min(latency_min) AS latency_min, max(latency_max) AS latency_max,'
-            ' hll_union_agg(users) AS users,'
-            ' hll_cardinality(hll_union_agg(users))::bigint AS unique_users,'
+            ' %5$s.hll_union_agg(users) AS users,'
+            ' %5$s.hll_cardinality(%5$s.hll_union_agg(users))::bigint AS unique_users,'
             ' @extschema@.latency_union(latency) AS latency,'
             ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.5) AS latency_p50,'
             ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.95) AS latency_p95,'
             ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.99) AS latency_p99'
-            ' FROM %s GROUP BY 1, 2%s',
+            ' FROM %4$s GROUP BY 1, 2%3$s',
             format('@extschema@.%I', agg_name || (ARRAY['_hourly', '_daily'])[i]),
-            (ARRAY['1 hour', '1 day'])[i], (ARRAY['1 hour', '1 day'])[i],
             (ARRAY['1 hour', '1 day'])[i], dim_list,
-            format('@extschema@.%I', agg_name || '_realtime'), dim_list);
+            format('@extschema@.%I', agg_name || '_realtime'), hll);
     END LOOP;
 
     EXECUTE format('GRANT SELECT ON %s, %s, %s, %s, %s TO PUBLIC', t,
@@ -213,13 +221,25 @@ BEGIN
 END;
 $$;
 
+-- Runs as whoever changes trafficagg.aggregates: only pg_catalog on its
+-- search_path, as in create_aggregate_objects.
 CREATE FUNCTION @extschema@.aggregates_changed() RETURNS trigger
-LANGUAGE plpgsql AS
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
-    v text;
+    v     text;
+    limit_ int := current_setting('trafficagg.max_aggregates', true)::int;
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        -- one insert at a time, so that concurrent ones can't both pass the limit
+        LOCK TABLE @extschema@.aggregates IN SHARE ROW EXCLUSIVE MODE;
+        IF limit_ IS NOT NULL AND (SELECT count(*) FROM @extschema@.aggregates) > limit_ THEN
+            RAISE EXCEPTION 'trafficagg maintains at most % aggregates (trafficagg.max_aggregates)', limit_
+                USING ERRCODE = 'configuration_limit_exceeded',
+                      DETAIL = format('Aggregate "%s" would be number %s.', NEW.name,
+                                      (SELECT count(*) FROM @extschema@.aggregates)),
+                      HINT = 'Delete an aggregate you no longer need, or raise trafficagg.max_aggregates and restart the server.';
+        END IF;
         PERFORM @extschema@.create_aggregate_objects(NEW.name, NEW.dimensions);
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' THEN
@@ -329,6 +349,11 @@ AS 'MODULE_PATHNAME', 'trafficagg_flush' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION @extschema@.flush(boolean) IS
   'write closed windows now (close_all: close every window with data first); returns rows written';
 
+CREATE FUNCTION @extschema@.rewind_watermark(to_time timestamptz) RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'trafficagg_rewind_watermark' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.rewind_watermark(timestamptz) IS
+  'repair: write every open window, then move the watermark back to the time given';
+
 CREATE FUNCTION @extschema@.groups(aggregate text,
     OUT window_start timestamptz, OUT window_end timestamptz, OUT dims text[],
     OUT events bigint, OUT errors bigint, OUT client_errors bigint,
@@ -370,6 +395,7 @@ REVOKE ALL ON FUNCTION @extschema@.ingest(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.ingest(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.ingest(bytea) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.flush(boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.rewind_watermark(timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.create_aggregate_objects(text, text[]) FROM PUBLIC;
 GRANT SELECT ON @extschema@.aggregates, @extschema@.kafka_offsets, @extschema@.spilled_windows,
     @extschema@.status TO PUBLIC;

@@ -13,14 +13,26 @@
  * active sources (Kafka partitions that still have unread data, assigned to
  * the worker or not yet: after a restart every partition with stored offsets
  * counts from the start, so a partial assignment during a rebalance can't
- * advance it) of the
- * greatest event time seen in each: Kafka orders events only within a
+ * advance it) of each source's event time: Kafka orders events only within a
  * partition, and a consumer catching up on a backlog reads partitions at
  * different speeds, so a global maximum would declare the slower partitions'
  * on-time events late.  A partition at its end (librdkafka's partition EOF)
  * is idle and does not hold the watermark back; when every source is idle
- * the watermark follows the greatest event time of all.  The SQL ingest path
- * is a source that is idle between calls.  The watermark never moves back.
+ * the watermark follows the greatest source event time.  The SQL ingest
+ * path is a source that is idle between calls.
+ *
+ * A source's event time is not the greatest event time it has seen but the
+ * K-th greatest, K = trafficagg.watermark_events: the watermark follows a
+ * time only once K events have reached it, so fewer than K events with a
+ * wrong clock (a replay of yesterday's data with one event minutes ahead, a
+ * device in 2099) can't close windows for the others.  Events more than
+ * trafficagg.max_future ahead of when they were sent are rejected before
+ * they get here (ingest.c).  The cost: windows close K events later on the
+ * slowest partition (at 1,000 events/s a partition, 9 ms for K = 10), and
+ * K - 1 event times per source kept in shared memory.
+ *
+ * The watermark never moves back, except by trafficagg.rewind_watermark(),
+ * the operator's repair of a watermark moved too far (watermark_rewind).
  *
  * A window is closed once the watermark reaches its end; an event whose
  * windows are all closed is late.
@@ -143,6 +155,79 @@ watermark_raise(int64 candidate)
 }
 
 /*
+ * Record an event time of source s: keep the K greatest in its min-heap
+ * (K = trafficagg.watermark_events; it may have changed since the last
+ * call).  Caller holds ta_shared->lock exclusively.
+ */
+static void
+heap_sift_down(int64 *h, int n, int i)
+{
+	for (;;)
+	{
+		int			l = 2 * i + 1,
+					r = l + 1,
+					m = i;
+		int64		t;
+
+		if (l < n && h[l] < h[m])
+			m = l;
+		if (r < n && h[r] < h[m])
+			m = r;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+static void
+heap_pop_min(TaSource *s)
+{
+	s->recent[0] = s->recent[--s->nrecent];
+	heap_sift_down(s->recent, s->nrecent, 0);
+}
+
+void
+source_saw_event_time(TaSource *s, int64 ts_ms)
+{
+	int			k = ta_watermark_events;
+
+	if (ts_ms > s->max_event_ms)
+		s->max_event_ms = ts_ms;
+	while (s->nrecent > k)
+		heap_pop_min(s);
+	if (s->nrecent < k)
+	{
+		int			i = s->nrecent++;
+
+		/* sift up */
+		s->recent[i] = ts_ms;
+		while (i > 0 && s->recent[(i - 1) / 2] > s->recent[i])
+		{
+			int64		t = s->recent[i];
+
+			s->recent[i] = s->recent[(i - 1) / 2];
+			s->recent[(i - 1) / 2] = t;
+			i = (i - 1) / 2;
+		}
+	}
+	else if (ts_ms > s->recent[0])
+	{
+		s->recent[0] = ts_ms;
+		heap_sift_down(s->recent, s->nrecent, 0);
+	}
+}
+
+/* The event time a source vouches for: its K-th greatest, or none yet. */
+static int64
+source_event_time(const TaSource *s)
+{
+	return s->nrecent >= ta_watermark_events ? s->recent[0] : TA_NO_TIME;
+}
+
+/*
  * Recompute the watermark from the sources.  Caller holds ta_shared->lock
  * (shared is enough: it only reads the sources).
  */
@@ -158,16 +243,19 @@ watermark_advance(void)
 	{
 		TaSource   *s = &ta_shared->sources[i];
 
+		int64		t;
+
 		if (!s->in_use)
 			continue;
-		if (s->max_event_ms > max_all)
-			max_all = s->max_event_ms;
+		t = source_event_time(s);
+		if (t > max_all)
+			max_all = t;
 		if (s->active)
 		{
 			any_active = true;
-			/* an active partition that has seen nothing yet holds all back */
-			if (s->max_event_ms < min_active)
-				min_active = s->max_event_ms;
+			/* an active partition that has seen too little yet holds all back */
+			if (t < min_active)
+				min_active = t;
 		}
 	}
 	candidate = any_active ? min_active : max_all;
@@ -194,4 +282,41 @@ watermark_close_all(void)
 	LWLockRelease(ta_shared->lock);
 	if (max_all != TA_NO_TIME)
 		watermark_raise(window_last_end(max_all));
+}
+
+/*
+ * trafficagg.rewind_watermark(to): the watermark, and the flushed watermark,
+ * go back to to_ms.  The caller has just written every group in memory and
+ * stored resume offsets equal to the positions (flush.c), so nothing before
+ * the positions is ever replayed: windows ending after to_ms are open again,
+ * and their new rows merge into those already written.  Event times above
+ * to_ms are forgotten, so that the watermark is set again by the events that
+ * follow.
+ */
+void
+watermark_rewind(int64 to_ms)
+{
+	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < ta_shared->nsources; i++)
+	{
+		TaSource   *s = &ta_shared->sources[i];
+		int			kept = 0;
+
+		if (s->max_event_ms > to_ms)
+			s->max_event_ms = to_ms;
+		for (int j = 0; j < s->nrecent; j++)
+			if (s->recent[j] <= to_ms)
+				s->recent[kept++] = s->recent[j];
+		s->nrecent = kept;
+		/* a subset of a heap's array is no heap: rebuild it */
+		for (int j = kept / 2 - 1; j >= 0; j--)
+			heap_sift_down(s->recent, kept, j);
+	}
+	SpinLockAcquire(&ta_shared->mutex);
+	ta_shared->watermark_ms = to_ms;
+	ta_shared->flushed_watermark_ms = to_ms;
+	if (ta_shared->replay_cutoff_ms > to_ms)
+		ta_shared->replay_cutoff_ms = to_ms;
+	SpinLockRelease(&ta_shared->mutex);
+	LWLockRelease(ta_shared->lock);
 }

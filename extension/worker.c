@@ -41,6 +41,7 @@
 #include "utils/wait_event.h"
 
 #include "consume.h"
+#include "request.h"
 
 /* messages consumed per batch */
 #define TA_BATCH 1000
@@ -65,10 +66,9 @@ handle_sigterm(SIGNAL_ARGS)
 static void
 worker_detach(int code, Datum arg)
 {
+	request_set_worker(NULL);
 	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	ta_shared->worker_latch = NULL;
 	ta_shared->worker_pid = 0;
-	ta_shared->worker_has_kafka = false;
 	LWLockRelease(ta_shared->lock);
 }
 
@@ -119,29 +119,48 @@ extension_exists(void)
 }
 
 /*
- * Run a flush in its own transaction.  Errors are caught: logged, kept in
- * status.last_error, and the flush is retried later.  Returns success.
+ * Run a flush (see TaFlushKind) in its own transaction.  Errors are caught:
+ * logged, kept in status.last_error (and in *error, if given), and the flush
+ * is retried later.  Returns success; *rows: the rows written.
  */
 static bool
-worker_flush(bool close_all, bool spill)
+worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t error_len)
 {
 	TaFlushResult res;
 	TimestampTz start = GetCurrentTimestamp();
 	MemoryContext oldcxt = CurrentMemoryContext;
 	bool		ok = true;
+	static const char *const activity[] = {
+		[FLUSH_CLOSED] = "trafficagg: flushing",
+		[FLUSH_CLOSE_ALL] = "trafficagg: flushing every window",
+		[FLUSH_SPILL_OLDEST] = "trafficagg: spilling the oldest window",
+		[FLUSH_REWIND] = "trafficagg: rewinding the watermark",
+	};
 
+	memset(&res, 0, sizeof(res));
+	if (error)
+		error[0] = '\0';
 	PG_TRY();
 	{
 		long		secs;
 		int			usecs;
 
-		begin_tx(spill ? "trafficagg: spilling the oldest window" : "trafficagg: flushing");
-		flush_windows(close_all, spill, consumer_active(), &res);
+		begin_tx(activity[kind]);
+		flush_windows(kind, rewind_to, consumer_active(), &res);
 		commit_tx();
+		if (kind == FLUSH_REWIND)
+		{
+			char		t[32];
+
+			watermark_rewind(rewind_to);
+			ereport(LOG,
+					(errmsg("trafficagg: watermark rewound to %s by trafficagg.rewind_watermark()",
+							format_rfc3339(rewind_to, t, sizeof(t)))));
+		}
 		TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
 		flush_after_commit(&res, secs * 1000.0 + usecs / 1000.0);
 		consumer_commit_positions();
-		if (spill)
+		if (kind == FLUSH_SPILL_OLDEST)
 		{
 			LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 			ta_shared->spills++;
@@ -166,10 +185,14 @@ worker_flush(bool close_all, bool spill)
 		LWLockRelease(ta_shared->lock);
 		ereport(LOG,
 				(errmsg("trafficagg: flush failed, will retry: %s", edata->message)));
+		if (error)
+			strlcpy(error, edata->message, error_len);
 		FreeErrorData(edata);
 		ok = false;
 	}
 	PG_END_TRY();
+	if (rows)
+		*rows = res.rows;
 	return ok;
 }
 
@@ -177,7 +200,7 @@ worker_flush(bool close_all, bool spill)
 static void
 spill_oldest(void)
 {
-	while (!worker_flush(false, true))
+	while (!worker_flush(FLUSH_SPILL_OLDEST, 0, NULL, NULL, 0))
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (got_sigterm)
@@ -259,7 +282,6 @@ trafficagg_worker_main(Datum arg)
 										   ALLOCSET_DEFAULT_SIZES);
 
 	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	ta_shared->worker_latch = MyLatch;
 	ta_shared->worker_pid = MyProcPid;
 	LWLockRelease(ta_shared->lock);
 	on_shmem_exit(worker_detach, (Datum) 0);
@@ -291,8 +313,11 @@ trafficagg_worker_main(Datum arg)
 	while (!got_sigterm)
 	{
 		int			served;
-		uint64		requests;
+		uint64		ticket;
 		bool		close_all;
+		int64		rewind_to;
+		int64		rows;
+		char		error[TA_ERROR_LEN];
 		int64		w;
 		bool		due;
 
@@ -307,7 +332,7 @@ trafficagg_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 			if (consumer_settings_changed())
 			{
-				worker_flush(false, false);
+				worker_flush(FLUSH_CLOSED, 0, NULL, NULL, 0);
 				consumer_stop();
 				start_consumer();
 			}
@@ -325,13 +350,21 @@ trafficagg_worker_main(Datum arg)
 							   Min(TA_KAFKA_WAIT_MS, ta_flush_interval_ms), spill_oldest);
 		served_last = served;
 
+		/* trafficagg.rewind_watermark(): served before anything else */
+		if ((ticket = rewind_request_take(&rewind_to)) != 0)
+		{
+			bool		ok = worker_flush(FLUSH_REWIND, rewind_to, &rows, error, sizeof(error));
+
+			rewind_request_complete(ticket, ok, error);
+			last_flush = GetCurrentTimestamp();
+			if (ok)
+				flushed_index = closed_index(watermark_get());
+		}
+
 		/* decide whether to flush */
-		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-		requests = ta_shared->flush_requests;
-		close_all = ta_shared->flush_close_all;
-		ta_shared->flush_close_all = false;
-		due = requests > ta_shared->flush_completed ||
-			ta_shared->rejected_count >= ta_rejected_buffer / 2;
+		ticket = flush_request_take(&close_all);
+		LWLockAcquire(ta_shared->lock, LW_SHARED);
+		due = ticket != 0 || ta_shared->rejected_count >= ta_rejected_buffer / 2;
 		LWLockRelease(ta_shared->lock);
 		w = watermark_get();
 		if (closed_index(w) > flushed_index)
@@ -341,15 +374,14 @@ trafficagg_worker_main(Datum arg)
 
 		if (due)
 		{
-			bool		ok = worker_flush(close_all, false);
+			bool		ok = worker_flush(close_all ? FLUSH_CLOSE_ALL : FLUSH_CLOSED, 0,
+										  &rows, error, sizeof(error));
 
 			last_flush = GetCurrentTimestamp();
 			if (ok)
 				flushed_index = closed_index(watermark_get());
-			LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-			ta_shared->flush_completed = requests;
-			ta_shared->last_flush_ok = ok;
-			LWLockRelease(ta_shared->lock);
+			if (ticket != 0)
+				flush_request_complete(ticket, ok, rows, error);
 		}
 
 		if (consumer_active())
@@ -364,7 +396,7 @@ trafficagg_worker_main(Datum arg)
 	}
 
 	/* SIGTERM: write what is closed, then leave the group */
-	worker_flush(false, false);
+	worker_flush(FLUSH_CLOSED, 0, NULL, NULL, 0);
 	consumer_stop();
 	ereport(LOG, (errmsg("trafficagg worker stopped")));
 	proc_exit(0);
