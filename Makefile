@@ -32,7 +32,7 @@ PG_CPPFLAGS += -Werror
 endif
 
 REGRESS      = event_validation windows watermark flush views status aggregates privileges \
-               sketches upgrade
+               sketches upgrade hardening
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check_regress
 TAP_TESTS    = 1
 EXTRA_CLEAN  = tmp_check_regress producer/node_modules/.cache

@@ -31,3 +31,12 @@ DELETE FROM trafficagg.aggregates WHERE name = 'by_device';
 SELECT count(*) FROM pg_views WHERE schemaname = 'trafficagg' AND viewname LIKE 'by_device%';
 INSERT INTO trafficagg.aggregates VALUES ('by_device', '{device}');
 SELECT count(*) FROM pg_views WHERE schemaname = 'trafficagg' AND viewname LIKE 'by_device%';
+-- and on to 0.3.0: the functions run by whoever changes the catalog resolve
+-- names in pg_catalog only; rewind_watermark() exists; the data stay
+ALTER EXTENSION trafficagg UPDATE TO '0.3.0';
+SELECT extversion FROM pg_extension WHERE extname = 'trafficagg';
+SELECT proname, proconfig FROM pg_proc
+ WHERE pronamespace = 'trafficagg'::regnamespace AND proconfig IS NOT NULL ORDER BY 1;
+SELECT has_function_privilege('public', 'trafficagg.rewind_watermark(timestamptz)', 'EXECUTE')
+       AS public_may_rewind;
+SELECT events, unique_users FROM trafficagg.by_page WHERE page = '/old';
