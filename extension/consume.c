@@ -28,10 +28,13 @@
  */
 #include "trafficagg.h"
 
+#include <sys/stat.h>
+
 #include <librdkafka/rdkafka.h>
 
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -259,6 +262,8 @@ load_stored_offsets(void)
 					" FROM trafficagg.kafka_offsets", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read trafficagg.kafka_offsets");
 	nstored = (int) SPI_processed;
+	if (stored != NULL)
+		pfree(stored);
 	stored = MemoryContextAllocZero(TopMemoryContext, Max(nstored, 1) * sizeof(StoredOffset));
 	for (int i = 0; i < nstored; i++)
 	{
@@ -279,6 +284,8 @@ load_stored_offsets(void)
 					" FROM trafficagg.spilled_windows", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read trafficagg.spilled_windows");
 	nspilled = (int) SPI_processed;
+	if (spilled != NULL)
+		pfree(spilled);
 	spilled = MemoryContextAllocZero(TopMemoryContext, Max(nspilled, 1) * sizeof(SpilledWindow));
 	for (int i = 0; i < nspilled; i++)
 	{
@@ -347,8 +354,15 @@ replay_spilled(int src, int64 offset, int64 window_start)
 static char *
 settings_signature(void)
 {
-	return psprintf("%s|%s|%s|%s|%s|%d", ta_brokers, ta_topic, ta_group_id,
-					ta_kafka_options, ta_start_offset, ta_queued_max_kbytes);
+	struct stat st;
+	int64		secrets_mtime = 0;
+
+	/* an edited secrets file counts as a change (its contents stay out of memory) */
+	if (ta_kafka_secrets_file[0] != '\0' && stat(ta_kafka_secrets_file, &st) == 0)
+		secrets_mtime = (int64) st.st_mtime;
+	return psprintf("%s|%s|%s|%s|%s|%d|%s|" INT64_FORMAT, ta_brokers, ta_topic, ta_group_id,
+					ta_kafka_options, ta_start_offset, ta_queued_max_kbytes,
+					ta_kafka_secrets_file, secrets_mtime);
 }
 
 bool
@@ -377,6 +391,178 @@ conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 }
 
 /*
+ * Is a librdkafka property's value a secret (never to be shown in an error,
+ * a log line or status)?  Passwords, keys, secrets, JAAS and OAUTHBEARER
+ * configurations.
+ */
+static bool
+is_secret_property(const char *name)
+{
+	static const char *const marks[] = {"password", "secret", "jaas", "oauthbearer.config",
+	"token", ".key.pem", "ssl_key", "keystore"};
+
+	for (int i = 0; i < lengthof(marks); i++)
+		if (strstr(name, marks[i]) != NULL)
+			return true;
+	return false;
+}
+
+/*
+ * trafficagg.kafka_options: "name=value; name=value".  A value may be in
+ * double quotes, which it must be if it contains ';' (a password may):
+ * sasl.password="Secr3t;Pa55=w0rd", with "" for a double quote inside.
+ * Errors name the entry and the property, never a secret's value: when an
+ * entry fails right after an unquoted secret it may be the secret's tail,
+ * and is then not named either.
+ */
+static void
+apply_kafka_options(rd_kafka_conf_t *conf, const char *options, const char *source,
+					bool all_secret)
+{
+	const char *p = options;
+	int			entry = 0;
+	bool		after_unquoted_secret = false;
+	StringInfoData name,
+				value;
+
+	initStringInfo(&name);
+	initStringInfo(&value);
+	for (;;)
+	{
+		bool		quoted = false;
+		char		errstr[512];
+
+		while (*p == ' ' || *p == '\t' || *p == ';' || *p == '\n' || *p == '\r')
+			p++;
+		if (*p == '\0')
+			break;
+		entry++;
+		resetStringInfo(&name);
+		resetStringInfo(&value);
+		while (*p != '\0' && *p != '=' && *p != ';' && *p != '\n')
+			appendStringInfoChar(&name, *p++);
+		while (name.len > 0 && (name.data[name.len - 1] == ' ' || name.data[name.len - 1] == '\t'))
+			name.data[--name.len] = '\0';
+		if (*p != '=')
+		{
+			rd_kafka_conf_destroy(conf);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("entry %d of %s is not name=value", entry, source),
+					 after_unquoted_secret
+					 ? errhint("It follows a secret whose value is not quoted: a value containing \";\" must be in double quotes, as in sasl.password=\"a;b\".")
+					 : errhint("Separate entries with semicolons, as in \"security.protocol=SSL; ssl.ca.location=/etc/ca.pem\".")));
+		}
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '"')
+		{
+			quoted = true;
+			for (p++;; p++)
+			{
+				if (*p == '\0')
+				{
+					rd_kafka_conf_destroy(conf);
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("entry %d of %s has no closing double quote", entry, source),
+							 errhint("Write a double quote inside a quoted value as \"\".")));
+				}
+				if (*p == '"' && p[1] == '"')
+					appendStringInfoChar(&value, *p++);
+				else if (*p == '"')
+					break;
+				else
+					appendStringInfoChar(&value, *p);
+			}
+			p++;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (*p != '\0' && *p != ';' && *p != '\n' && *p != '\r')
+			{
+				rd_kafka_conf_destroy(conf);
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("entry %d of %s has text after its quoted value", entry, source)));
+			}
+		}
+		else
+		{
+			while (*p != '\0' && *p != ';' && *p != '\n')
+				appendStringInfoChar(&value, *p++);
+			while (value.len > 0 && (value.data[value.len - 1] == ' ' || value.data[value.len - 1] == '\t' ||
+									 value.data[value.len - 1] == '\r'))
+				value.data[--value.len] = '\0';
+		}
+
+		if (rd_kafka_conf_set(conf, name.data, value.data, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+		{
+			bool		secret = all_secret || is_secret_property(name.data);
+			bool		hide_name = after_unquoted_secret;
+
+			rd_kafka_conf_destroy(conf);
+			if (hide_name)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("entry %d of %s is not a valid Kafka setting", entry, source),
+						 errhint("It follows a secret whose value is not quoted: a value containing \";\" must be in double quotes, as in sasl.password=\"a;b\".")));
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid Kafka setting \"%s\" (entry %d of %s): %s",
+							name.data, entry, source,
+							secret ? "the value is not accepted (not shown: it is a secret)" : errstr)));
+		}
+		after_unquoted_secret = !quoted && (all_secret || is_secret_property(name.data));
+		/* don't leave a secret in freed memory longer than needed */
+		memset(value.data, 0, value.maxlen);
+	}
+	pfree(name.data);
+	pfree(value.data);
+}
+
+/*
+ * The contents of trafficagg.kafka_secrets_file: the same "name=value"
+ * entries as trafficagg.kafka_options, one a line (or separated by ';'),
+ * lines starting with '#' ignored.  Secrets kept there never appear in
+ * postgresql.conf, nor in the server log line PostgreSQL writes when a
+ * setting changes on reload.
+ */
+static char *
+read_secrets_file(const char *path, rd_kafka_conf_t *conf)
+{
+	FILE	   *f = AllocateFile(path, "r");
+	StringInfoData buf;
+	char		line[4096];
+
+	if (f == NULL)
+	{
+		int			save_errno = errno;
+
+		rd_kafka_conf_destroy(conf);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open trafficagg.kafka_secrets_file \"%s\": %m", path)));
+	}
+	initStringInfo(&buf);
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		const char *l = line;
+
+		while (*l == ' ' || *l == '\t')
+			l++;
+		if (*l != '#')
+			appendStringInfoString(&buf, l);
+		if (buf.len > 0 && buf.data[buf.len - 1] != '\n')
+			appendStringInfoChar(&buf, '\n');
+	}
+	memset(line, 0, sizeof(line));
+	FreeFile(f);
+	return buf.data;
+}
+
+/*
  * Create the consumer and subscribe.  Caller is in a transaction (to read
  * the stored offsets).  Returns false if no brokers are configured.
  */
@@ -389,7 +575,13 @@ consumer_start(void)
 	rd_kafka_topic_partition_list_t *topics;
 	rd_kafka_resp_err_t err;
 
-	consumer_signature = MemoryContextStrdup(TopMemoryContext, settings_signature());
+	char	   *sig = settings_signature();
+
+	/* (each restart of the consumer replaces what the last one kept) */
+	if (consumer_signature != NULL)
+		pfree(consumer_signature);
+	consumer_signature = MemoryContextStrdup(TopMemoryContext, sig);
+	pfree(sig);
 	for (int i = 0; i < nslots_cached; i++)
 		slot_of_partition[i] = -1;	/* the topic may have changed */
 	if (ta_brokers[0] == '\0')
@@ -424,29 +616,14 @@ consumer_start(void)
 	conf_set(conf, "topic.metadata.refresh.interval.ms", "10000");
 	conf_set(conf, "log.queue", "true");
 
-	/* trafficagg.kafka_options: "name=value; name=value" */
-	if (ta_kafka_options[0] != '\0')
+	apply_kafka_options(conf, ta_kafka_options, "trafficagg.kafka_options", false);
+	if (ta_kafka_secrets_file[0] != '\0')
 	{
-		char	   *opts = pstrdup(ta_kafka_options);
-		char	   *save = NULL;
+		char	   *secrets = read_secrets_file(ta_kafka_secrets_file, conf);
 
-		for (char *kv = strtok_r(opts, ";", &save); kv; kv = strtok_r(NULL, ";", &save))
-		{
-			char	   *eq = strchr(kv, '=');
-			char	   *name = kv;
-
-			if (eq == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("trafficagg.kafka_options entry is not name=value"),
-						 errhint("Separate entries with semicolons, as in \"security.protocol=SSL; ssl.ca.location=/etc/ca.pem\".")));
-			*eq = '\0';
-			while (*name == ' ')
-				name++;
-			for (char *e = eq - 1; e >= name && *e == ' '; e--)
-				*e = '\0';
-			conf_set(conf, name, eq + 1);
-		}
+		apply_kafka_options(conf, secrets, "trafficagg.kafka_secrets_file", true);
+		memset(secrets, 0, strlen(secrets));
+		pfree(secrets);
 	}
 
 	rd_kafka_conf_set_log_cb(conf, log_cb);
@@ -632,7 +809,11 @@ consumer_poll(int max, int wait_ms, void (*spill) (void))
 		serve_message(msgs[i], hold, spill);
 	pfree(msgs);
 
-	/* high watermarks as last seen by the fetcher: no broker round trip */
+	/*
+	 * high watermarks as last seen by the fetcher: no broker round trip (they
+	 * may be older than what consumer_refresh_end_offsets() asked for: only
+	 * ever raise end_offset)
+	 */
 	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 	for (int i = 1; i < ta_shared->nsources; i++)
 	{
@@ -642,12 +823,56 @@ consumer_poll(int max, int wait_ms, void (*spill) (void))
 
 		if (s->in_use && s->assigned &&
 			rd_kafka_get_watermark_offsets(rk, s->topic, s->partition, &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-			hi >= 0)
+			hi > s->end_offset)
 			s->end_offset = hi;
 	}
 	watermark_advance();
 	LWLockRelease(ta_shared->lock);
 	return (int) n + 1;
+}
+
+/*
+ * Ask the brokers for the end offset of every assigned partition, so that
+ * status.lag is the broker's end offset minus the position even when the
+ * fetcher has not fetched for a while (its high watermarks come only with
+ * fetched data).  One ListOffsets request per leader, waiting at most
+ * TA_END_OFFSETS_WAIT_MS; skipped while the brokers are down.
+ */
+#define TA_END_OFFSETS_WAIT_MS 500
+
+void
+consumer_refresh_end_offsets(void)
+{
+	rd_kafka_topic_partition_list_t *list;
+
+	if (rk == NULL || strcmp(ta_shared->broker_state, "up") != 0)
+		return;
+	list = rd_kafka_topic_partition_list_new(8);
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	for (int i = 1; i < ta_shared->nsources; i++)
+	{
+		TaSource   *s = &ta_shared->sources[i];
+
+		if (s->in_use && s->assigned)
+			rd_kafka_topic_partition_list_add(list, s->topic, s->partition)->offset =
+				RD_KAFKA_OFFSET_END;	/* as a timestamp: "latest" */
+	}
+	LWLockRelease(ta_shared->lock);
+	if (list->cnt > 0 &&
+		rd_kafka_offsets_for_times(rk, list, TA_END_OFFSETS_WAIT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+		for (int i = 0; i < list->cnt; i++)
+		{
+			int			src = source_lookup(list->elems[i].topic, list->elems[i].partition, false);
+
+			if (src >= 0 && list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+				list->elems[i].offset >= 0)
+				ta_shared->sources[src].end_offset = list->elems[i].offset;
+		}
+		LWLockRelease(ta_shared->lock);
+	}
+	rd_kafka_topic_partition_list_destroy(list);
 }
 
 /* After a flush committed: tell Kafka our positions (monitoring only). */

@@ -16,5 +16,6 @@ extern bool consumer_settings_changed(void);
 extern bool consumer_active(void);
 extern int	consumer_poll(int max, int wait_ms, void (*spill) (void));
 extern void consumer_commit_positions(void);
+extern void consumer_refresh_end_offsets(void);
 
 #endif							/* TRAFFICAGG_CONSUME_H */

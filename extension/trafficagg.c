@@ -26,6 +26,7 @@ char	   *ta_topic = NULL;
 char	   *ta_group_id = NULL;
 char	   *ta_database = NULL;
 char	   *ta_kafka_options = NULL;
+char	   *ta_kafka_secrets_file = NULL;
 char	   *ta_start_offset = NULL;
 int			ta_window_ms = 60000;
 int			ta_slide_ms = 0;
@@ -90,6 +91,10 @@ define_settings(void)
 							   "Extra librdkafka properties, \"name=value; name=value\".",
 							   "For security.protocol, sasl.*, ssl.* and the like. Visible to superusers only.",
 							   &ta_kafka_options, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomStringVariable("trafficagg.kafka_secrets_file",
+							   "File of librdkafka properties whose values are secrets (sasl.password=...), one a line.",
+							   "Read when the consumer starts; values never appear in errors, logs or status. Visible to superusers only.",
+							   &ta_kafka_secrets_file, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomStringVariable("trafficagg.start_offset",
 							   "Where to start a partition with no stored offset: earliest, latest or an RFC 3339 timestamp.",
 							   NULL, &ta_start_offset, "earliest", PGC_SIGHUP, 0,

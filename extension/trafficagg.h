@@ -63,6 +63,7 @@ extern char *ta_topic;
 extern char *ta_group_id;
 extern char *ta_database;
 extern char *ta_kafka_options;
+extern char *ta_kafka_secrets_file;
 extern char *ta_start_offset;
 extern int	ta_window_ms;
 extern int	ta_slide_ms;

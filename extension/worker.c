@@ -262,6 +262,7 @@ trafficagg_worker_main(Datum arg)
 	int64		flushed_index = PG_INT64_MIN;
 	int			served_last = 0;
 	TimestampTz last_flush = GetCurrentTimestamp();
+	TimestampTz last_end_offsets = 0;
 	bool		logged_waiting = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -382,6 +383,13 @@ trafficagg_worker_main(Datum arg)
 				flushed_index = closed_index(watermark_get());
 			if (ticket != 0)
 				flush_request_complete(ticket, ok, rows, error);
+		}
+
+		/* the brokers' end offsets, for status.lag: once a second */
+		if (TimestampDifferenceExceeds(last_end_offsets, GetCurrentTimestamp(), 1000))
+		{
+			consumer_refresh_end_offsets();
+			last_end_offsets = GetCurrentTimestamp();
 		}
 
 		if (consumer_active())

@@ -13,8 +13,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(start_broker create_topic add_partitions produce kafka_node read_out_file read_topic
-  repo_root load_out_file oracle_sql check_aggregates_against_oracle);
+our @EXPORT = qw(start_broker create_topic add_partitions produce produce_lines kafka_node
+  read_out_file read_topic repo_root load_out_file load_topic oracle_sql
+  check_aggregates_against_oracle);
 
 # bad kind (producer) -> rejection reason (extension)
 our %reason_of = (
@@ -148,6 +149,18 @@ sub produce
 	return $stderr;
 }
 
+# Write the given message values (one line each, no newline inside) to one
+# partition with kcat, for messages the producer does not make.
+sub produce_lines
+{
+	my ($b, $topic, $partition, @lines) = @_;
+	my $in = join('', map { "$_\n" } @lines);
+	my ($out, $err);
+	IPC::Run::run([ 'kcat', '-b', $b->{bootstrap}, '-P', '-t', $topic, '-p', $partition ],
+		'<', \$in, '>', \$out, '2>', \$err)
+	  or die "kcat -P failed: $err";
+}
+
 # The producer's --out file as a list of hashes, values decoded to bytes.
 sub read_out_file
 {
@@ -209,6 +222,43 @@ sub load_out_file
 		CREATE TABLE $table AS
 		  SELECT (l->>'partition')::int AS partition, (l->>'offset')::bigint AS "offset",
 		         l->>'kind' AS kind, l->>'bad_kind' AS bad_kind, l->'event' AS event
+		    FROM (SELECT line::jsonb AS l FROM ${table}_raw) s;
+		DROP TABLE ${table}_raw;
+	});
+}
+
+# Load every message of a topic, as kcat reads it, into the table the oracle
+# reads (as load_out_file does): messages that are JSON objects are kind
+# 'event' (the oracle then leaves out those the extension dead-lettered),
+# others 'bad'.  For topics written with produce_lines.
+sub load_topic
+{
+	my ($node, $b, $topic, $table) = @_;
+	$table //= 'sent';
+	require JSON::PP;
+	my $json = JSON::PP->new->canonical;
+	my $file = "$PostgreSQL::Test::Utils::tmp_check/$topic.topic.ndjson";
+	open my $fh, '>', $file or die "$file: $!";
+	for my $m (@{ read_topic($b, $topic) })
+	{
+		my $ev = eval { $json->decode($m->{value} // '') };
+		my $kind = ref($ev) eq 'HASH' ? 'event' : 'bad';
+		print $fh $json->encode(
+			{
+				partition => $m->{partition} + 0,
+				offset => $m->{offset} + 0,
+				kind => $kind,
+				event => $kind eq 'event' ? $ev : undef
+			}) . "\n";
+	}
+	close $fh;
+	$node->safe_psql(
+		'postgres', qq{
+		CREATE TABLE ${table}_raw (line text);
+		COPY ${table}_raw FROM '$file' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02');
+		CREATE TABLE $table AS
+		  SELECT (l->>'partition')::int AS partition, (l->>'offset')::bigint AS "offset",
+		         l->>'kind' AS kind, NULL::text AS bad_kind, l->'event' AS event
 		    FROM (SELECT line::jsonb AS l FROM ${table}_raw) s;
 		DROP TABLE ${table}_raw;
 	});
