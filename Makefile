@@ -1,6 +1,7 @@
 # trafficagg: PGXS build.  `make && make install`, then `make installcheck`
 # (pg_regress against a temporary instance with the library preloaded, then
-# the TAP tests in t/).  PG_CONFIG may be overridden.
+# the TAP tests in t/).  PG_CONFIG may be overridden; WERROR=1 (warnings as
+# errors) and ASSERTS=1 (assertions compiled in) are described below.
 
 EXTENSION    = trafficagg
 EXTVERSION   = 0.3.0
@@ -30,12 +31,19 @@ PG_CPPFLAGS  = -Wextra -Wno-unused-parameter -Wno-sign-compare \
 ifdef WERROR
 PG_CPPFLAGS += -Werror
 endif
+# ASSERTS=1 compiles the extension's own Assert()s (and those in the server
+# headers' inline code) in, although the Debian server is built without
+# --enable-cassert: CI's second pass (`scripts/test.sh --asserts`).  make does
+# not track flags: `make clean` when switching between ASSERTS=1 and not.
+ifdef ASSERTS
+PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
+endif
 
 REGRESS      = event_validation windows watermark flush views status aggregates privileges \
                sketches upgrade hardening
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check_regress
 TAP_TESTS    = 1
-EXTRA_CLEAN  = tmp_check_regress producer/node_modules/.cache
+EXTRA_CLEAN  = tmp_check_regress producer/node_modules/.cache installcheck.log
 
 # no LLVM bitcode: nothing here benefits from JIT inlining
 override with_llvm = no

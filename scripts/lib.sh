@@ -6,7 +6,13 @@
 build_and_install() {
     bash scripts/install-deps.sh
     make -s "$@"
-    if [ "$(id -u)" -eq 0 ]; then make -s install; else sudo make -s install; fi
+    install_built
+}
+
+# `make install` of what is already built (extra make arguments, e.g. -C DIR),
+# with sudo unless root.
+install_built() {
+    if [ "$(id -u)" -eq 0 ]; then make -s "$@" install; else sudo make -s "$@" install; fi
 }
 
 # PostgreSQL refuses to run as root.  Sets the array as_user to the prefix
