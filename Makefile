@@ -7,6 +7,7 @@ EXTENSION    = trafficagg
 EXTVERSION   = 0.3.0
 MODULE_big   = trafficagg
 OBJS         = extension/trafficagg.o \
+               extension/datums.o \
                extension/consume.o \
                extension/event.o \
                extension/window.o \
@@ -17,6 +18,8 @@ OBJS         = extension/trafficagg.o \
                extension/sketch.o \
                extension/hll.o \
                extension/latency.o \
+               extension/recovery.o \
+               extension/deadletter.o \
                extension/flush.o \
                extension/request.o \
                extension/sqlfuncs.o \
@@ -53,7 +56,7 @@ PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object depends on the shared headers
-$(OBJS): extension/trafficagg.h extension/consume.h extension/request.h extension/sketch_area.h \
+$(OBJS): extension/trafficagg.h extension/consume.h extension/request.h extension/deadletter.h extension/sketch_area.h \
          extension/sketch.h extension/hll.h extension/latency.h extension/digest.h
 
 extension/$(EXTENSION)--$(EXTVERSION).sql: extension/$(EXTENSION).sql

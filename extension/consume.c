@@ -8,12 +8,12 @@
  * PostgreSQL.  Logs (log.queue), errors and rebalances are queued by
  * librdkafka and served by callbacks *in the worker's thread*, while it
  * polls.  The worker waits for the next message inside librdkafka
- * (rd_kafka_consumer_poll, at most TA_KAFKA_WAIT_MS, so that signals, flush
+ * (rd_kafka_consumer_poll, at most worker.c's TA_KAFKA_WAIT_MS, so that signals, flush
  * requests and timers are looked at in time), then takes whatever else is
  * queued without waiting (rd_kafka_consume_batch_queue).  Callbacks never
  * raise ERRORs: a longjmp through librdkafka's frames would be unsafe.
  *
- * Offsets.  Auto-commit is off.  The truth is trafficagg.kafka_offsets,
+ * Offsets.  Auto-commit is off.  The truth is trafficagg.kafka_offsets (recovery.c),
  * written by the flush in the same transaction as the rows.  On assignment a
  * partition starts at, in order of preference: the position in shared
  * memory (the worker restarted but the server did not: shared memory still
@@ -42,37 +42,20 @@
 #include "consume.h"
 #include "request.h"
 
-/* What the flush table said about a partition when the worker started. */
-typedef struct StoredOffset
-{
-	char		topic[NAMEDATALEN];
-	int32		partition;
-	int64		resume_offset;
-	int64		position;
-} StoredOffset;
 
 static rd_kafka_t *rk = NULL;
 static rd_kafka_queue_t *rkqu = NULL;
 static char *consumer_signature = NULL;	/* settings it was made with */
 
-static StoredOffset *stored = NULL;
-static int	nstored = 0;
-
 /* source slot of each partition of the topic, -1 if not known yet */
 static int *slot_of_partition = NULL;
 static int	nslots_cached = 0;
 
-/* windows written early by a spill, from trafficagg.spilled_windows */
-typedef struct SpilledWindow
-{
-	char		topic[NAMEDATALEN];
-	int32		partition;
-	int64		window_start;
-	int64		through_offset;
-} SpilledWindow;
 
-static SpilledWindow *spilled = NULL;
-static int	nspilled = 0;
+/* messages taken from librdkafka and not served yet (shared memory was full) */
+static rd_kafka_message_t **held = NULL;
+static int	nheld = 0;
+static int	held_next = 0;
 
 static rd_kafka_resp_err_t last_logged_error = RD_KAFKA_RESP_ERR_NO_ERROR;
 
@@ -134,14 +117,6 @@ error_cb(rd_kafka_t *k, int err, const char *reason, void *opaque)
 	}
 }
 
-static const StoredOffset *
-find_stored(const char *topic, int32 partition)
-{
-	for (int i = 0; i < nstored; i++)
-		if (stored[i].partition == partition && strcmp(stored[i].topic, topic) == 0)
-			return &stored[i];
-	return NULL;
-}
 
 /* Choose where each newly assigned partition starts; see the file header. */
 static void
@@ -157,7 +132,10 @@ place_partitions(rd_kafka_topic_partition_list_t *parts)
 	for (int i = 0; i < parts->cnt; i++)
 	{
 		rd_kafka_topic_partition_t *p = &parts->elems[i];
-		const StoredOffset *so = find_stored(p->topic, p->partition);
+		int64		stored_resume,
+					stored_position;
+		bool		stored = recovery_stored_position(p->topic, p->partition,
+													  &stored_resume, &stored_position);
 		int			src;
 		int64		shm_position;
 
@@ -177,17 +155,17 @@ place_partitions(rd_kafka_topic_partition_list_t *parts)
 		ta_shared->sources[src].active = true;
 		shm_position = ta_shared->sources[src].position;
 		/* shared memory still valid: its replay boundary stays as it was */
-		if (shm_position == TA_NO_OFFSET && so != NULL)
+		if (shm_position == TA_NO_OFFSET && stored)
 		{
-			ta_shared->sources[src].replay_until = so->position;
-			ta_shared->sources[src].position = so->resume_offset;
+			ta_shared->sources[src].replay_until = stored_position;
+			ta_shared->sources[src].position = stored_resume;
 		}
 		LWLockRelease(ta_shared->lock);
 
 		if (shm_position != TA_NO_OFFSET)
 			p->offset = shm_position;
-		else if (so != NULL)
-			p->offset = so->resume_offset;
+		else if (stored)
+			p->offset = stored_resume;
 		else if (by_time)
 			p->offset = start_ts;	/* resolved below */
 		else
@@ -202,10 +180,15 @@ place_partitions(rd_kafka_topic_partition_list_t *parts)
 		rd_kafka_resp_err_t err;
 
 		for (int i = 0; i < parts->cnt; i++)
+		{
+			int64		r,
+						pos;
+
 			if (parts->elems[i].offset >= 0 &&
-				find_stored(parts->elems[i].topic, parts->elems[i].partition) == NULL)
+				!recovery_stored_position(parts->elems[i].topic, parts->elems[i].partition, &r, &pos))
 				rd_kafka_topic_partition_list_add(q, parts->elems[i].topic,
 												  parts->elems[i].partition)->offset = start_ts;
+		}
 		if (q->cnt > 0)
 		{
 			err = rd_kafka_offsets_for_times(rk, q, 10000);
@@ -251,104 +234,7 @@ rebalance_cb(rd_kafka_t *k, rd_kafka_resp_err_t err,
 	}
 }
 
-/* Read trafficagg.kafka_offsets; restore the watermark it records. */
-static void
-load_stored_offsets(void)
-{
-	int64		restored = TA_NO_TIME;
 
-	SPI_connect();
-	if (SPI_execute("SELECT topic, partition, resume_offset, position, flushed_watermark"
-					" FROM trafficagg.kafka_offsets", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read trafficagg.kafka_offsets");
-	nstored = (int) SPI_processed;
-	if (stored != NULL)
-		pfree(stored);
-	stored = MemoryContextAllocZero(TopMemoryContext, Max(nstored, 1) * sizeof(StoredOffset));
-	for (int i = 0; i < nstored; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		wm;
-
-		strlcpy(stored[i].topic, SPI_getvalue(tup, desc, 1), NAMEDATALEN);
-		stored[i].partition = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		stored[i].resume_offset = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-		stored[i].position = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-		wm = SPI_getbinval(tup, desc, 5, &isnull);
-		if (!isnull && ta_timestamptz_to_ms(DatumGetTimestampTz(wm)) > restored && strcmp(stored[i].topic, ta_topic) == 0)
-			restored = ta_timestamptz_to_ms(DatumGetTimestampTz(wm));
-	}
-	if (SPI_execute("SELECT topic, partition, window_start, through_offset"
-					" FROM trafficagg.spilled_windows", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read trafficagg.spilled_windows");
-	nspilled = (int) SPI_processed;
-	if (spilled != NULL)
-		pfree(spilled);
-	spilled = MemoryContextAllocZero(TopMemoryContext, Max(nspilled, 1) * sizeof(SpilledWindow));
-	for (int i = 0; i < nspilled; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		strlcpy(spilled[i].topic, SPI_getvalue(tup, desc, 1), NAMEDATALEN);
-		spilled[i].partition = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		spilled[i].window_start =
-			ta_timestamptz_to_ms(DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull)));
-		spilled[i].through_offset = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	}
-	SPI_finish();
-
-	/*
-	 * Every partition with stored offsets holds the watermark back, and
-	 * counts as replaying, from now on, not only once it is assigned: a
-	 * rebalance may hand out the partitions one by one.
-	 */
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < nstored; i++)
-	{
-		int			src;
-
-		if (strcmp(stored[i].topic, ta_topic) != 0)
-			continue;
-		src = source_lookup(stored[i].topic, stored[i].partition, true);
-		if (src >= 0 && ta_shared->sources[src].position == TA_NO_OFFSET)
-		{
-			ta_shared->sources[src].active = true;
-			ta_shared->sources[src].replay_until = stored[i].position;
-		}
-	}
-	LWLockRelease(ta_shared->lock);
-
-	if (restored != TA_NO_TIME)
-	{
-		SpinLockAcquire(&ta_shared->mutex);
-		ta_shared->replay_cutoff_ms = restored;
-		if (restored > ta_shared->watermark_ms)
-			ta_shared->watermark_ms = restored;
-		if (restored > ta_shared->flushed_watermark_ms)
-			ta_shared->flushed_watermark_ms = restored;
-		SpinLockRelease(&ta_shared->mutex);
-	}
-}
-
-/*
- * During replay: was this message already written, in window_start, by a
- * spill before the crash?  (ingest.c skips that window for it.)
- */
-bool
-replay_spilled(int src, int64 offset, int64 window_start)
-{
-	TaSource   *s = &ta_shared->sources[src];
-
-	for (int i = 0; i < nspilled; i++)
-		if (spilled[i].window_start == window_start && spilled[i].partition == s->partition &&
-			offset < spilled[i].through_offset && strcmp(spilled[i].topic, s->topic) == 0)
-			return true;
-	return false;
-}
 
 /* A string naming every setting the consumer is built from. */
 static char *
@@ -590,7 +476,7 @@ consumer_start(void)
 		return false;
 	}
 
-	load_stored_offsets();
+	recovery_load();
 
 	conf = rd_kafka_conf_new();
 	conf_set(conf, "bootstrap.servers", ta_brokers);
@@ -662,6 +548,10 @@ consumer_stop(void)
 {
 	if (rk == NULL)
 		return;
+	/* messages still held are read again by the next consumer: positions stay */
+	for (int i = held_next; i < nheld; i++)
+		rd_kafka_message_destroy(held[i]);
+	nheld = held_next = 0;
 	rd_kafka_queue_destroy(rkqu);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
@@ -718,9 +608,12 @@ source_of(const rd_kafka_message_t *m)
 	return src;
 }
 
-/* One queue entry: a message, a partition EOF or a consumer error. */
-static void
-serve_message(rd_kafka_message_t *m, bool hold, void (*spill) (void))
+/*
+ * One queue entry: a message, a partition EOF or a consumer error.  Returns
+ * false, keeping the message, when shared memory had no room for it.
+ */
+static bool
+serve_message(rd_kafka_message_t *m, bool hold)
 {
 	int			src;
 
@@ -757,13 +650,9 @@ serve_message(rd_kafka_message_t *m, bool hold, void (*spill) (void))
 
 		if (sent_ms < 0)
 			sent_ms = TA_NO_TIME;	/* old message format: the server clock */
-		for (;;)
-		{
-			ingest_message(src, m->offset, sent_ms, m->payload, m->len, replay, hold, &full);
-			if (!full)
-				break;
-			spill();
-		}
+		ingest_message(src, m->offset, sent_ms, m->payload, m->len, replay, hold, &full);
+		if (full)
+			return false;
 		/* only this process writes these: read them without the lock */
 		if (!ta_shared->sources[src].active)
 		{
@@ -774,40 +663,75 @@ serve_message(rd_kafka_message_t *m, bool hold, void (*spill) (void))
 		set_broker_state("up");
 	}
 	rd_kafka_message_destroy(m);
+	return true;
+}
+
+/*
+ * Serve held[next..nheld) in order.  Stops at the first that finds shared
+ * memory full: it and those after it stay held for the next call.
+ */
+static int
+serve_held(bool hold, bool *memory_full)
+{
+	int			served = 0;
+
+	while (held_next < nheld)
+	{
+		if (!serve_message(held[held_next], hold))
+		{
+			*memory_full = true;
+			return served;
+		}
+		held[held_next++] = NULL;
+		served++;
+	}
+	nheld = held_next = 0;
+	return served;
 }
 
 /*
  * Consume up to max messages, waiting at most wait_ms for the first one.
- * Each goes through ingest_message(); when shared memory is full, spill()
- * makes room and the message is retried.  Returns the number of queue
- * entries served.
+ * Each goes through ingest_message().  When shared memory is full the call
+ * returns at once with *memory_full set: the message that found no room, and
+ * those after it, are kept and served first by the next call, once the
+ * caller has made room (the worker loop spills).  Returns the number of
+ * queue entries served.
  */
 int
-consumer_poll(int max, int wait_ms, void (*spill) (void))
+consumer_poll(int max, int wait_ms, bool *memory_full)
 {
-	rd_kafka_message_t **msgs;
 	rd_kafka_message_t *first;
 	ssize_t		n;
 	bool		hold;
+	int			served = 0;
 
+	*memory_full = false;
 	if (rk == NULL)
 		return 0;
+	if (held == NULL)
+		held = MemoryContextAllocZero(TopMemoryContext, max * sizeof(rd_kafka_message_t *));
+	hold = recovery_replaying();
 
-	/* wait in librdkafka for the first message; serves callbacks too */
-	first = rd_kafka_consumer_poll(rk, wait_ms);
-	if (first == NULL)
-		return 0;
-	hold = sources_replaying();
-	serve_message(first, hold, spill);
-
-	/* then whatever else is queued, without waiting */
-	msgs = palloc(max * sizeof(rd_kafka_message_t *));
-	n = rd_kafka_consume_batch_queue(rkqu, 0, msgs, max - 1);
-	if (n < 0)
-		n = 0;
-	for (ssize_t i = 0; i < n; i++)
-		serve_message(msgs[i], hold, spill);
-	pfree(msgs);
+	if (nheld > 0)
+	{
+		/* what found no room last time goes first, in order */
+		served = serve_held(hold, memory_full);
+		if (*memory_full)
+			return served;
+	}
+	else
+	{
+		/* wait in librdkafka for the first message; serves callbacks too */
+		first = rd_kafka_consumer_poll(rk, wait_ms);
+		if (first == NULL)
+			return 0;
+		/* then whatever else is queued, without waiting */
+		held[0] = first;
+		n = rd_kafka_consume_batch_queue(rkqu, 0, held + 1, max - 1);
+		nheld = 1 + (int) Max(n, 0);
+		held_next = 0;
+		served = serve_held(hold, memory_full);
+	}
 
 	/*
 	 * high watermarks as last seen by the fetcher: no broker round trip (they
@@ -828,7 +752,7 @@ consumer_poll(int max, int wait_ms, void (*spill) (void))
 	}
 	watermark_advance();
 	LWLockRelease(ta_shared->lock);
-	return (int) n + 1;
+	return served;
 }
 
 /*

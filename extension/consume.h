@@ -14,7 +14,7 @@ extern bool consumer_start(void);
 extern void consumer_stop(void);
 extern bool consumer_settings_changed(void);
 extern bool consumer_active(void);
-extern int	consumer_poll(int max, int wait_ms, void (*spill) (void));
+extern int	consumer_poll(int max, int wait_ms, bool *memory_full);
 extern void consumer_commit_positions(void);
 extern void consumer_refresh_end_offsets(void);
 

@@ -11,16 +11,14 @@
  *		offset (the smallest offset of an event still in an open window, or
  *		the position if none), the position (next offset to read) and the
  *		watermark up to which windows are now flushed;
- *	  - with Kafka: the rejected and late messages queued in the ring.
- * Rows and offsets commit together or not at all.  After a crash the worker
- * replays each partition from its resume offset, skipping windows ending at
- * or before the stored watermark (already written) and the accounting of
- * messages before the stored position (already counted), which rebuilds
- * exactly the open windows the crash lost.
+ *	  - with Kafka: the rejected and late messages queued (deadletter.c).
+ * Rows and offsets commit together or not at all.  The offsets, and what
+ * replay after a crash does with them, are recovery.c's.
  *
  * Flushes are serialised by a lock held to the end of the transaction (see
- * lock_flushes), so that offsets are never overwritten by an older flush.  While partitions replay
- * after a restart, flushes write no window beyond the stored watermark.
+ * lock_flushes), so that offsets are never overwritten by an older flush.
+ * While partitions replay after a restart, flushes write no window beyond
+ * the stored watermark.
  *
  * A spill (shared memory full) flushes the oldest window in memory early as
  * partial rows; later rows for the same window merge into them.  The spill
@@ -45,6 +43,7 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "deadletter.h"
 #include "latency.h"
 
 /*
@@ -61,20 +60,6 @@ lock_flushes(void)
 					   0, ExclusiveLock);
 }
 
-/* Build a one-dimensional array of n Datums (nulls may be NULL). */
-static Datum
-make_array(Datum *values, bool *nulls, int n, Oid type)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, type,
-											  typlen, typbyval, typalign));
-}
 
 /*
  * The parameters of an aggregate's INSERT after the window bounds and the
@@ -217,7 +202,7 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 			t = TEXTOID;
 		else
 			t = metric_param_type[c - P_METRIC(agg, 0)];
-		params[c] = make_array(cols[c], nulls[c], rows, t);
+		params[c] = ta_datum_array(cols[c], nulls[c], rows, t);
 		types[c] = get_array_type(t);
 	}
 
@@ -277,207 +262,10 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 	return rows;
 }
 
-/*
- * Per partition: forget the windows ending at or before written_through
- * (now in the tables), compute the resume offset and write it, with the
- * watermark to store.  If a spill wrote the window starting at spilled
- * early, also record each partition's position as the offset through which
- * that window's events are in the tables (replay after a crash must not add
- * them again).  Caller holds nothing; takes ta_shared->lock.
- */
-static void
-write_offsets(int64 written_through, int64 watermark, int64 spilled)
-{
-	StringInfoData sql;
-	Oid			types[5] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID};
-	Datum		params[5];
-	char		nulls[6] = "     ";
-	Datum	   *topics = palloc(ta_shared->nsources * sizeof(Datum));
-	Datum	   *parts = palloc(ta_shared->nsources * sizeof(Datum));
-	Datum	   *resumes = palloc(ta_shared->nsources * sizeof(Datum));
-	Datum	   *positions = palloc(ta_shared->nsources * sizeof(Datum));
-	Datum	   *read_through = palloc(ta_shared->nsources * sizeof(Datum));
-	int			n = 0;
-	int			ret;
 
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	for (int i = 1; i < ta_shared->nsources; i++)
-	{
-		TaSource   *s = &ta_shared->sources[i];
-		int64		resume;
-		int			kept = 0;
 
-		if (!s->in_use || s->position == TA_NO_OFFSET)
-			continue;
-		resume = s->position;
-		for (int t = 0; t < s->ntracked; t++)
-		{
-			if (s->tracked[t].window_end <= written_through)
-				continue;
-			s->tracked[kept++] = s->tracked[t];
-			if (s->tracked[t].min_offset < resume)
-				resume = s->tracked[t].min_offset;
-		}
-		s->ntracked = kept;
-		if (s->overflow_min_offset != TA_NO_OFFSET)
-		{
-			if (s->overflow_end <= written_through)
-				s->overflow_min_offset = TA_NO_OFFSET;
-			else if (s->overflow_min_offset < resume)
-				resume = s->overflow_min_offset;
-		}
-		s->resume_offset = resume;
-		topics[n] = CStringGetTextDatum(s->topic);
-		parts[n] = Int32GetDatum(s->partition);
-		resumes[n] = Int64GetDatum(resume);
-		/* during a replay the accounted-for boundary is still the old one */
-		positions[n] = Int64GetDatum(Max(s->position, s->replay_until));
-		read_through[n] = Int64GetDatum(s->position);
-		n++;
-	}
-	LWLockRelease(ta_shared->lock);
-	if (n == 0)
-		return;
 
-	params[0] = make_array(topics, NULL, n, TEXTOID);
-	params[1] = make_array(parts, NULL, n, INT4OID);
-	params[2] = make_array(resumes, NULL, n, INT8OID);
-	params[3] = make_array(positions, NULL, n, INT8OID);
-	params[4] = TimestampTzGetDatum(ta_ms_to_timestamptz(watermark));
-	nulls[4] = (watermark == TA_NO_TIME) ? 'n' : ' ';
-	initStringInfo(&sql);
-	appendStringInfoString(&sql,
-						   "INSERT INTO trafficagg.kafka_offsets AS o"
-						   " (topic, partition, resume_offset, position, flushed_watermark, updated_at)"
-						   " SELECT u.t, u.p, u.r, u.o, $5, pg_catalog.now()"
-						   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-						   "   pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(t, p, r, o)"
-						   " ON CONFLICT (topic, partition) DO UPDATE SET"
-						   " resume_offset = excluded.resume_offset, position = excluded.position,"
-						   " flushed_watermark = excluded.flushed_watermark, updated_at = pg_catalog.now()");
-	ret = SPI_execute_with_args(sql.data, 5, types, params, nulls, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_with_args failed writing trafficagg.kafka_offsets: %d", ret);
 
-	if (spilled != TA_NO_TIME)
-	{
-		Oid			stypes[4] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID};
-		Datum		sparams[4] = {params[0], params[1],
-			make_array(read_through, NULL, n, INT8OID),
-		TimestampTzGetDatum(ta_ms_to_timestamptz(spilled))};
-
-		ret = SPI_execute_with_args("INSERT INTO trafficagg.spilled_windows AS s"
-									" (topic, partition, window_start, through_offset)"
-									" SELECT u.t, u.p, $4, u.o"
-									" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-									"   pg_catalog.unnest($3)) AS u(t, p, o)"
-									" ON CONFLICT (topic, partition, window_start)"
-									" DO UPDATE SET through_offset ="
-									"   greatest(s.through_offset, excluded.through_offset)",
-									4, stypes, sparams, NULL, false, 0);
-		if (ret != SPI_OK_INSERT)
-			elog(ERROR, "SPI_execute_with_args failed writing trafficagg.spilled_windows: %d", ret);
-	}
-}
-
-/* Windows flushed for good need no spill record any more. */
-static void
-forget_spilled(int64 watermark)
-{
-	Oid			types[1] = {TIMESTAMPTZOID};
-	Datum		params[1];
-
-	if (watermark == TA_NO_TIME)
-		return;
-	params[0] = TimestampTzGetDatum(ta_ms_to_timestamptz(watermark - ta_window_ms));
-	if (SPI_execute_with_args("DELETE FROM trafficagg.spilled_windows"
-							  " WHERE window_start OPERATOR(pg_catalog.<=) $1",
-							  1, types, params, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "SPI_execute_with_args failed trimming trafficagg.spilled_windows");
-}
-
-/*
- * Write the rejected and late Kafka messages queued in the ring.  They stay
- * in the ring until flush_after_commit() releases them.  Returns how many.
- */
-static int
-write_rejected(void)
-{
-	int			n;
-	Datum	   *cols[8];
-	bool	   *nulls;
-	Oid			types[8] = {TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID, BYTEAARRAYOID, INT4ARRAYOID};
-	Datum		params[8];
-	Oid			elemtypes[8] = {TIMESTAMPTZOID, TEXTOID, INT4OID, INT8OID,
-	TEXTOID, TEXTOID, BYTEAOID, INT4OID};
-	int			ret;
-
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	n = ta_shared->rejected_count;
-	for (int c = 0; c < 8; c++)
-		cols[c] = palloc(Max(n, 1) * sizeof(Datum));
-	for (int i = 0; i < n; i++)
-	{
-		TaRejected *r = store_rejected_at(ta_shared->rejected_head + i);
-		TaSource   *s = &ta_shared->sources[r->source];
-		bytea	   *payload = palloc(VARHDRSZ + r->payload_len);
-
-		SET_VARSIZE(payload, VARHDRSZ + r->payload_len);
-		memcpy(VARDATA(payload), (char *) r + sizeof(TaRejected), r->payload_len);
-		cols[0][i] = TimestampTzGetDatum(r->received_at);
-		cols[1][i] = CStringGetTextDatum(s->topic);
-		cols[2][i] = Int32GetDatum(s->partition);
-		cols[3][i] = Int64GetDatum(r->offset);
-		cols[4][i] = CStringGetTextDatum(outcome_name(r->reason));
-		cols[5][i] = CStringGetTextDatum(r->detail);
-		cols[6][i] = PointerGetDatum(payload);
-		cols[7][i] = Int32GetDatum(r->original_len);
-	}
-	LWLockRelease(ta_shared->lock);
-	if (n == 0)
-		return 0;
-
-	nulls = palloc0(n * sizeof(bool));
-	for (int c = 0; c < 8; c++)
-		params[c] = make_array(cols[c], nulls, n, elemtypes[c]);
-	ret = SPI_execute_with_args("INSERT INTO trafficagg.rejected_events"
-								" (received_at, source, topic, partition, \"offset\", reason, detail,"
-								" payload, payload_bytes)"
-								" SELECT u.r, 'kafka', u.t, u.p, u.o, u.re, u.d, u.pl, u.pb"
-								" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-								"   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
-								"   pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8))"
-								" AS u(r, t, p, o, re, d, pl, pb)"
-								" ORDER BY u.p, u.o",
-								8, types, params, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "SPI_execute_with_args failed writing trafficagg.rejected_events: %d", ret);
-	return n;
-}
-
-/* Keep at most trafficagg.rejected_max_rows dead letters, dropping the oldest. */
-static void
-trim_rejected(void)
-{
-	Oid			types[1] = {INT8OID};
-	Datum		params[1] = {Int64GetDatum(ta_rejected_max_rows)};
-
-	if (SPI_execute_with_args("DELETE FROM trafficagg.rejected_events"
-							  " WHERE id OPERATOR(pg_catalog.<=)"
-							  "   ((SELECT pg_catalog.max(id) FROM trafficagg.rejected_events)"
-							  "    OPERATOR(pg_catalog.-) $1)",
-							  1, types, params, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "SPI_execute_with_args failed trimming trafficagg.rejected_events");
-}
-
-/* Every spill record: after a rewind nothing before the positions is replayed. */
-static void
-forget_all_spilled(void)
-{
-	if (SPI_execute("DELETE FROM trafficagg.spilled_windows", false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "SPI_execute failed emptying trafficagg.spilled_windows");
-}
 
 /*
  * Flush in the current transaction (see TaFlushKind).  with_kafka: also
@@ -513,7 +301,7 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 	 * closes are not whole yet (the replay has not reached all their events):
 	 * write nothing past the stored watermark until the replay is over.
 	 */
-	if (with_kafka && sources_replaying())
+	if (with_kafka && recovery_replaying())
 	{
 		if (kind == FLUSH_REWIND)
 			ereport(ERROR,
@@ -549,14 +337,14 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 	if (with_kafka)
 	{
 		if (kind == FLUSH_REWIND)
-			forget_all_spilled();
+			recovery_forget_all_spilled();
 		else if (kind != FLUSH_SPILL_OLDEST)
-			forget_spilled(res->watermark);
-		write_offsets(written_through, res->watermark,
+			recovery_forget_spilled(res->watermark);
+		recovery_write(written_through, res->watermark,
 					  kind == FLUSH_SPILL_OLDEST && n > 0 ? groups[0].window_start : TA_NO_TIME);
-		res->rejected_taken = write_rejected();
+		res->rejected_taken = deadletter_write_queued();
 	}
-	trim_rejected();
+	deadletter_trim();
 	SPI_finish();
 
 	if (kind == FLUSH_CLOSED || kind == FLUSH_CLOSE_ALL)
@@ -575,9 +363,8 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 void
 flush_after_commit(const TaFlushResult *res, double elapsed_ms)
 {
+	deadletter_release(res->rejected_taken);
 	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	ta_shared->rejected_head = (ta_shared->rejected_head + res->rejected_taken) % ta_rejected_buffer;
-	ta_shared->rejected_count -= res->rejected_taken;
 	ta_shared->last_flush_at = GetCurrentTimestamp();
 	ta_shared->last_flush_ms = elapsed_ms;
 	ta_shared->last_flush_rows = res->rows;

@@ -12,16 +12,16 @@
  * transaction, for the SQL path; through the shared ring, written by the next
  * flush together with the partition's offsets, for Kafka.
  *
- * Replay.  After a crash the worker re-reads each partition from its stored
- * resume offset.  Messages before the stored position were accounted for
- * already (replay = true): they are neither counted nor written to the
- * dead-letter table again, and they go into every window ending after the
- * stored flushed watermark, whatever the watermark is now: those windows
- * were not written before the crash, and the event was in them (the
- * watermark advances differently on replay, so lateness is not re-judged).
- * A window the new watermark closed meanwhile gets a row that merges into
- * the flushed one.  A window a spill wrote early is skipped for the messages
- * the spill covered (trafficagg.spilled_windows).
+ * Replay (the protocol is recovery.c's).  After a crash the worker re-reads
+ * each partition from its stored resume offset.  Messages before the stored
+ * position were accounted for already (replay = true): they are neither
+ * counted nor written to the dead-letter table again, and they go into every
+ * window ending after the stored flushed watermark, whatever the watermark is
+ * now: those windows were not written before the crash, and the event was in
+ * them (the watermark advances differently on replay, so lateness is not
+ * re-judged).  A window the new watermark closed meanwhile gets a row that
+ * merges into the flushed one.  A window a spill wrote early is skipped for
+ * the messages the spill covered (recovery_skip_window).
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -34,102 +34,8 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-/*
- * Note that an event of source src went into windows ending in
- * [first_end, last_end]: replay must start at or before this offset until
- * those windows are flushed.  Caller holds ta_shared->lock exclusively.
- */
-static void
-track_windows(TaSource *s, int64 offset, int64 first_end, int64 last_end)
-{
-	int64		step = ta_slide_ms > 0 ? ta_slide_ms : ta_window_ms;
+#include "deadletter.h"
 
-	for (int64 end = first_end; end <= last_end; end += step)
-	{
-		int			i;
-
-		for (i = 0; i < s->ntracked; i++)
-			if (s->tracked[i].window_end == end)
-				break;
-		if (i < s->ntracked)
-		{
-			if (offset < s->tracked[i].min_offset)
-				s->tracked[i].min_offset = offset;
-			continue;
-		}
-		if (s->ntracked < TA_TRACKED_WINDOWS)
-		{
-			s->tracked[s->ntracked].window_end = end;
-			s->tracked[s->ntracked].min_offset = offset;
-			s->ntracked++;
-			continue;
-		}
-		/* too many open windows: remember them coarsely (replay is longer) */
-		if (s->overflow_min_offset == TA_NO_OFFSET || offset < s->overflow_min_offset)
-			s->overflow_min_offset = offset;
-		if (end > s->overflow_end)
-			s->overflow_end = end;
-	}
-}
-
-/*
- * Write a rejected or late message to the dead-letter table (SQL source,
- * in the caller's transaction) or queue it in the ring (Kafka).
- */
-void
-ingest_reject(int src, int64 offset, TaOutcome reason, const char *detail,
-			  const char *data, size_t len)
-{
-	int32		keep = (int32) Min(len, (size_t) ta_rejected_payload_bytes);
-
-	if (src == TA_SQL_SOURCE)
-	{
-		Oid			types[4] = {TEXTOID, TEXTOID, BYTEAOID, INT4OID};
-		Datum		values[4];
-		bytea	   *payload = palloc(VARHDRSZ + keep);
-		int			ret;
-
-		SET_VARSIZE(payload, VARHDRSZ + keep);
-		if (keep > 0)
-			memcpy(VARDATA(payload), data, keep);
-		values[0] = CStringGetTextDatum(outcome_name(reason));
-		values[1] = CStringGetTextDatum(detail);
-		values[2] = PointerGetDatum(payload);
-		values[3] = Int32GetDatum((int32) len);
-		SPI_connect();
-		ret = SPI_execute_with_args("INSERT INTO trafficagg.rejected_events"
-									" (source, reason, detail, payload, payload_bytes)"
-									" VALUES ('sql', $1, $2, $3, $4)",
-									4, types, values, NULL, false, 0);
-		if (ret != SPI_OK_INSERT)
-			elog(ERROR, "SPI_execute_with_args failed inserting a rejected event: %d", ret);
-		SPI_finish();
-		return;
-	}
-	else
-	{
-		TaRejected *r;
-
-		/* caller holds ta_shared->lock exclusively */
-		if (ta_shared->rejected_count >= ta_rejected_buffer)
-		{
-			/* the worker flushes before this can happen; count, never block */
-			ta_shared->rejected_dropped++;
-			return;
-		}
-		r = store_rejected_at(ta_shared->rejected_head + ta_shared->rejected_count);
-		ta_shared->rejected_count++;
-		r->received_at = GetCurrentTimestamp();
-		r->source = src;
-		r->offset = offset;
-		r->reason = reason;
-		strlcpy(r->detail, detail, sizeof(r->detail));
-		r->payload_len = keep;
-		r->original_len = (int32) len;
-		if (keep > 0)
-			memcpy((char *) r + sizeof(TaRejected), data, keep);
-	}
-}
 
 /* The parser could not allocate its buffer: a fault of this server. */
 void
@@ -227,7 +133,7 @@ ingest_message(int src, int64 offset, int64 received_ms, const char *data, size_
 			int			kept = 0;
 
 			for (int w = 0; w < nstarts; w++)
-				if (!replay_spilled(src, offset, starts[w]))
+				if (!recovery_skip_window(src, offset, starts[w]))
 					starts[kept++] = starts[w];
 			nstarts = kept;
 		}
@@ -251,7 +157,7 @@ ingest_message(int src, int64 offset, int64 received_ms, const char *data, size_
 	}
 
 	if (src == TA_SQL_SOURCE && outcome != TA_ACCEPTED)
-		ingest_reject(src, offset, outcome, detail, data, len);
+		deadletter_insert(outcome, detail, data, len);
 
 	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 	if (outcome == TA_ACCEPTED || outcome == TA_LATE)
@@ -259,7 +165,7 @@ ingest_message(int src, int64 offset, int64 received_ms, const char *data, size_
 	if (!s->is_sql)
 	{
 		if (outcome == TA_ACCEPTED)
-			track_windows(s, offset, first_end, window_end(starts[nstarts - 1]));
+			recovery_note_event(s, offset, first_end, window_end(starts[nstarts - 1]));
 		s->position = offset + 1;
 	}
 	if (!replay)
@@ -267,7 +173,7 @@ ingest_message(int src, int64 offset, int64 received_ms, const char *data, size_
 		s->consumed++;
 		s->outcomes[outcome]++;
 		if (!s->is_sql && outcome != TA_ACCEPTED)
-			ingest_reject(src, offset, outcome, detail, data, len);
+			deadletter_queue(s->topic, s->partition, offset, outcome, detail, data, len);
 	}
 	LWLockRelease(ta_shared->lock);
 

@@ -32,8 +32,8 @@
 #include "sketch_area.h"
 
 /*
- * Bucket 0 holds 0; bucket k + 1 holds (g^(k-1), g^k] microseconds.  Latency
- * is at most 1e12 ms = 1e15 us, so k < 1750.
+ * Bucket 0 holds 0; bucket b >= 1 holds (g^(b-2), g^(b-1)] microseconds.
+ * Latency is at most 1e12 ms = 1e15 us, so b <= 1819 < TA_LATENCY_BUCKETS.
  */
 #define LAT_COUNT_BITS	20
 #define LAT_COUNT_MAX	((1U << LAT_COUNT_BITS) - 1)

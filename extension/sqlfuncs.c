@@ -30,6 +30,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "deadletter.h"
 #include "request.h"
 
 #include "digest.h"
@@ -400,6 +401,7 @@ trafficagg_status(PG_FUNCTION_ARGS)
 	groups = store_group_count();
 	values_used = store_value_count();
 	watermark = watermark_get();
+	dropped = deadletter_dropped();
 	SpinLockAcquire(&ta_shared->mutex);
 	flushed = ta_shared->flushed_watermark_ms;
 	SpinLockRelease(&ta_shared->mutex);
@@ -413,7 +415,6 @@ trafficagg_status(PG_FUNCTION_ARGS)
 	last_flush_rows = ta_shared->last_flush_rows;
 	flushes = ta_shared->flushes;
 	spills = ta_shared->spills;
-	dropped = ta_shared->rejected_dropped;
 	strlcpy(last_error, ta_shared->last_error, sizeof(last_error));
 	strlcpy(broker_state, ta_shared->broker_state, sizeof(broker_state));
 	LWLockRelease(ta_shared->lock);

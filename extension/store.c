@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * store.c
- *	  The shared-memory state: groups of open windows, the value dictionary,
- *	  the sources (Kafka partitions and the SQL path) and the ring of
- *	  rejected messages waiting to be written.
+ *	  The shared-memory state: groups of open windows, the value dictionary
+ *	  and the sources (Kafka partitions and the SQL path); the shared-memory
+ *	  hooks, which also set up the dead-letter ring (deadletter.c), the
+ *	  requests (request.c) and the sketch area (sketch_area.c).
  *
  * Everything is sized at server start from the settings and never grows.
  * The sketches of a group (unique users, latency histogram) are the only
@@ -28,7 +29,7 @@
  *					 a group or mark it flushed, shared to read.  The closed
  *					 check for a window is made under this lock, which is what
  *					 makes "flushed" and "late" exclusive.
- *	  lock			 sources, catalog, status fields, rejected ring.
+ *	  lock			 sources, catalog, status fields.
  *	  mutex (spin)	 the watermarks.
  *
  * Copyright (c) 2026, trafficagg authors
@@ -48,6 +49,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "deadletter.h"
 #include "request.h"
 
 #include "hll.h"
@@ -102,7 +104,6 @@ static HTAB *group_table = NULL;
 static HTAB *value_table = NULL;
 static TaDict *dict = NULL;
 static ValueEntry **value_by_id = NULL;
-static char *rejected_ring = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -130,11 +131,6 @@ dict_struct_size(void)
 	return add_size(sz, mul_size(dict_capacity() + 1, sizeof(ValueEntry *)));
 }
 
-Size
-store_rejected_size(void)
-{
-	return MAXALIGN(sizeof(TaRejected) + ta_rejected_payload_bytes);
-}
 
 /* Bytes of shared memory for the current settings. */
 Size
@@ -143,7 +139,7 @@ store_shmem_size(void)
 	Size		sz = MAXALIGN(shared_struct_size());
 
 	sz = add_size(sz, MAXALIGN(dict_struct_size()));
-	sz = add_size(sz, mul_size(ta_rejected_buffer, store_rejected_size()));
+	sz = add_size(sz, deadletter_shmem_size());
 	sz = add_size(sz, hash_estimate_size(ta_max_groups + TA_GROUP_SLACK,
 										 sizeof(GroupEntry)));
 	sz = add_size(sz, hash_estimate_size(dict_capacity(), sizeof(ValueEntry)));
@@ -160,6 +156,7 @@ store_shmem_request(void)
 	RequestAddinShmemSpace(store_shmem_size());
 	/* lock, dict_lock, partitions */
 	RequestNamedLWLockTranche("trafficagg", 2 + TA_LOCK_PARTITIONS);
+	deadletter_shmem_request();
 }
 
 static void
@@ -178,9 +175,7 @@ store_shmem_startup(void)
 	value_by_id = (ValueEntry **) ((char *) dict +
 								   MAXALIGN(offsetof(TaDict, free_ids) +
 											(dict_capacity() + 1) * sizeof(uint32)));
-	rejected_ring = ShmemInitStruct("trafficagg rejected",
-									mul_size(ta_rejected_buffer, store_rejected_size()),
-									&found);
+	deadletter_shmem_init();
 	{
 		bool		sketches_found;
 		void	   *place = ShmemInitStruct("trafficagg sketches", sketch_shmem_size(),
@@ -882,33 +877,7 @@ store_forget_flushed(void)
 	LWLockRelease(ta_shared->dict_lock);
 }
 
-/* The i-th slot of the rejected ring (caller holds ta_shared->lock). */
-TaRejected *
-store_rejected_at(int i)
-{
-	return (TaRejected *) (rejected_ring + (Size) (i % ta_rejected_buffer) * store_rejected_size());
-}
 
-/*
- * Is a partition still replaying what it had read before a restart?  Until
- * none is, windows can't be written: the replay has not rebuilt them whole.
- */
-bool
-sources_replaying(void)
-{
-	bool		replaying = false;
-
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	for (int i = 1; i < ta_shared->nsources && !replaying; i++)
-	{
-		TaSource   *s = &ta_shared->sources[i];
-
-		replaying = s->in_use && s->replay_until != TA_NO_OFFSET &&
-			(s->position == TA_NO_OFFSET || s->position < s->replay_until);
-	}
-	LWLockRelease(ta_shared->lock);
-	return replaying;
-}
 
 /*
  * Find the source slot of a Kafka partition; with create, take a free slot.

@@ -159,8 +159,11 @@ extern int	window_count(void);
 extern int	window_assign(int64 ts_ms, int64 *starts);
 extern int64 window_end(int64 start);
 extern int64 window_last_end(int64 ts_ms);
+
+/* SQL datums of the worker's values (datums.c) */
 extern Datum ta_us_to_numeric(int64 us);
 extern Datum ta_us_sum_to_numeric(int128 us);
+extern Datum ta_datum_array(Datum *values, bool *nulls, int n, Oid type);
 
 /* ---------------------------------------------------------------------
  * Shared state (store.c)
@@ -240,22 +243,9 @@ typedef struct TaSource
 	int64		overflow_end;
 } TaSource;
 
-/* A rejected or late message waiting to be written to rejected_events. */
-typedef struct TaRejected
-{
-	TimestampTz received_at;
-	int			source;			/* index into sources */
-	int64		offset;
-	TaOutcome	reason;
-	char		detail[TA_DETAIL_LEN];
-	int32		payload_len;	/* bytes kept, <= ta_rejected_payload_bytes */
-	int32		original_len;
-	/* payload bytes follow */
-} TaRejected;
-
 typedef struct TaShared
 {
-	LWLock	   *lock;			/* sources, catalog, rejected ring, status */
+	LWLock	   *lock;			/* sources, catalog, status */
 	LWLock	   *dict_lock;		/* the value dictionary */
 	LWLock	   *partition_locks[TA_LOCK_PARTITIONS];	/* the group table */
 
@@ -283,10 +273,6 @@ typedef struct TaShared
 	char		broker_state[32];
 	int			worker_pid;
 
-	/* rejected ring (under lock) */
-	int			rejected_head;	/* next to write */
-	int			rejected_count;
-	int64		rejected_dropped;
 
 	int			nsources;
 	TaSource	sources[FLEXIBLE_ARRAY_MEMBER];
@@ -298,7 +284,6 @@ extern TaShared *ta_shared;
 
 extern void store_request_shmem(void);
 extern Size store_shmem_size(void);
-extern void store_attach_shmem(void);
 extern void store_check_attached(void);
 extern bool store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 							const int64 *fixed_cutoff, bool *full);
@@ -310,10 +295,7 @@ extern int	store_collect_closed(int64 cutoff, TaGroupCopy **out);
 extern int	store_collect_oldest_window(TaGroupCopy **out);
 extern int	store_collect_live(int agg, TaGroupCopy **out);
 extern void store_forget_flushed(void);
-extern TaRejected *store_rejected_at(int i);
-extern Size store_rejected_size(void);
 extern int	source_lookup(const char *topic, int32 partition, bool create);
-extern bool sources_replaying(void);
 
 /* watermark (window.c, over TaShared) */
 extern int64 watermark_get(void);
@@ -337,9 +319,20 @@ extern int	catalog_find(const char *name);
 extern TaOutcome ingest_message(int src, int64 offset, int64 received_ms,
 								const char *data, size_t len,
 								bool replay, bool hold, bool *full);
-extern bool replay_spilled(int src, int64 offset, int64 window_start);
-extern void ingest_reject(int src, int64 offset, TaOutcome reason,
-						  const char *detail, const char *data, size_t len);
+
+/* ---------------------------------------------------------------------
+ * Recovery: the state stored with the rows, replay (recovery.c)
+ * ---------------------------------------------------------------------
+ */
+extern void recovery_load(void);
+extern bool recovery_stored_position(const char *topic, int32 partition,
+									 int64 *resume_offset, int64 *position);
+extern bool recovery_replaying(void);
+extern bool recovery_skip_window(int src, int64 offset, int64 window_start);
+extern void recovery_note_event(TaSource *s, int64 offset, int64 first_end, int64 last_end);
+extern void recovery_write(int64 written_through, int64 watermark, int64 spilled);
+extern void recovery_forget_spilled(int64 watermark);
+extern void recovery_forget_all_spilled(void);
 
 /* ---------------------------------------------------------------------
  * Flush (flush.c)

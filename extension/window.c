@@ -43,7 +43,6 @@
  */
 #include "trafficagg.h"
 
-#include "utils/fmgrprotos.h"
 
 static inline int64
 floor_div(int64 a, int64 b)
@@ -96,42 +95,6 @@ window_assign(int64 ts_ms, int64 *starts)
 	for (int64 s = first; s <= last; s += slide)
 		starts[n++] = s;
 	return n;
-}
-
-/* Microseconds as an exact numeric of milliseconds (3 decimals). */
-Datum
-ta_us_to_numeric(int64 us)
-{
-	char		buf[32];
-
-	snprintf(buf, sizeof(buf), "%s" INT64_FORMAT ".%03d", us < 0 ? "-" : "",
-			 (us < 0 ? -us : us) / 1000, (int) ((us < 0 ? -us : us) % 1000));
-	return DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-}
-
-/* A sum of microseconds as an exact numeric of milliseconds. */
-Datum
-ta_us_sum_to_numeric(int128 us)
-{
-	char		buf[48];
-	char	   *p = buf + sizeof(buf);
-	bool		neg = us < 0;
-	uint128		u = neg ? -(uint128) us : (uint128) us;
-	int			digits = 0;
-
-	*--p = '\0';
-	do
-	{
-		*--p = '0' + (int) (u % 10);
-		u /= 10;
-		if (++digits == 3)
-			*--p = '.';
-	} while (u > 0 || digits < 4);
-	if (neg)
-		*--p = '-';
-	return DirectFunctionCall3(numeric_in, CStringGetDatum(p),
-							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 
 int64

@@ -4,11 +4,18 @@
  *	  The background worker: waits for the extension, consumes Kafka
  *	  (consume.c) and flushes closed windows (flush.c), until SIGTERM.
  *
- * The loop: with Kafka, wait for messages inside librdkafka for at most
- * TA_KAFKA_WAIT_MS (consume.c); without, WaitLatch with a timeout of
- * trafficagg.flush_interval.  SIGHUP reloads the settings (and rebuilds the
- * consumer if its settings changed); SIGTERM leaves the loop, flushes what is
- * closed and exits.
+ * The loop, one step after the other:
+ *	  1. signals: SIGHUP reloads the settings (and rebuilds the consumer if its
+ *		 settings changed); SIGTERM leaves the loop, flushes what is closed
+ *		 and exits; the postmaster's death ends the process at once;
+ *	  2. consume: with Kafka, wait for messages inside librdkafka for at most
+ *		 TA_KAFKA_WAIT_MS and serve a batch (consume.c); when shared memory is
+ *		 full the batch stops there and comes back here, which spills the
+ *		 oldest window (the rest of the batch is served next time);
+ *	  3. requests from SQL (request.c): a rewind of the watermark, a flush;
+ *	  4. flush if due (below);
+ *	  5. the brokers' end offsets, once a second, for status.lag;
+ *	  6. without Kafka, wait on the latch for trafficagg.flush_interval.
  *
  * A flush runs when the watermark passes the end of a window (so final rows
  * appear as soon as a window closes), when trafficagg.flush() asks for one,
@@ -41,6 +48,7 @@
 #include "utils/wait_event.h"
 
 #include "consume.h"
+#include "deadletter.h"
 #include "request.h"
 
 /* messages consumed per batch */
@@ -196,19 +204,24 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 	return ok;
 }
 
-/* Called by the consumer when shared memory is full. */
-static void
+/*
+ * Shared memory is full: write the oldest window early (partial rows), and
+ * retry every second while that fails.  Returns false on SIGTERM: the
+ * message that found no room is still unread, so the positions stay exact.
+ */
+static bool
 spill_oldest(void)
 {
 	while (!worker_flush(FLUSH_SPILL_OLDEST, 0, NULL, NULL, 0))
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (got_sigterm)
-			proc_exit(0);		/* positions in shared memory stay exact */
+			return false;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+	return true;
 }
 
 static void
@@ -315,6 +328,7 @@ trafficagg_worker_main(Datum arg)
 	{
 		int			served;
 		uint64		ticket;
+		bool		memory_full;
 		bool		close_all;
 		int64		rewind_to;
 		int64		rows;
@@ -347,9 +361,12 @@ trafficagg_worker_main(Datum arg)
 			}
 		}
 
+		/* consume */
 		served = consumer_poll(TA_BATCH, served_last >= TA_BATCH ? 0 :
-							   Min(TA_KAFKA_WAIT_MS, ta_flush_interval_ms), spill_oldest);
-		served_last = served;
+							   Min(TA_KAFKA_WAIT_MS, ta_flush_interval_ms), &memory_full);
+		served_last = memory_full ? TA_BATCH : served;	/* don't wait after a spill */
+		if (memory_full && !spill_oldest())
+			break;
 
 		/* trafficagg.rewind_watermark(): served before anything else */
 		if ((ticket = rewind_request_take(&rewind_to)) != 0)
@@ -364,9 +381,7 @@ trafficagg_worker_main(Datum arg)
 
 		/* decide whether to flush */
 		ticket = flush_request_take(&close_all);
-		LWLockAcquire(ta_shared->lock, LW_SHARED);
-		due = ticket != 0 || ta_shared->rejected_count >= ta_rejected_buffer / 2;
-		LWLockRelease(ta_shared->lock);
+		due = ticket != 0 || deadletter_ring_half_full();
 		w = watermark_get();
 		if (closed_index(w) > flushed_index)
 			due = true;
