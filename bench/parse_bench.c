@@ -18,14 +18,6 @@
 /* the one setting event.c reads */
 int			ta_max_event_bytes = 65536;
 
-/* event.c's out-of-memory hook; the backend's raises an ERROR */
-void
-event_out_of_memory(size_t bytes)
-{
-	fprintf(stderr, "out of memory for %zu bytes\n", bytes);
-	abort();
-}
-
 static double
 now(void)
 {

@@ -657,7 +657,16 @@ event_parse_with(const char *data, size_t len, TaEvent *ev, char *detail,
 		{
 			/* a fault of this server, not of the message: not a rejection */
 			strings_cap = 0;
-			event_out_of_memory(len + NUM_KEYS + 1);
+#ifdef TA_STANDALONE_PARSER
+			fprintf(stderr, "out of memory for a %zu-byte message\n", len);
+			abort();
+#else
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory"),
+					 errdetail("Failed on request of size %zu in the trafficagg event parser.",
+							   len + NUM_KEYS + 1)));
+#endif
 		}
 	}
 	ev->strings = strings;

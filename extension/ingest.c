@@ -37,16 +37,6 @@
 #include "deadletter.h"
 
 
-/* The parser could not allocate its buffer: a fault of this server. */
-void
-event_out_of_memory(size_t bytes)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_OUT_OF_MEMORY),
-			 errmsg("out of memory"),
-			 errdetail("Failed on request of size %zu in the trafficagg event parser.", bytes)));
-}
-
 /*
  * Is the event stamped further ahead of the time its message was sent
  * (received_ms: the Kafka message timestamp, or TA_NO_TIME for the server

@@ -25,6 +25,16 @@
 #include "sketch.h"
 #include "sketch_area.h"
 
+/*
+ * At library load: tell the area how much one group's sketches can grow by
+ * one event, so that it reserves room for an event started below its limit.
+ */
+void
+sketch_configure(void)
+{
+	sketch_area_set_group_growth(hll_max_growth() + latency_max_growth());
+}
+
 /* A group without sketches yet. */
 void
 sketch_init(TaSketches *sk)

@@ -44,6 +44,7 @@ typedef struct TaSketchCopy
 	uint32	   *latency;		/* pairs or counters; NULL: none */
 } TaSketchCopy;
 
+extern void sketch_configure(void);
 extern void sketch_init(TaSketches *sk);
 extern void sketch_copy(const TaSketches *sk, TaSketchCopy *copy);
 extern void sketch_free(TaSketches *sk);

@@ -30,8 +30,6 @@
 #include "utils/dsa.h"
 #include "utils/memutils.h"
 
-#include "hll.h"
-#include "latency.h"
 #include "sketch_area.h"
 
 typedef struct SketchAreaHeader
@@ -46,12 +44,15 @@ static dsa_area *area = NULL;
 
 /*
  * Worst growth of the two sketches of one group by one event, transient
- * copies included (hll_max_growth, latency_max_growth).
+ * copies included: given by sketch.c (hll_max_growth + latency_max_growth)
+ * when the library loads, before the area is sized.
  */
-static Size
-group_max_growth(void)
+static Size group_max_growth = 0;
+
+void
+sketch_area_set_group_growth(Size bytes)
 {
-	return hll_max_growth() + latency_max_growth();
+	group_max_growth = bytes;
 }
 
 static Size
@@ -59,7 +60,7 @@ area_size(void)
 {
 	Size		limit = (Size) ta_sketch_memory_kb * 1024;
 	Size		one_event = mul_size((Size) window_count() * ta_max_aggregates,
-									 group_max_growth());
+									 group_max_growth);
 
 	/*
 	 * Beyond the limit: what one event can add once the limit is reached

@@ -14,6 +14,7 @@
 
 #include "utils/dsa.h"
 
+extern void sketch_area_set_group_growth(Size bytes);
 extern Size sketch_shmem_size(void);
 extern void sketch_shmem_init(void *place, bool found);
 extern dsa_area *sketch_area(void);

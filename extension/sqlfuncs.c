@@ -231,6 +231,42 @@ numeric_ms(int64 us)
 }
 
 /*
+ * The SQL declaration and the library must agree on the result columns (they
+ * differ when the library was upgraded and ALTER EXTENSION UPDATE not run).
+ */
+static void
+check_result_columns(ReturnSetInfo *rsinfo, int expected, const char *function)
+{
+	if (rsinfo->setDesc->natts != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s returns %d columns, the trafficagg library fills %d",
+						function, rsinfo->setDesc->natts, expected),
+				 errhint("Run ALTER EXTENSION trafficagg UPDATE.")));
+}
+
+/* The columns of trafficagg.groups(), in the order the install script declares them. */
+typedef enum GroupsColumn
+{
+	GC_WINDOW_START,
+	GC_WINDOW_END,
+	GC_DIMS,
+	GC_EVENTS,
+	GC_ERRORS,
+	GC_CLIENT_ERRORS,
+	GC_LATENCY_COUNT,
+	GC_LATENCY_SUM,
+	GC_LATENCY_MIN,
+	GC_LATENCY_MAX,
+	GC_USERS_BYTES,
+	GC_LATENCY_HISTOGRAM,
+	GC_LATENCY_P50,
+	GC_LATENCY_P95,
+	GC_LATENCY_P99,
+	GC_COUNT
+} GroupsColumn;
+
+/*
  * groups(aggregate): the groups in shared memory not yet visible in the
  * aggregate's table (open windows, and closed ones whose flush this snapshot
  * doesn't see yet).
@@ -262,12 +298,13 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 	ndims = ta_shared->aggs[agg].ndims;
 	LWLockRelease(ta_shared->lock);
 
+	check_result_columns(rsinfo, GC_COUNT, "trafficagg.groups()");
 	n = store_collect_live(agg, &groups);
 	for (int i = 0; i < n; i++)
 	{
 		TaGroupCopy *g = &groups[i];
-		Datum		values[15];
-		bool		nulls[15] = {0};
+		Datum		values[GC_COUNT];
+		bool		nulls[GC_COUNT] = {0};
 		Datum		dims[TA_MAX_DIMENSIONS];
 		bool		dnulls[TA_MAX_DIMENSIONS];
 		int			lbs = 1;
@@ -277,36 +314,36 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 			dnulls[d] = g->dims[d] == NULL;
 			dims[d] = dnulls[d] ? (Datum) 0 : CStringGetTextDatum(g->dims[d]);
 		}
-		values[0] = TimestampTzGetDatum(ta_ms_to_timestamptz(g->window_start));
-		values[1] = TimestampTzGetDatum(ta_ms_to_timestamptz(window_end(g->window_start)));
-		values[2] = PointerGetDatum(construct_md_array(dims, dnulls, 1, &ndims, &lbs,
+		values[GC_WINDOW_START] = TimestampTzGetDatum(ta_ms_to_timestamptz(g->window_start));
+		values[GC_WINDOW_END] = TimestampTzGetDatum(ta_ms_to_timestamptz(window_end(g->window_start)));
+		values[GC_DIMS] = PointerGetDatum(construct_md_array(dims, dnulls, 1, &ndims, &lbs,
 													   TEXTOID, -1, false, TYPALIGN_INT));
-		values[3] = Int64GetDatum(g->m.events);
-		values[4] = Int64GetDatum(g->m.errors);
-		values[5] = Int64GetDatum(g->m.client_errors);
-		values[6] = Int64GetDatum(g->m.latency_count);
+		values[GC_EVENTS] = Int64GetDatum(g->m.events);
+		values[GC_ERRORS] = Int64GetDatum(g->m.errors);
+		values[GC_CLIENT_ERRORS] = Int64GetDatum(g->m.client_errors);
+		values[GC_LATENCY_COUNT] = Int64GetDatum(g->m.latency_count);
 		if (g->m.latency_count > 0)
 		{
-			values[7] = ta_us_sum_to_numeric(g->m.latency_sum_us);
-			values[8] = numeric_ms(g->m.latency_min_us);
-			values[9] = numeric_ms(g->m.latency_max_us);
+			values[GC_LATENCY_SUM] = ta_us_sum_to_numeric(g->m.latency_sum_us);
+			values[GC_LATENCY_MIN] = numeric_ms(g->m.latency_min_us);
+			values[GC_LATENCY_MAX] = numeric_ms(g->m.latency_max_us);
 		}
 		else
-			nulls[7] = nulls[8] = nulls[9] = true;
-		values[10] = PointerGetDatum(g->users);
+			nulls[GC_LATENCY_SUM] = nulls[GC_LATENCY_MIN] = nulls[GC_LATENCY_MAX] = true;
+		values[GC_USERS_BYTES] = PointerGetDatum(g->users);
 		if (g->latency != NULL)
 		{
-			values[11] = PointerGetDatum(latency_to_bytes(g->latency, g->m.latency_min_us,
+			values[GC_LATENCY_HISTOGRAM] = PointerGetDatum(latency_to_bytes(g->latency, g->m.latency_min_us,
 														  g->m.latency_max_us));
-			values[12] = Float8GetDatum(latency_percentile(g->latency, 0.5, g->m.latency_min_us,
+			values[GC_LATENCY_P50] = Float8GetDatum(latency_percentile(g->latency, 0.5, g->m.latency_min_us,
 														   g->m.latency_max_us));
-			values[13] = Float8GetDatum(latency_percentile(g->latency, 0.95, g->m.latency_min_us,
+			values[GC_LATENCY_P95] = Float8GetDatum(latency_percentile(g->latency, 0.95, g->m.latency_min_us,
 														   g->m.latency_max_us));
-			values[14] = Float8GetDatum(latency_percentile(g->latency, 0.99, g->m.latency_min_us,
+			values[GC_LATENCY_P99] = Float8GetDatum(latency_percentile(g->latency, 0.99, g->m.latency_min_us,
 														   g->m.latency_max_us));
 		}
 		else
-			nulls[11] = nulls[12] = nulls[13] = nulls[14] = true;
+			nulls[GC_LATENCY_HISTOGRAM] = nulls[GC_LATENCY_P50] = nulls[GC_LATENCY_P95] = nulls[GC_LATENCY_P99] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -356,21 +393,6 @@ typedef enum StatusColumn
 	SC_VALUES_CAPACITY,
 	SC_COUNT
 } StatusColumn;
-
-/*
- * The SQL declaration and the library must agree on the result columns (they
- * differ when the library was upgraded and ALTER EXTENSION UPDATE not run).
- */
-static void
-check_result_columns(ReturnSetInfo *rsinfo, int expected, const char *function)
-{
-	if (rsinfo->setDesc->natts != expected)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s returns %d columns, the trafficagg library fills %d",
-						function, rsinfo->setDesc->natts, expected),
-				 errhint("Run ALTER EXTENSION trafficagg UPDATE.")));
-}
 
 /* status(): one row per source (the SQL path and each Kafka partition). */
 Datum

@@ -245,6 +245,7 @@ store_shmem_startup(void)
 void
 store_request_shmem(void)
 {
+	sketch_configure();
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = store_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;

@@ -143,8 +143,6 @@ extern TaOutcome event_parse(const char *data, size_t len, TaEvent *ev,
 extern TaOutcome event_parse_with(const char *data, size_t len, TaEvent *ev,
 								  char *detail, size_t detail_len, bool use_fast);
 extern void event_free(TaEvent *ev);
-/* the parser's buffer could not be allocated: raises an ERROR (ingest.c) */
-extern void event_out_of_memory(size_t bytes) pg_attribute_noreturn();
 extern const char *outcome_name(TaOutcome outcome);
 extern const char *field_name(TaField field);
 extern int	field_by_name(const char *name);

@@ -14,14 +14,6 @@
 
 int			ta_max_event_bytes = 4096;
 
-/* event.c's out-of-memory hook; the backend's raises an ERROR */
-void
-event_out_of_memory(size_t bytes)
-{
-	fprintf(stderr, "out of memory for %zu bytes\n", bytes);
-	abort();
-}
-
 static const char *const seeds[] = {
 	"{\"event_id\":\"e1\",\"event_type\":\"page_view\",\"user_id\":\"u000123\",\"session_id\":\"s1\","
 	"\"page\":\"/products/12\",\"referrer\":\"https://www.google.com/\",\"country\":\"DE\","
