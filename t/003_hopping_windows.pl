@@ -17,6 +17,8 @@ trafficagg.window = '1min'
 trafficagg.slide = '20s'
 trafficagg.allowed_lateness = '10s'
 trafficagg.flush_interval = '1h'
+# the watermark follows each event: the test steps it with single events
+trafficagg.watermark_events = 1
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION trafficagg CASCADE');
