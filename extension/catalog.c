@@ -22,6 +22,11 @@
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "lib/stringinfo.h"
+
+/* the aggregates this process last warned it could not maintain */
+static char *last_left_out = NULL;
 
 /*
  * Read trafficagg.aggregates and update the shared catalog.  Caller is in a
@@ -40,6 +45,11 @@ catalog_sync(void)
 	int			nwant = 0;
 	bool	   *keep;
 	int			ret;
+	StringInfoData removed,
+				left_out;
+
+	initStringInfo(&removed);
+	initStringInfo(&left_out);
 
 	ret = SPI_execute("SELECT name, dimensions FROM trafficagg.aggregates"
 					  " ORDER BY created_at, name", true, 0);
@@ -103,9 +113,7 @@ catalog_sync(void)
 		if (!found)
 		{
 			if (ta_shared->catalog_loaded)
-				ereport(WARNING,
-						(errmsg("trafficagg aggregate \"%s\" was removed or changed; its open windows are discarded",
-								cur->name)));
+				appendStringInfo(&removed, "%s\"%s\"", removed.len ? ", " : "", cur->name);
 			cur->in_use = false;
 		}
 	}
@@ -121,11 +129,7 @@ catalog_sync(void)
 				break;
 		if (s == ta_max_aggregates)
 		{
-			ereport(WARNING,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("trafficagg aggregate \"%s\" is not maintained: trafficagg.max_aggregates (%d) are already",
-							want[w].name, ta_max_aggregates),
-					 errhint("Raise trafficagg.max_aggregates and restart the server, or delete an aggregate.")));
+			appendStringInfo(&left_out, "%s\"%s\"", left_out.len ? ", " : "", want[w].name);
 			continue;
 		}
 		want[w].generation = ta_shared->aggs[s].generation + 1;
@@ -136,6 +140,23 @@ catalog_sync(void)
 	LWLockRelease(ta_shared->lock);
 	pfree(want);
 	pfree(keep);
+
+	/* warnings after the lock (sending one may wait for the client) */
+	if (removed.len > 0)
+		ereport(WARNING,
+				(errmsg("trafficagg aggregate %s was removed or changed; its open windows are discarded",
+						removed.data)));
+	/* the same rows left out again and again: said once per process */
+	if (left_out.len > 0 &&
+		(last_left_out == NULL || strcmp(last_left_out, left_out.data) != 0))
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("trafficagg aggregate %s is not maintained: trafficagg.max_aggregates (%d) are already",
+						left_out.data, ta_max_aggregates),
+				 errhint("Raise trafficagg.max_aggregates and restart the server, or delete an aggregate.")));
+	if (last_left_out != NULL)
+		pfree(last_left_out);
+	last_left_out = MemoryContextStrdup(TopMemoryContext, left_out.data);
 }
 
 /* Slot of the aggregate called name, or -1. */

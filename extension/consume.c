@@ -40,7 +40,6 @@
 #include "utils/timestamp.h"
 
 #include "consume.h"
-#include "request.h"
 
 
 static rd_kafka_t *rk = NULL;
@@ -284,8 +283,8 @@ conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 static bool
 is_secret_property(const char *name)
 {
-	static const char *const marks[] = {"password", "secret", "jaas", "oauthbearer.config",
-	"token", ".key.pem", "ssl_key", "keystore"};
+	static const char *const marks[] = {"password", "passphrase", "secret", "jaas",
+	"oauthbearer.config", "token", ".key.pem", "ssl_key", "keystore"};
 
 	for (int i = 0; i < lengthof(marks); i++)
 		if (strstr(name, marks[i]) != NULL)
@@ -385,14 +384,22 @@ apply_kafka_options(rd_kafka_conf_t *conf, const char *options, const char *sour
 		if (rd_kafka_conf_set(conf, name.data, value.data, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
 		{
 			bool		secret = all_secret || is_secret_property(name.data);
-			bool		hide_name = after_unquoted_secret;
+
+			/*
+			 * A name is shown only if it looks like one (a mangled entry may
+			 * hold part of a value) and does not follow an unquoted secret.
+			 */
+			bool		hide_name = after_unquoted_secret ||
+				strspn(name.data, "abcdefghijklmnopqrstuvwxyz0123456789._-") != (size_t) name.len;
 
 			rd_kafka_conf_destroy(conf);
 			if (hide_name)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("entry %d of %s is not a valid Kafka setting", entry, source),
-						 errhint("It follows a secret whose value is not quoted: a value containing \";\" must be in double quotes, as in sasl.password=\"a;b\".")));
+						 after_unquoted_secret
+						 ? errhint("It follows a secret whose value is not quoted: a value containing \";\" must be in double quotes, as in sasl.password=\"a;b\".")
+						 : errhint("Entries are name=value, names as librdkafka spells them.")));
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid Kafka setting \"%s\" (entry %d of %s): %s",
@@ -419,7 +426,8 @@ read_secrets_file(const char *path, rd_kafka_conf_t *conf)
 {
 	FILE	   *f = AllocateFile(path, "r");
 	StringInfoData buf;
-	char		line[4096];
+	char		chunk[4096];
+	size_t		n;
 
 	if (f == NULL)
 	{
@@ -432,18 +440,32 @@ read_secrets_file(const char *path, rd_kafka_conf_t *conf)
 				 errmsg("could not open trafficagg.kafka_secrets_file \"%s\": %m", path)));
 	}
 	initStringInfo(&buf);
-	while (fgets(line, sizeof(line), f) != NULL)
+	/* whole, then comment lines blanked (a line may be of any length) */
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		appendBinaryStringInfo(&buf, chunk, n);
+	memset(chunk, 0, sizeof(chunk));
+	for (char *l = buf.data; l < buf.data + buf.len;)
 	{
-		const char *l = line;
+		char	   *eol = memchr(l, '\n', buf.data + buf.len - l);
+		char	   *p = l;
 
-		while (*l == ' ' || *l == '\t')
-			l++;
-		if (*l != '#')
-			appendStringInfoString(&buf, l);
-		if (buf.len > 0 && buf.data[buf.len - 1] != '\n')
-			appendStringInfoChar(&buf, '\n');
+		if (eol == NULL)
+			eol = buf.data + buf.len;
+		while (p < eol && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p < eol && *p == '#')
+			memset(p, ' ', eol - p);
+		l = eol + 1;
 	}
-	memset(line, 0, sizeof(line));
+	if (memchr(buf.data, '\0', buf.len) != NULL)
+	{
+		memset(buf.data, 0, buf.len);
+		FreeFile(f);
+		rd_kafka_conf_destroy(conf);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trafficagg.kafka_secrets_file \"%s\" contains a zero byte", path)));
+	}
 	FreeFile(f);
 	return buf.data;
 }
@@ -535,8 +557,6 @@ consumer_start(void)
 				 errmsg("could not subscribe to Kafka topic \"%s\": %s",
 						ta_topic, rd_kafka_err2str(err))));
 
-	/* from now on flushes must go through the worker: it has offsets to write */
-	request_set_worker(MyLatch);
 	set_broker_state("connecting");
 	ereport(LOG, (errmsg("trafficagg: consuming \"%s\" from %s as group \"%s\"",
 						 ta_topic, ta_brokers, ta_group_id)));
@@ -558,7 +578,6 @@ consumer_stop(void)
 	rk = NULL;
 	rkqu = NULL;
 
-	request_set_worker(NULL);
 	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 	for (int i = 1; i < ta_shared->nsources; i++)
 		ta_shared->sources[i].assigned = false;
@@ -648,8 +667,12 @@ serve_message(rd_kafka_message_t *m, bool hold)
 		rd_kafka_timestamp_type_t tstype;
 		int64		sent_ms = rd_kafka_message_timestamp(m, &tstype);
 
+		/*
+		 * No timestamp (message format v0): no reference that stays the same
+		 * when a replay reads the message again, so no future check.
+		 */
 		if (sent_ms < 0)
-			sent_ms = TA_NO_TIME;	/* old message format: the server clock */
+			sent_ms = TA_NO_REFERENCE_TIME;
 		ingest_message(src, m->offset, sent_ms, m->payload, m->len, replay, hold, &full);
 		if (full)
 			return false;

@@ -320,6 +320,11 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 			written_through = res->watermark;
 			break;
 		case FLUSH_REWIND:
+			/* checked again here: another rewind may have gone further back */
+			if (rewind_to >= res->watermark)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the watermark is already at or before the time given")));
 			/* every window: partial rows for the open ones */
 			n = store_collect_closed(PG_INT64_MAX, &groups);
 			written_through = PG_INT64_MAX;
@@ -337,7 +342,7 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 	if (with_kafka)
 	{
 		if (kind == FLUSH_REWIND)
-			recovery_forget_all_spilled();
+			recovery_rewind(rewind_to);
 		else if (kind != FLUSH_SPILL_OLDEST)
 			recovery_forget_spilled(res->watermark);
 		recovery_write(written_through, res->watermark,

@@ -51,7 +51,7 @@ event_from_future(const TaEvent *ev, int64 received_ms, char *detail, size_t det
 	char		t1[32],
 				t2[32];
 
-	if (ta_max_future_ms < 0)
+	if (ta_max_future_ms < 0 || received_ms == TA_NO_REFERENCE_TIME)
 		return false;
 	if (ref == TA_NO_TIME)
 		ref = ta_timestamptz_to_ms(GetCurrentTimestamp());

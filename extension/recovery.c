@@ -373,10 +373,24 @@ recovery_forget_spilled(int64 watermark)
 		elog(ERROR, "SPI_execute_with_args failed trimming trafficagg.spilled_windows");
 }
 
-/* Every spill record: after a rewind nothing before the positions is replayed. */
+/*
+ * A rewind of the watermark (the rows of every window are being written,
+ * with resume offsets at the positions): no spill record is needed any more,
+ * since nothing before the positions is replayed, and every stored watermark
+ * goes back, also those of partitions this server no longer tracks (the
+ * greatest stored one is restored at the next start).
+ */
 void
-recovery_forget_all_spilled(void)
+recovery_rewind(int64 to_ms)
 {
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		params[1] = {TimestampTzGetDatum(ta_ms_to_timestamptz(to_ms))};
+
 	if (SPI_execute("DELETE FROM trafficagg.spilled_windows", false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "SPI_execute failed emptying trafficagg.spilled_windows");
+	if (SPI_execute_with_args("UPDATE trafficagg.kafka_offsets"
+							  " SET flushed_watermark = $1"
+							  " WHERE flushed_watermark OPERATOR(pg_catalog.>) $1",
+							  1, types, params, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "SPI_execute_with_args failed rewinding trafficagg.kafka_offsets");
 }

@@ -16,7 +16,11 @@
  * Flush requests coalesce: one flush completes every ticket taken with it,
  * and close_all is kept if any of them asked for it.  Rewind requests
  * coalesce to the earliest time asked for.  The worker serves a rewind before
- * a flush.
+ * a flush.  Each completion is remembered with the range of tickets it
+ * served, so a waiter gets the outcome of the flush that served its ticket,
+ * not of a later one.  Tickets pending when the worker stops, and rewinds
+ * older than the wait (their caller has been told they failed), are failed,
+ * never served late.
  *
  * The state is private to this file, in its own piece of shared memory,
  * under its own spinlock (nothing here is held for long).
@@ -42,15 +46,28 @@
 /* How often it looks whether its ticket is done. */
 #define TA_REQUEST_POLL_MS 10
 
+/* How many completions are remembered for the waiters. */
+#define TA_COMPLETIONS 16
+
+/* A completion: the tickets in (first - 1, last] were served with it. */
+typedef struct Completion
+{
+	uint64		last;
+	bool		ok;
+	int64		rows;
+	char		error[TA_ERROR_LEN];
+} Completion;
+
 /* One kind of request: tickets handed out, taken and completed. */
 typedef struct RequestQueue
 {
 	uint64		submitted;		/* last ticket handed out */
+	TimestampTz submitted_at;	/* when */
 	uint64		taken;			/* tickets up to this one are being served */
 	uint64		completed;		/* ... and done */
-	bool		ok;				/* outcome of the last completion */
-	int64		rows;			/* rows the last completion wrote */
-	char		error[TA_ERROR_LEN];	/* its error, if not ok */
+	uint64		ncompletions;	/* completions so far; the last TA_COMPLETIONS
+								 * are in done[n % TA_COMPLETIONS] */
+	Completion	done[TA_COMPLETIONS];
 } RequestQueue;
 
 typedef struct TaRequests
@@ -85,11 +102,41 @@ request_shmem_init(void)
 	}
 }
 
-/* The worker takes requests from now on (latch set) or no longer (NULL). */
+/* Record that tickets up to last were served.  Caller holds mutex. */
+static void
+complete_locked(RequestQueue *q, uint64 last, bool ok, int64 rows, const char *error)
+{
+	Completion *c = &q->done[q->ncompletions++ % TA_COMPLETIONS];
+
+	c->last = last;
+	c->ok = ok;
+	c->rows = rows;
+	strlcpy(c->error, error ? error : "", sizeof(c->error));
+	if (last > q->completed)
+		q->completed = last;
+}
+
+/*
+ * The worker takes requests from now on (latch set) or no longer (NULL).
+ * Whatever is pending when it stops fails: a new worker must not serve a
+ * request its caller has given up on.
+ */
 void
 request_set_worker(Latch *latch)
 {
 	SpinLockAcquire(&requests->mutex);
+	if (latch == NULL)
+	{
+		RequestQueue *queues[2] = {&requests->flush, &requests->rewind};
+
+		for (int i = 0; i < 2; i++)
+			if (queues[i]->submitted > queues[i]->completed)
+			{
+				complete_locked(queues[i], queues[i]->submitted, false, 0,
+								"the worker stopped before serving the request");
+				queues[i]->taken = queues[i]->submitted;
+			}
+	}
 	requests->worker_latch = latch;
 	SpinLockRelease(&requests->mutex);
 }
@@ -100,8 +147,20 @@ submit_locked(RequestQueue *q)
 {
 	if (requests->worker_latch == NULL)
 		return 0;
-	SetLatch(requests->worker_latch);
+	q->submitted_at = GetCurrentTimestamp();
 	return ++q->submitted;
+}
+
+static void
+wake_worker(void)
+{
+	Latch	   *latch;
+
+	SpinLockAcquire(&requests->mutex);
+	latch = requests->worker_latch;
+	SpinLockRelease(&requests->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
 }
 
 uint64
@@ -114,6 +173,7 @@ flush_request_submit(bool close_all)
 	if (ticket != 0)
 		requests->flush_close_all |= close_all;
 	SpinLockRelease(&requests->mutex);
+	wake_worker();
 	return ticket;
 }
 
@@ -127,6 +187,7 @@ rewind_request_submit(int64 to_ms)
 		requests->rewind_to = to_ms;
 	ticket = submit_locked(&requests->rewind);
 	SpinLockRelease(&requests->mutex);
+	wake_worker();
 	return ticket;
 }
 
@@ -150,9 +211,27 @@ wait_for(RequestQueue *q, uint64 ticket, const char *what)
 		SpinLockAcquire(&requests->mutex);
 		done = q->completed >= ticket;
 		gone = requests->worker_latch == NULL;
-		ok = q->ok;
-		rows = q->rows;
-		strlcpy(error, q->error, sizeof(error));
+		ok = true;
+		rows = 0;
+		error[0] = '\0';
+		if (done)
+		{
+			/* the completion that served it: the first whose range reaches it */
+			uint64		oldest = q->ncompletions > TA_COMPLETIONS ? q->ncompletions - TA_COMPLETIONS : 0;
+
+			for (uint64 n = oldest; n < q->ncompletions; n++)
+			{
+				Completion *c = &q->done[n % TA_COMPLETIONS];
+
+				if (c->last >= ticket)
+				{
+					ok = c->ok;
+					rows = c->rows;
+					strlcpy(error, c->error, sizeof(error));
+					break;
+				}
+			}
+		}
 		SpinLockRelease(&requests->mutex);
 
 		if (done && ok)
@@ -218,6 +297,14 @@ rewind_request_take(int64 *to_ms)
 
 	SpinLockAcquire(&requests->mutex);
 	ticket = requests->rewind.submitted > requests->rewind.completed ? requests->rewind.submitted : 0;
+	/* its callers have stopped waiting, and were told it failed */
+	if (ticket != 0 && TimestampDifferenceExceeds(requests->rewind.submitted_at,
+												  GetCurrentTimestamp(), TA_REQUEST_WAIT_MS))
+	{
+		complete_locked(&requests->rewind, ticket, false, 0, "the request expired");
+		requests->rewind.taken = ticket;
+		ticket = 0;
+	}
 	*to_ms = requests->rewind_to;
 	if (ticket != 0)
 		requests->rewind.taken = ticket;
@@ -230,10 +317,7 @@ complete(RequestQueue *q, uint64 ticket, bool ok, int64 rows, const char *error)
 {
 	SpinLockAcquire(&requests->mutex);
 	if (ticket > q->completed)
-		q->completed = ticket;
-	q->ok = ok;
-	q->rows = rows;
-	strlcpy(q->error, error ? error : "", sizeof(q->error));
+		complete_locked(q, ticket, ok, rows, error);
 	SpinLockRelease(&requests->mutex);
 }
 

@@ -64,6 +64,22 @@ refuse_during_recovery(const char *function)
 				 errhint("Call it on the primary.  The views and trafficagg.status can be read here.")));
 }
 
+/*
+ * Kafka messages' state is in shared memory but no worker takes requests (it
+ * is restarting): a flush here could not write their offsets with the rows,
+ * and a replay after a crash would count them again.
+ */
+static void
+refuse_without_worker(const char *function)
+{
+	if (store_has_kafka_data())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot call %s while the trafficagg worker is not running", function),
+				 errdetail("Shared memory holds Kafka messages; only the worker can write them with their offsets."),
+				 errhint("The worker restarts by itself within seconds; try again.")));
+}
+
 static void
 sync_catalog_in_backend(const char *function)
 {
@@ -174,6 +190,7 @@ trafficagg_flush(PG_FUNCTION_ARGS)
 	refuse_during_recovery("trafficagg.flush()");
 	if ((ticket = flush_request_submit(close_all)) != 0)
 		PG_RETURN_INT64(flush_request_wait(ticket));
+	refuse_without_worker("trafficagg.flush()");
 
 	flush_windows(close_all ? FLUSH_CLOSE_ALL : FLUSH_CLOSED, 0, false, &res);
 	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
@@ -197,7 +214,6 @@ trafficagg_rewind_watermark(PG_FUNCTION_ARGS)
 	TimestampTz to = PG_GETARG_TIMESTAMPTZ(0);
 	int64		to_ms;
 	uint64		ticket;
-	TaFlushResult res;
 
 	store_check_attached();
 	refuse_during_recovery("trafficagg.rewind_watermark()");
@@ -216,10 +232,13 @@ trafficagg_rewind_watermark(PG_FUNCTION_ARGS)
 		rewind_request_wait(ticket);
 	else
 	{
-		/* SQL ingest only: here, in the caller's transaction */
-		flush_windows(FLUSH_REWIND, to_ms, false, &res);
+		/*
+		 * SQL ingest only: nothing is ever replayed, so nothing needs writing
+		 * first; the groups in memory stay, and windows ending after to_ms
+		 * take events again.  (Not transactional, as ingest() is not.)
+		 */
+		refuse_without_worker("trafficagg.rewind_watermark()");
 		watermark_rewind(to_ms);
-		flush_after_commit(&res, 0);
 	}
 	PG_RETURN_TIMESTAMPTZ(ta_ms_to_timestamptz(watermark_get()));
 }

@@ -599,6 +599,23 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	return added;
 }
 
+/*
+ * Does shared memory hold Kafka messages' state (a partition with a
+ * position)?  Then only the worker may flush: it writes their offsets with
+ * the rows.
+ */
+bool
+store_has_kafka_data(void)
+{
+	bool		found = false;
+
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	for (int i = 1; i < ta_shared->nsources && !found; i++)
+		found = ta_shared->sources[i].in_use && ta_shared->sources[i].position != TA_NO_OFFSET;
+	LWLockRelease(ta_shared->lock);
+	return found;
+}
+
 /* The setting whose limit the last "full" answer of this process hit. */
 const char *
 store_full_setting(void)

@@ -46,13 +46,17 @@
 #define TA_DETAIL_LEN			200 /* rejection detail text */
 #define TA_NO_TIME				PG_INT64_MIN	/* "no event time yet" */
 #define TA_NO_OFFSET			((int64) -1)
+#define TA_NO_REFERENCE_TIME	PG_INT64_MAX	/* a message with no timestamp */
 
 /* Unix-epoch milliseconds to a PostgreSQL timestamptz and back. */
 #define TA_PG_EPOCH_MS			INT64CONST(946684800000)
 #define ta_ms_to_timestamptz(ms) ((TimestampTz) (((ms) - TA_PG_EPOCH_MS) * 1000))
-/* (rounded down to the millisecond) */
-#define ta_timestamptz_to_ms(ts) \
-	((int64) ((ts) >= 0 ? (ts) / 1000 : -((-(ts) + 999) / 1000)) + TA_PG_EPOCH_MS)
+/* (rounded down to the millisecond; ts finite) */
+static inline int64
+ta_timestamptz_to_ms(TimestampTz ts)
+{
+	return (ts >= 0 ? ts / 1000 : -((-ts + 999) / 1000)) + TA_PG_EPOCH_MS;
+}
 
 /* ---------------------------------------------------------------------
  * Settings (trafficagg.c).  Read through these variables only.
@@ -286,6 +290,7 @@ extern void store_check_attached(void);
 extern bool store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 							const int64 *fixed_cutoff, bool *full);
 extern long store_group_count(void);
+extern bool store_has_kafka_data(void);
 extern long store_value_count(void);
 extern const char *store_full_setting(void);
 extern int	store_window_count(void);
@@ -330,7 +335,7 @@ extern bool recovery_skip_window(int src, int64 offset, int64 window_start);
 extern void recovery_note_event(TaSource *s, int64 offset, int64 first_end, int64 last_end);
 extern void recovery_write(int64 written_through, int64 watermark, int64 spilled);
 extern void recovery_forget_spilled(int64 watermark);
-extern void recovery_forget_all_spilled(void);
+extern void recovery_rewind(int64 to_ms);
 
 /* ---------------------------------------------------------------------
  * Flush (flush.c)

@@ -276,8 +276,11 @@ watermark_rewind(int64 to_ms)
 			heap_sift_down(s->recent, kept, j);
 	}
 	SpinLockAcquire(&ta_shared->mutex);
-	ta_shared->watermark_ms = to_ms;
-	ta_shared->flushed_watermark_ms = to_ms;
+	/* only ever back (two rewinds may cross) */
+	if (to_ms < ta_shared->watermark_ms)
+		ta_shared->watermark_ms = to_ms;
+	if (to_ms < ta_shared->flushed_watermark_ms)
+		ta_shared->flushed_watermark_ms = to_ms;
 	if (ta_shared->replay_cutoff_ms > to_ms)
 		ta_shared->replay_cutoff_ms = to_ms;
 	SpinLockRelease(&ta_shared->mutex);

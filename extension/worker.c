@@ -154,7 +154,8 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 		int			usecs;
 
 		begin_tx(activity[kind]);
-		flush_windows(kind, rewind_to, consumer_active(), &res);
+		/* offsets too while Kafka messages are in memory, consumer or not */
+		flush_windows(kind, rewind_to, consumer_active() || store_has_kafka_data(), &res);
 		commit_tx();
 		if (kind == FLUSH_REWIND)
 		{
@@ -191,8 +192,12 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 		strlcpy(ta_shared->last_error, edata->message, sizeof(ta_shared->last_error));
 		LWLockRelease(ta_shared->lock);
-		ereport(LOG,
-				(errmsg("trafficagg: flush failed, will retry: %s", edata->message)));
+		if (kind == FLUSH_REWIND)
+			ereport(LOG,
+					(errmsg("trafficagg: rewinding the watermark failed: %s", edata->message)));
+		else
+			ereport(LOG,
+					(errmsg("trafficagg: flush failed, will retry: %s", edata->message)));
 		if (error)
 			strlcpy(error, edata->message, error_len);
 		FreeErrorData(edata);
@@ -321,6 +326,11 @@ trafficagg_worker_main(Datum arg)
 	if (got_sigterm)
 		proc_exit(0);
 
+	/*
+	 * From now on trafficagg.flush() and rewind_watermark() go through this
+	 * worker: it has offsets to write with the rows.
+	 */
+	request_set_worker(MyLatch);
 	start_consumer();
 	ereport(LOG, (errmsg("trafficagg worker started in database \"%s\"", ta_database)));
 

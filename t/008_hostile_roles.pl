@@ -59,6 +59,8 @@ $mallory->query_safe('SELECT pg_advisory_lock(1953653094, 6383463)');
 $mallory->query_safe('BEGIN');
 $mallory->query_safe('LOCK TABLE trafficagg.kafka_offsets IN ACCESS SHARE MODE');
 $mallory->query_safe('SELECT count(*) FROM trafficagg.by_page');
+# the strongest lock a role without ownership can take on the extension object
+$mallory->query_safe(q{SELECT pg_get_object_address('extension', '{trafficagg}', '{}')});
 
 # --- a stream while all that is in place ------------------------------------
 my $count = 20000;
