@@ -22,6 +22,7 @@ OBJS         = extension/trafficagg.o \
                extension/deadletter.o \
                extension/flush.o \
                extension/request.o \
+               extension/status.o \
                extension/sqlfuncs.o \
                extension/digest.o \
                extension/worker.o
@@ -56,7 +57,7 @@ PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object depends on the shared headers
-$(OBJS): extension/trafficagg.h extension/consume.h extension/request.h extension/deadletter.h extension/sketch_area.h \
+$(OBJS): extension/trafficagg.h extension/consume.h extension/request.h extension/deadletter.h extension/status.h extension/sketch_area.h \
          extension/sketch.h extension/hll.h extension/latency.h extension/digest.h
 
 extension/$(EXTENSION)--$(EXTVERSION).sql: extension/$(EXTENSION).sql

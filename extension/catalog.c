@@ -172,3 +172,50 @@ catalog_find(const char *name)
 	LWLockRelease(ta_shared->lock);
 	return found;
 }
+
+/*
+ * A copy of the shared catalog (TA_MAX_AGGREGATES slots, by slot) into out;
+ * returns its version, which changes at every catalog_sync().
+ */
+uint32
+catalog_read(TaAggregate *out)
+{
+	uint32		version;
+
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	version = pg_atomic_read_u32(&ta_shared->catalog_version);
+	memcpy(out, ta_shared->aggs, sizeof(ta_shared->aggs));
+	LWLockRelease(ta_shared->lock);
+	return version;
+}
+
+/* The catalog's version, without a lock (to see whether a copy is stale). */
+uint32
+catalog_version(void)
+{
+	return pg_atomic_read_u32(&ta_shared->catalog_version);
+}
+
+/* Has any process loaded the catalog since the server started? */
+bool
+catalog_loaded(void)
+{
+	bool		loaded;
+
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	loaded = ta_shared->catalog_loaded;
+	LWLockRelease(ta_shared->lock);
+	return loaded;
+}
+
+/* Dimensions of the aggregate in slot agg. */
+int
+catalog_ndims(int agg)
+{
+	int			ndims;
+
+	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	ndims = ta_shared->aggs[agg].ndims;
+	LWLockRelease(ta_shared->lock);
+	return ndims;
+}

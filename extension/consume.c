@@ -40,6 +40,7 @@
 #include "utils/timestamp.h"
 
 #include "consume.h"
+#include "status.h"
 
 
 static rd_kafka_t *rk = NULL;
@@ -58,21 +59,17 @@ static int	held_next = 0;
 
 static rd_kafka_resp_err_t last_logged_error = RD_KAFKA_RESP_ERR_NO_ERROR;
 
+/* the brokers' state this process last set (it is the only writer) */
+static char broker_state[32] = "";
+
 static void
 set_broker_state(const char *state)
 {
-	bool		changed;
-
-	/* the worker is the only writer: no lock needed to see it unchanged */
-	if (strcmp(ta_shared->broker_state, state) == 0)
+	/* set for every message: unchanged is the usual case, and costs no lock */
+	if (strcmp(broker_state, state) == 0)
 		return;
-
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	changed = strcmp(ta_shared->broker_state, state) != 0;
-	if (changed)
-		strlcpy(ta_shared->broker_state, state, sizeof(ta_shared->broker_state));
-	LWLockRelease(ta_shared->lock);
-	if (changed)
+	strlcpy(broker_state, state, sizeof(broker_state));
+	if (status_set_broker_state(state))
 		ereport(LOG, (errmsg("trafficagg: Kafka brokers %s: %s", ta_brokers, state)));
 	if (strcmp(state, "up") == 0)
 		last_logged_error = RD_KAFKA_RESP_ERR_NO_ERROR; /* log the next outage */
@@ -81,9 +78,7 @@ set_broker_state(const char *state)
 static void
 set_last_error(const char *msg)
 {
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	strlcpy(ta_shared->last_error, msg, sizeof(ta_shared->last_error));
-	LWLockRelease(ta_shared->lock);
+	status_set_error(msg);
 }
 
 /*
@@ -792,7 +787,7 @@ consumer_refresh_end_offsets(void)
 {
 	rd_kafka_topic_partition_list_t *list;
 
-	if (rk == NULL || strcmp(ta_shared->broker_state, "up") != 0)
+	if (rk == NULL || !status_brokers_up())
 		return;
 	list = rd_kafka_topic_partition_list_new(8);
 	LWLockAcquire(ta_shared->lock, LW_SHARED);

@@ -45,6 +45,7 @@
 
 #include "deadletter.h"
 #include "latency.h"
+#include "status.h"
 
 /*
  * Flushes are serialised by an exclusive lock on the extension's own object
@@ -290,8 +291,8 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 
 	LWLockAcquire(ta_shared->lock, LW_SHARED);
 	watermark_advance();
-	memcpy(aggs, ta_shared->aggs, sizeof(aggs));
 	LWLockRelease(ta_shared->lock);
+	(void) catalog_read(aggs);
 	if (kind == FLUSH_CLOSE_ALL)
 		watermark_close_all();
 	res->watermark = watermark_get();
@@ -308,9 +309,7 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cannot rewind the watermark while partitions replay after a restart"),
 					 errhint("Try again once trafficagg.status shows every position past its stored offset.")));
-		SpinLockAcquire(&ta_shared->mutex);
-		res->watermark = Min(res->watermark, ta_shared->replay_cutoff_ms);
-		SpinLockRelease(&ta_shared->mutex);
+		res->watermark = Min(res->watermark, watermark_replay_cutoff());
 	}
 
 	switch (kind)
@@ -354,10 +353,7 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 
 	if (kind == FLUSH_CLOSED || kind == FLUSH_CLOSE_ALL)
 	{
-		SpinLockAcquire(&ta_shared->mutex);
-		if (res->watermark > ta_shared->flushed_watermark_ms)
-			ta_shared->flushed_watermark_ms = res->watermark;
-		SpinLockRelease(&ta_shared->mutex);
+		watermark_flushed_through(res->watermark);
 	}
 }
 
@@ -369,11 +365,6 @@ void
 flush_after_commit(const TaFlushResult *res, double elapsed_ms)
 {
 	deadletter_release(res->rejected_taken);
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	ta_shared->last_flush_at = GetCurrentTimestamp();
-	ta_shared->last_flush_ms = elapsed_ms;
-	ta_shared->last_flush_rows = res->rows;
-	ta_shared->flushes++;
-	LWLockRelease(ta_shared->lock);
+	status_flushed(res->rows, elapsed_ms);
 	store_forget_flushed();
 }

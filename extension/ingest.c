@@ -96,9 +96,7 @@ ingest_message(int src, int64 offset, int64 received_ms, const char *data, size_
 	*full = false;
 	if (replay || hold)
 	{
-		SpinLockAcquire(&ta_shared->mutex);
-		cutoff = ta_shared->replay_cutoff_ms;
-		SpinLockRelease(&ta_shared->mutex);
+		cutoff = watermark_replay_cutoff();
 	}
 	else
 		cutoff = watermark;

@@ -169,13 +169,7 @@ recovery_load(void)
 
 	if (restored != TA_NO_TIME)
 	{
-		SpinLockAcquire(&ta_shared->mutex);
-		ta_shared->replay_cutoff_ms = restored;
-		if (restored > ta_shared->watermark_ms)
-			ta_shared->watermark_ms = restored;
-		if (restored > ta_shared->flushed_watermark_ms)
-			ta_shared->flushed_watermark_ms = restored;
-		SpinLockRelease(&ta_shared->mutex);
+		watermark_restore(restored);
 	}
 }
 

@@ -32,6 +32,7 @@
 
 #include "deadletter.h"
 #include "request.h"
+#include "status.h"
 
 #include "digest.h"
 #include "latency.h"
@@ -305,7 +306,7 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 	/* a standby consumes nothing: no live data, the tables are all there is */
 	if (RecoveryInProgress())
 		return (Datum) 0;
-	if (!ta_shared->catalog_loaded)
+	if (!catalog_loaded())
 		sync_catalog_in_backend("trafficagg.groups()");
 	agg = catalog_find(name);
 	if (agg < 0)
@@ -313,9 +314,7 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("trafficagg aggregate \"%s\" does not exist", name),
 				 errhint("Aggregates are the rows of trafficagg.aggregates; after adding one, reload the configuration.")));
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	ndims = ta_shared->aggs[agg].ndims;
-	LWLockRelease(ta_shared->lock);
+	ndims = catalog_ndims(agg);
 
 	check_result_columns(rsinfo, GC_COUNT, "trafficagg.groups()");
 	n = store_collect_live(agg, &groups);
@@ -425,14 +424,8 @@ trafficagg_status(PG_FUNCTION_ARGS)
 	int			open_windows;
 	long		groups;
 	long		values_used;
-	TimestampTz last_flush_at;
-	double		last_flush_ms;
-	int64		last_flush_rows,
-				spills,
-				dropped,
-				flushes;
-	char		last_error[TA_ERROR_LEN];
-	char		broker_state[32];
+	int64		dropped;
+	TaStatus	st;
 
 	InitMaterializedSRF(fcinfo, 0);
 	store_check_attached();
@@ -443,21 +436,13 @@ trafficagg_status(PG_FUNCTION_ARGS)
 	values_used = store_value_count();
 	watermark = watermark_get();
 	dropped = deadletter_dropped();
-	SpinLockAcquire(&ta_shared->mutex);
-	flushed = ta_shared->flushed_watermark_ms;
-	SpinLockRelease(&ta_shared->mutex);
+	flushed = watermark_flushed();
+	status_read(&st);
 
 	LWLockAcquire(ta_shared->lock, LW_SHARED);
 	nsources = ta_shared->nsources;
 	sources = palloc(nsources * sizeof(TaSource));
 	memcpy(sources, ta_shared->sources, nsources * sizeof(TaSource));
-	last_flush_at = ta_shared->last_flush_at;
-	last_flush_ms = ta_shared->last_flush_ms;
-	last_flush_rows = ta_shared->last_flush_rows;
-	flushes = ta_shared->flushes;
-	spills = ta_shared->spills;
-	strlcpy(last_error, ta_shared->last_error, sizeof(last_error));
-	strlcpy(broker_state, ta_shared->broker_state, sizeof(broker_state));
 	LWLockRelease(ta_shared->lock);
 
 	check_result_columns(rsinfo, SC_COUNT, "trafficagg.status()");
@@ -506,18 +491,18 @@ trafficagg_status(PG_FUNCTION_ARGS)
 		values[SC_OPEN_WINDOWS] = Int32GetDatum(open_windows);
 		values[SC_GROUPS_USED] = Int64GetDatum((int64) groups);
 		values[SC_GROUPS_CAPACITY] = Int64GetDatum((int64) ta_max_groups);
-		values[SC_SPILLS] = Int64GetDatum(spills);
+		values[SC_SPILLS] = Int64GetDatum(st.spills);
 		values[SC_REJECTED_DROPPED] = Int64GetDatum(dropped);
-		values[SC_FLUSHES] = Int64GetDatum(flushes);
-		nulls[SC_LAST_FLUSH_AT] = last_flush_at == 0;
-		values[SC_LAST_FLUSH_AT] = TimestampTzGetDatum(last_flush_at);
-		nulls[SC_LAST_FLUSH_MS] = last_flush_at == 0;
-		values[SC_LAST_FLUSH_MS] = Float8GetDatum(last_flush_ms);
-		nulls[SC_LAST_FLUSH_ROWS] = last_flush_at == 0;
-		values[SC_LAST_FLUSH_ROWS] = Int64GetDatum(last_flush_rows);
-		nulls[SC_LAST_ERROR] = last_error[0] == '\0';
-		values[SC_LAST_ERROR] = CStringGetTextDatum(last_error);
-		values[SC_BROKER_STATE] = CStringGetTextDatum(broker_state);
+		values[SC_FLUSHES] = Int64GetDatum(st.flushes);
+		nulls[SC_LAST_FLUSH_AT] = st.last_flush_at == 0;
+		values[SC_LAST_FLUSH_AT] = TimestampTzGetDatum(st.last_flush_at);
+		nulls[SC_LAST_FLUSH_MS] = st.last_flush_at == 0;
+		values[SC_LAST_FLUSH_MS] = Float8GetDatum(st.last_flush_ms);
+		nulls[SC_LAST_FLUSH_ROWS] = st.last_flush_at == 0;
+		values[SC_LAST_FLUSH_ROWS] = Int64GetDatum(st.last_flush_rows);
+		nulls[SC_LAST_ERROR] = st.last_error[0] == '\0';
+		values[SC_LAST_ERROR] = CStringGetTextDatum(st.last_error);
+		values[SC_BROKER_STATE] = CStringGetTextDatum(st.broker_state);
 		values[SC_SHMEM_BYTES] = Int64GetDatum((int64) store_shmem_size());
 		values[SC_SKETCH_BYTES] = Int64GetDatum((int64) sketch_bytes_used());
 		values[SC_SKETCH_CAPACITY] = Int64GetDatum((int64) ta_sketch_memory_kb * 1024);

@@ -30,7 +30,8 @@
  *					 check for a window is made under this lock, which is what
  *					 makes "flushed" and "late" exclusive.
  *	  lock			 sources, catalog, status fields.
- *	  mutex (spin)	 the watermarks.
+ *	  (the watermarks have their own spinlock, in window.c; the dead-letter
+ *	  ring and the requests their own locks, in deadletter.c and request.c)
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -51,6 +52,7 @@
 
 #include "deadletter.h"
 #include "request.h"
+#include "status.h"
 
 #include "hll.h"
 #include "latency.h"
@@ -145,6 +147,8 @@ store_shmem_size(void)
 	sz = add_size(sz, hash_estimate_size(dict_capacity(), sizeof(ValueEntry)));
 	sz = add_size(sz, sketch_shmem_size());
 	sz = add_size(sz, request_shmem_size());
+	sz = add_size(sz, watermark_shmem_size());
+	sz = add_size(sz, status_shmem_size());
 	return sz;
 }
 
@@ -184,6 +188,8 @@ store_shmem_startup(void)
 		sketch_shmem_init(place, sketches_found);
 	}
 	request_shmem_init();
+	watermark_shmem_init();
+	status_shmem_init();
 	if (!found)
 	{
 		LWLockPadded *locks = GetNamedLWLockTranche("trafficagg");
@@ -193,11 +199,6 @@ store_shmem_startup(void)
 		ta_shared->dict_lock = &locks[1].lock;
 		for (int i = 0; i < TA_LOCK_PARTITIONS; i++)
 			ta_shared->partition_locks[i] = &locks[2 + i].lock;
-		SpinLockInit(&ta_shared->mutex);
-		ta_shared->watermark_ms = TA_NO_TIME;
-		ta_shared->flushed_watermark_ms = TA_NO_TIME;
-		ta_shared->replay_cutoff_ms = TA_NO_TIME;
-		strlcpy(ta_shared->broker_state, "not configured", sizeof(ta_shared->broker_state));
 		ta_shared->nsources = ta_max_partitions + 1;
 		pg_atomic_init_u32(&ta_shared->catalog_version, 0);
 		for (int i = 0; i < ta_shared->nsources; i++)
@@ -390,14 +391,11 @@ static bool catalog_copy_valid = false;
 static const TaAggregate *
 catalog_snapshot(void)
 {
-	uint32		version = pg_atomic_read_u32(&ta_shared->catalog_version);
+	uint32		version = catalog_version();
 
 	if (!catalog_copy_valid || version != catalog_copy_version)
 	{
-		LWLockAcquire(ta_shared->lock, LW_SHARED);
-		version = pg_atomic_read_u32(&ta_shared->catalog_version);
-		memcpy(catalog_copy, ta_shared->aggs, sizeof(catalog_copy));
-		LWLockRelease(ta_shared->lock);
+		version = catalog_read(catalog_copy);
 		memset(catalog_used_fields, 0, sizeof(catalog_used_fields));
 		for (int a = 0; a < ta_max_aggregates; a++)
 			if (catalog_copy[a].in_use)
@@ -738,9 +736,7 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, TaGroupCopy **out
 	int64		oldest = PG_INT64_MAX;
 	TaAggregate aggs[TA_MAX_AGGREGATES];
 
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	memcpy(aggs, ta_shared->aggs, sizeof(aggs));
-	LWLockRelease(ta_shared->lock);
+	(void) catalog_read(aggs);
 
 	LWLockAcquire(ta_shared->dict_lock, LW_SHARED);
 	lock_all_partitions(for_flush ? LW_EXCLUSIVE : LW_SHARED);
@@ -864,9 +860,7 @@ store_forget_flushed(void)
 	GroupEntry *g;
 	TaAggregate aggs[TA_MAX_AGGREGATES];
 
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	memcpy(aggs, ta_shared->aggs, sizeof(aggs));
-	LWLockRelease(ta_shared->lock);
+	(void) catalog_read(aggs);
 
 	LWLockAcquire(ta_shared->dict_lock, LW_EXCLUSIVE);
 	lock_all_partitions(LW_EXCLUSIVE);

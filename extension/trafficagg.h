@@ -251,29 +251,11 @@ typedef struct TaShared
 	LWLock	   *dict_lock;		/* the value dictionary */
 	LWLock	   *partition_locks[TA_LOCK_PARTITIONS];	/* the group table */
 
-	slock_t		mutex;			/* protects the fields below */
-	int64		watermark_ms;	/* windows ending at or before it are closed */
-	int64		flushed_watermark_ms;	/* ... and flushed */
-	int64		replay_cutoff_ms;	/* flushed watermark stored when the worker
-									 * started: replayed events skip windows
-									 * ending at or before it, and only those */
-	bool		watermark_restored;
-
 	/* catalog (under lock; version also read without it) */
 	bool		catalog_loaded;
 	pg_atomic_uint32 catalog_version;	/* bumped at every change */
 	TaAggregate aggs[TA_MAX_AGGREGATES];
 
-	/* status (under lock) */
-	TimestampTz last_flush_at;
-	double		last_flush_ms;
-	int64		last_flush_rows;
-	int64		flushes;
-	int64		spills;			/* early partial flushes when full */
-	int64		groups_high_water;
-	char		last_error[TA_ERROR_LEN];
-	char		broker_state[32];
-	int			worker_pid;
 
 
 	int			nsources;
@@ -300,8 +282,14 @@ extern int	store_collect_live(int agg, TaGroupCopy **out);
 extern void store_forget_flushed(void);
 extern int	source_lookup(const char *topic, int32 partition, bool create);
 
-/* watermark (window.c, over TaShared) */
+/* watermark (window.c) */
+extern Size watermark_shmem_size(void);
+extern void watermark_shmem_init(void);
 extern int64 watermark_get(void);
+extern int64 watermark_flushed(void);
+extern int64 watermark_replay_cutoff(void);
+extern void watermark_restore(int64 stored_ms);
+extern void watermark_flushed_through(int64 ms);
 extern void watermark_advance(void);
 extern void watermark_close_all(void);
 extern void source_saw_event_time(TaSource *s, int64 ts_ms);
@@ -313,6 +301,10 @@ extern void watermark_rewind(int64 to_ms);
  */
 extern void catalog_sync(void);
 extern int	catalog_find(const char *name);
+extern uint32 catalog_read(TaAggregate *out);
+extern uint32 catalog_version(void);
+extern bool catalog_loaded(void);
+extern int	catalog_ndims(int agg);
 
 /* ---------------------------------------------------------------------
  * Ingest: one message through validation, windowing and accounting

@@ -43,6 +43,9 @@
  */
 #include "trafficagg.h"
 
+#include "storage/shmem.h"
+#include "storage/spin.h"
+
 
 static inline int64
 floor_div(int64 a, int64 b)
@@ -97,24 +100,110 @@ window_assign(int64 ts_ms, int64 *starts)
 	return n;
 }
 
+/*
+ * The watermarks, in shared memory, private to this file: read and written
+ * only through the functions below, under their spinlock (never held for
+ * more than a few instructions).
+ */
+typedef struct WatermarkState
+{
+	slock_t		mutex;
+	int64		watermark_ms;	/* windows ending at or before it are closed */
+	int64		flushed_ms;		/* ... and flushed */
+	int64		replay_cutoff_ms;	/* flushed watermark stored when the worker
+									 * started: replayed events skip windows
+									 * ending at or before it, and only those */
+} WatermarkState;
+
+static WatermarkState *wm = NULL;
+
+Size
+watermark_shmem_size(void)
+{
+	return MAXALIGN(sizeof(WatermarkState));
+}
+
+/* From the shared-memory startup hook, under AddinShmemInitLock. */
+void
+watermark_shmem_init(void)
+{
+	bool		found;
+
+	wm = ShmemInitStruct("trafficagg watermark", watermark_shmem_size(), &found);
+	if (!found)
+	{
+		SpinLockInit(&wm->mutex);
+		wm->watermark_ms = TA_NO_TIME;
+		wm->flushed_ms = TA_NO_TIME;
+		wm->replay_cutoff_ms = TA_NO_TIME;
+	}
+}
+
 int64
 watermark_get(void)
 {
 	int64		w;
 
-	SpinLockAcquire(&ta_shared->mutex);
-	w = ta_shared->watermark_ms;
-	SpinLockRelease(&ta_shared->mutex);
+	SpinLockAcquire(&wm->mutex);
+	w = wm->watermark_ms;
+	SpinLockRelease(&wm->mutex);
 	return w;
+}
+
+/* Up to where windows are written (status.flushed_watermark). */
+int64
+watermark_flushed(void)
+{
+	int64		w;
+
+	SpinLockAcquire(&wm->mutex);
+	w = wm->flushed_ms;
+	SpinLockRelease(&wm->mutex);
+	return w;
+}
+
+/* The stored watermark replay judges against (recovery.c). */
+int64
+watermark_replay_cutoff(void)
+{
+	int64		w;
+
+	SpinLockAcquire(&wm->mutex);
+	w = wm->replay_cutoff_ms;
+	SpinLockRelease(&wm->mutex);
+	return w;
+}
+
+/* The consumer starts with a stored watermark (recovery_load). */
+void
+watermark_restore(int64 stored_ms)
+{
+	SpinLockAcquire(&wm->mutex);
+	wm->replay_cutoff_ms = stored_ms;
+	if (stored_ms > wm->watermark_ms)
+		wm->watermark_ms = stored_ms;
+	if (stored_ms > wm->flushed_ms)
+		wm->flushed_ms = stored_ms;
+	SpinLockRelease(&wm->mutex);
+}
+
+/* A flush wrote every window ending at or before ms. */
+void
+watermark_flushed_through(int64 ms)
+{
+	SpinLockAcquire(&wm->mutex);
+	if (ms > wm->flushed_ms)
+		wm->flushed_ms = ms;
+	SpinLockRelease(&wm->mutex);
 }
 
 static void
 watermark_raise(int64 candidate)
 {
-	SpinLockAcquire(&ta_shared->mutex);
-	if (candidate > ta_shared->watermark_ms)
-		ta_shared->watermark_ms = candidate;
-	SpinLockRelease(&ta_shared->mutex);
+	SpinLockAcquire(&wm->mutex);
+	if (candidate > wm->watermark_ms)
+		wm->watermark_ms = candidate;
+	SpinLockRelease(&wm->mutex);
 }
 
 /*
@@ -275,14 +364,14 @@ watermark_rewind(int64 to_ms)
 		for (int j = kept / 2 - 1; j >= 0; j--)
 			heap_sift_down(s->recent, kept, j);
 	}
-	SpinLockAcquire(&ta_shared->mutex);
+	SpinLockAcquire(&wm->mutex);
 	/* only ever back (two rewinds may cross) */
-	if (to_ms < ta_shared->watermark_ms)
-		ta_shared->watermark_ms = to_ms;
-	if (to_ms < ta_shared->flushed_watermark_ms)
-		ta_shared->flushed_watermark_ms = to_ms;
-	if (ta_shared->replay_cutoff_ms > to_ms)
-		ta_shared->replay_cutoff_ms = to_ms;
-	SpinLockRelease(&ta_shared->mutex);
+	if (to_ms < wm->watermark_ms)
+		wm->watermark_ms = to_ms;
+	if (to_ms < wm->flushed_ms)
+		wm->flushed_ms = to_ms;
+	if (wm->replay_cutoff_ms > to_ms)
+		wm->replay_cutoff_ms = to_ms;
+	SpinLockRelease(&wm->mutex);
 	LWLockRelease(ta_shared->lock);
 }

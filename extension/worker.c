@@ -50,6 +50,7 @@
 #include "consume.h"
 #include "deadletter.h"
 #include "request.h"
+#include "status.h"
 
 /* messages consumed per batch */
 #define TA_BATCH 1000
@@ -75,9 +76,7 @@ static void
 worker_detach(int code, Datum arg)
 {
 	request_set_worker(NULL);
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	ta_shared->worker_pid = 0;
-	LWLockRelease(ta_shared->lock);
+	status_set_worker_pid(0);
 }
 
 /*
@@ -171,9 +170,7 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 		consumer_commit_positions();
 		if (kind == FLUSH_SPILL_OLDEST)
 		{
-			LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-			ta_shared->spills++;
-			LWLockRelease(ta_shared->lock);
+			status_spilled();
 			ereport(WARNING,
 					(errmsg("trafficagg shared memory is full (%s): the oldest open window was written early as partial rows",
 							store_full_setting()),
@@ -189,9 +186,7 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 		FlushErrorState();
 		AbortCurrentTransaction();
 		pgstat_report_activity(STATE_IDLE, NULL);
-		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-		strlcpy(ta_shared->last_error, edata->message, sizeof(ta_shared->last_error));
-		LWLockRelease(ta_shared->lock);
+		status_set_error(edata->message);
 		if (kind == FLUSH_REWIND)
 			ereport(LOG,
 					(errmsg("trafficagg: rewinding the watermark failed: %s", edata->message)));
@@ -250,10 +245,8 @@ start_consumer(void)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		MemoryContextSwitchTo(oldcxt);
-		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-		strlcpy(ta_shared->last_error, edata->message, sizeof(ta_shared->last_error));
-		strlcpy(ta_shared->broker_state, "error", sizeof(ta_shared->broker_state));
-		LWLockRelease(ta_shared->lock);
+		status_set_error(edata->message);
+		status_set_broker_state("error");
 		ereport(WARNING,
 				(errmsg("trafficagg: Kafka consumer not started: %s", edata->message),
 				 edata->hint ? errhint("%s", edata->hint) : 0));
@@ -300,9 +293,7 @@ trafficagg_worker_main(Datum arg)
 	worker_context = AllocSetContextCreate(TopMemoryContext, "trafficagg worker",
 										   ALLOCSET_DEFAULT_SIZES);
 
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	ta_shared->worker_pid = MyProcPid;
-	LWLockRelease(ta_shared->lock);
+	status_set_worker_pid(MyProcPid);
 	on_shmem_exit(worker_detach, (Datum) 0);
 
 	/* wait for CREATE EXTENSION trafficagg */
