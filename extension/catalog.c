@@ -173,6 +173,15 @@ catalog_find(const char *name)
 	return found;
 }
 
+/* The catalog's part of the shared state, when it is first created. */
+void
+catalog_shmem_init(void)
+{
+	memset(ta_shared->aggs, 0, sizeof(ta_shared->aggs));
+	ta_shared->catalog_loaded = false;
+	pg_atomic_init_u32(&ta_shared->catalog_version, 0);
+}
+
 /*
  * A copy of the shared catalog (TA_MAX_AGGREGATES slots, by slot) into out;
  * returns its version, which changes at every catalog_sync().

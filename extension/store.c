@@ -200,7 +200,7 @@ store_shmem_startup(void)
 		for (int i = 0; i < TA_LOCK_PARTITIONS; i++)
 			ta_shared->partition_locks[i] = &locks[2 + i].lock;
 		ta_shared->nsources = ta_max_partitions + 1;
-		pg_atomic_init_u32(&ta_shared->catalog_version, 0);
+		catalog_shmem_init();
 		for (int i = 0; i < ta_shared->nsources; i++)
 		{
 			ta_shared->sources[i].max_event_ms = TA_NO_TIME;

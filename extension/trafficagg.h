@@ -299,6 +299,7 @@ extern void watermark_rewind(int64 to_ms);
  * Aggregate catalog (catalog.c)
  * ---------------------------------------------------------------------
  */
+extern void catalog_shmem_init(void);
 extern void catalog_sync(void);
 extern int	catalog_find(const char *name);
 extern uint32 catalog_read(TaAggregate *out);

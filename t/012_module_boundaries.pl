@@ -1,0 +1,82 @@
+# The code's structure, checked like behaviour: no two source files call
+# each other in a cycle (a reader follows one event through the files in
+# one direction), and state private to a module is touched by it alone.
+use strict;
+use warnings;
+use Test::More;
+
+my $dir = 'extension';
+opendir(my $dh, $dir) or die "$dir: $!";
+my @files = sort grep { /\.c$/ } readdir($dh);
+closedir($dh);
+
+my (%text, %defined_in);
+for my $f (@files)
+{
+	open my $fh, '<', "$dir/$f" or die "$dir/$f: $!";
+	local $/;
+	my $s = <$fh>;
+	close $fh;
+	$s =~ s{/\*.*?\*/}{}gs;        # comments
+	$s =~ s{"(?:\\.|[^"\\])*"}{""}g;    # string literals
+	$text{$f} = $s;
+	# a function definition: its name at the start of a line, the opening
+	# brace on a line of its own after the parameters; not static
+	while ($s =~ /^([a-z_][a-z0-9_]*)\(([^;{]*?)\)\n\{/mg)
+	{
+		my $name = $1;
+		my $before = substr($s, 0, $-[0]);
+		my ($prev) = $before =~ /([^\n]*)\n$/;
+		next if defined $prev && $prev =~ /\bstatic\b/;
+		$defined_in{$name} = $f;
+	}
+}
+cmp_ok(scalar(keys %defined_in), '>', 100, 'the extern functions of ' . scalar(@files) . ' files were found');
+
+my %calls;
+for my $f (@files)
+{
+	for my $name (keys %defined_in)
+	{
+		my $g = $defined_in{$name};
+		next if $g eq $f;
+		$calls{$f}{$g} = $name if $text{$f} =~ /\b\Q$name\E\s*\(/;
+	}
+}
+
+# every file reachable from each file; a file that reaches itself is in a cycle
+my @cycles;
+for my $f (@files)
+{
+	my %seen;
+	my @todo = keys %{ $calls{$f} // {} };
+	while (my $g = shift @todo)
+	{
+		next if $seen{$g}++;
+		push @todo, keys %{ $calls{$g} // {} };
+	}
+	push @cycles, $f if $seen{$f};
+}
+is(join(', ', @cycles), '', 'no file calls back into a file that calls it (no call cycles)');
+
+# state private to one module: its shared struct's pointer is named nowhere else
+my %private = (
+	'wm->' => 'window.c',
+	'requests->' => 'request.c',
+	'ring->' => 'deadletter.c',
+	'status->' => 'status.c',
+	'area_header' => 'sketch_area.c',
+	'group_table' => 'store.c',
+	'value_table' => 'store.c');
+for my $token (sort keys %private)
+{
+	my @users = grep { $text{$_} =~ /\Q$token\E/ } @files;
+	is(join(', ', @users), $private{$token}, "$token is used only in $private{$token}");
+}
+# the catalog's slots are read and written by catalog.c alone
+my @aggs = grep { $text{$_} =~ /ta_shared->(aggs|catalog_loaded|catalog_version)\b/ } @files;
+is(join(', ', @aggs), 'catalog.c', 'the shared catalog is touched only by catalog.c');
+# the worker loop reads as steps: no shared field in it
+unlike($text{'worker.c'}, qr/ta_shared->/, 'worker.c touches no shared field directly');
+
+done_testing();
