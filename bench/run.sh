@@ -180,14 +180,19 @@ ingest_at() {  # ingest_at TIMESTAMP FROM-CLAUSE (giving p, et and u)
 }
 memory_sql="SELECT shmem_bytes, groups_capacity, groups_used, sketch_bytes, sketch_capacity
               FROM trafficagg.status WHERE source = 'sql'"
-ingest_at 2030-01-01T00:00:30Z "generate_series(1, $low_n) g,
+ingest_at 2026-01-01T00:00:30Z "generate_series(1, $low_n) g,
     LATERAL (SELECT g % 24000 AS p, 'type' || g / 24000 AS et, g AS u) x"
 read -r shmem_f capacity low_groups low_sketch sketch_cap <<<"$(psql_ -U postgres -F ' ' -c "$memory_sql")"
 psql_ -U postgres -c "SELECT trafficagg.flush(close_all => true)" >/dev/null
-ingest_at 2030-01-01T00:10:30Z "generate_series(1, $high_pages) p, generate_series(1, $high_users) u,
+ingest_at 2026-01-01T00:10:30Z "generate_series(1, $high_pages) p, generate_series(1, $high_users) u,
     LATERAL (SELECT 'page_view' AS et) x"
 read -r _ _ high_groups high_sketch _ <<<"$(psql_ -U postgres -F ' ' -c "$memory_sql")"
 high_forms=$(psql_ -U postgres -c "SELECT string_agg(DISTINCT hll_type(users)::text, ',') FROM trafficagg.by_page_live")
+# an ingest that aggregated nothing (a rejected time, say) must not pass for a measure
+if [ "${low_groups:-0}" -le 0 ] || [ "${high_groups:-0}" -le 0 ]; then
+    echo "bench/run.sh: (f) found no groups in memory after its ingest (low $low_groups, high $high_groups)" >&2
+    exit 1
+fi
 f_group_slot=$(calc "($shmem_f - $sketch_cap * 1.25 - 4194304) / $capacity")
 f_low=$(calc "$low_sketch / $low_groups")
 f_high=$(calc "$high_sketch / $high_groups")
