@@ -3,6 +3,7 @@
 # one direction), and state private to a module is touched by it alone.
 use strict;
 use warnings;
+use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $dir = 'extension';
