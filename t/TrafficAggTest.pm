@@ -252,16 +252,7 @@ sub load_topic
 			}) . "\n";
 	}
 	close $fh;
-	$node->safe_psql(
-		'postgres', qq{
-		CREATE TABLE ${table}_raw (line text);
-		COPY ${table}_raw FROM '$file' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02');
-		CREATE TABLE $table AS
-		  SELECT (l->>'partition')::int AS partition, (l->>'offset')::bigint AS "offset",
-		         l->>'kind' AS kind, NULL::text AS bad_kind, l->'event' AS event
-		    FROM (SELECT line::jsonb AS l FROM ${table}_raw) s;
-		DROP TABLE ${table}_raw;
-	});
+	load_out_file($node, $file, $table);    # the same fields as an --out file
 }
 
 # The oracle for one aggregate: the accepted events of the --out file (every
