@@ -112,16 +112,108 @@ error_cb(rd_kafka_t *k, int err, const char *reason, void *opaque)
 }
 
 
+/*
+ * trafficagg.start_offset as a time: the offset of the first message at or
+ * after it, per partition of the topic without a stored offset, asked of the
+ * brokers when the consumer starts (resolve_start_time), so that the
+ * rebalance callback, where librdkafka waits for us, does not wait for them.
+ */
+static rd_kafka_topic_partition_list_t *start_time_offsets = NULL;
+
+/* How long the consumer's start may wait for the brokers to answer. */
+#define TA_START_TIME_WAIT_MS 10000
+/* ... and the rebalance callback, for a partition not known at start. */
+#define TA_START_TIME_LATE_WAIT_MS 1000
+
+static bool
+start_time(int64 *ts)
+{
+	return pg_strcasecmp(ta_start_offset, "earliest") != 0 &&
+		pg_strcasecmp(ta_start_offset, "latest") != 0 &&
+		parse_rfc3339(ta_start_offset, ts);
+}
+
+static void
+resolve_start_time(void)
+{
+	int64		ts;
+	rd_kafka_topic_t *rkt;
+	const rd_kafka_metadata_t *md = NULL;
+	rd_kafka_topic_partition_list_t *q;
+	rd_kafka_resp_err_t err;
+
+	if (start_time_offsets != NULL)
+		rd_kafka_topic_partition_list_destroy(start_time_offsets);
+	start_time_offsets = NULL;
+	if (!start_time(&ts))
+		return;
+
+	rkt = rd_kafka_topic_new(rk, ta_topic, NULL);
+	err = rd_kafka_metadata(rk, 0, rkt, &md, TA_START_TIME_WAIT_MS);
+	q = rd_kafka_topic_partition_list_new(8);
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1)
+		for (int i = 0; i < md->topics[0].partition_cnt; i++)
+		{
+			int32		p = md->topics[0].partitions[i].id;
+			int64		r,
+						pos;
+
+			if (!recovery_stored_position(ta_topic, p, &r, &pos))
+				rd_kafka_topic_partition_list_add(q, ta_topic, p)->offset = ts;
+		}
+	if (md != NULL)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	if (q->cnt > 0)
+		err = rd_kafka_offsets_for_times(rk, q, TA_START_TIME_WAIT_MS);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		ereport(LOG,
+				(errmsg("trafficagg: could not look up the offsets of trafficagg.start_offset %s: %s; partitions are looked up when assigned",
+						ta_start_offset, rd_kafka_err2str(err))));
+		rd_kafka_topic_partition_list_destroy(q);
+		return;
+	}
+	start_time_offsets = q;
+}
+
+/* The offset a partition starts at for trafficagg.start_offset as a time. */
+static int64
+start_time_offset(const char *topic, int32 partition, int64 ts)
+{
+	rd_kafka_topic_partition_t *found = start_time_offsets
+		? rd_kafka_topic_partition_list_find(start_time_offsets, topic, partition) : NULL;
+	rd_kafka_topic_partition_list_t *q;
+	int64		offset;
+
+	if (found != NULL && found->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		/* -1: every message is older: start at the end */
+		return found->offset >= 0 ? found->offset : RD_KAFKA_OFFSET_END;
+
+	/* a partition added since the start: ask now, briefly */
+	q = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(q, topic, partition)->offset = ts;
+	if (rd_kafka_offsets_for_times(rk, q, TA_START_TIME_LATE_WAIT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+		q->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		offset = q->elems[0].offset >= 0 ? q->elems[0].offset : RD_KAFKA_OFFSET_END;
+	else
+	{
+		/* a new partition holds only messages newer than the start */
+		offset = RD_KAFKA_OFFSET_BEGINNING;
+		ereport(LOG,
+				(errmsg("trafficagg: partition %d of \"%s\" starts at its beginning: the brokers did not say where trafficagg.start_offset %s is in it",
+						partition, topic, ta_start_offset)));
+	}
+	rd_kafka_topic_partition_list_destroy(q);
+	return offset;
+}
+
 /* Choose where each newly assigned partition starts; see the file header. */
 static void
 place_partitions(rd_kafka_topic_partition_list_t *parts)
 {
 	int64		start_ts;
-	bool		by_time = false;
-
-	if (pg_strcasecmp(ta_start_offset, "earliest") != 0 &&
-		pg_strcasecmp(ta_start_offset, "latest") != 0)
-		by_time = parse_rfc3339(ta_start_offset, &start_ts);
+	bool		by_time = start_time(&start_ts);
 
 	for (int i = 0; i < parts->cnt; i++)
 	{
@@ -161,42 +253,10 @@ place_partitions(rd_kafka_topic_partition_list_t *parts)
 		else if (stored)
 			p->offset = stored_resume;
 		else if (by_time)
-			p->offset = start_ts;	/* resolved below */
+			p->offset = start_time_offset(p->topic, p->partition, start_ts);
 		else
 			p->offset = pg_strcasecmp(ta_start_offset, "latest") == 0
 				? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
-	}
-
-	if (by_time)
-	{
-		/* offsets_for_times() replaces the timestamps we put in offset */
-		rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(parts->cnt);
-		rd_kafka_resp_err_t err;
-
-		for (int i = 0; i < parts->cnt; i++)
-		{
-			int64		r,
-						pos;
-
-			if (parts->elems[i].offset >= 0 &&
-				!recovery_stored_position(parts->elems[i].topic, parts->elems[i].partition, &r, &pos))
-				rd_kafka_topic_partition_list_add(q, parts->elems[i].topic,
-												  parts->elems[i].partition)->offset = start_ts;
-		}
-		if (q->cnt > 0)
-		{
-			err = rd_kafka_offsets_for_times(rk, q, 10000);
-			for (int i = 0; i < q->cnt; i++)
-			{
-				rd_kafka_topic_partition_t *p =
-					rd_kafka_topic_partition_list_find(parts, q->elems[i].topic, q->elems[i].partition);
-
-				if (p != NULL)
-					p->offset = (err == RD_KAFKA_RESP_ERR_NO_ERROR && q->elems[i].offset >= 0)
-						? q->elems[i].offset : RD_KAFKA_OFFSET_END;
-			}
-		}
-		rd_kafka_topic_partition_list_destroy(q);
 	}
 }
 
@@ -542,6 +602,8 @@ consumer_start(void)
 	rd_kafka_poll_set_consumer(rk); /* ... which feeds the consumer queue */
 	rkqu = rd_kafka_queue_get_consumer(rk);
 
+	resolve_start_time();
+
 	topics = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(topics, ta_topic, RD_KAFKA_PARTITION_UA);
 	err = rd_kafka_subscribe(rk, topics);
@@ -567,6 +629,9 @@ consumer_stop(void)
 	for (int i = held_next; i < nheld; i++)
 		rd_kafka_message_destroy(held[i]);
 	nheld = held_next = 0;
+	if (start_time_offsets != NULL)
+		rd_kafka_topic_partition_list_destroy(start_time_offsets);
+	start_time_offsets = NULL;
 	rd_kafka_queue_destroy(rkqu);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
