@@ -843,9 +843,10 @@ consumer_poll(int max, int wait_ms, bool *memory_full)
  * status.lag is the broker's end offset minus the position even when the
  * fetcher has not fetched for a while (its high watermarks come only with
  * fetched data).  One ListOffsets request per leader, waiting at most
- * TA_END_OFFSETS_WAIT_MS; skipped while the brokers are down.
+ * TA_END_OFFSETS_WAIT_MS; skipped while the brokers are down (and by the
+ * worker while it reads a backlog).
  */
-#define TA_END_OFFSETS_WAIT_MS 500
+#define TA_END_OFFSETS_WAIT_MS 200
 
 void
 consumer_refresh_end_offsets(void)

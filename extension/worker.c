@@ -401,8 +401,13 @@ trafficagg_worker_main(Datum arg)
 				flush_request_complete(ticket, ok, rows, error);
 		}
 
-		/* the brokers' end offsets, for status.lag: once a second */
-		if (TimestampDifferenceExceeds(last_end_offsets, GetCurrentTimestamp(), 1000))
+		/*
+		 * the brokers' end offsets, for status.lag: once a second, when not
+		 * reading a backlog (then every fetch brings the end offsets along,
+		 * and a round trip to the brokers would only slow the catch-up)
+		 */
+		if (served_last < TA_BATCH &&
+			TimestampDifferenceExceeds(last_end_offsets, GetCurrentTimestamp(), 1000))
 		{
 			consumer_refresh_end_offsets();
 			last_end_offsets = GetCurrentTimestamp();
