@@ -119,6 +119,7 @@ error_cb(rd_kafka_t *k, int err, const char *reason, void *opaque)
  * rebalance callback, where librdkafka waits for us, does not wait for them.
  */
 static rd_kafka_topic_partition_list_t *start_time_offsets = NULL;
+static int	start_time_partitions = -1;	/* the topic's partitions then; -1: unknown */
 
 /* How long the consumer's start may wait for the brokers to answer. */
 #define TA_START_TIME_WAIT_MS 10000
@@ -145,13 +146,15 @@ resolve_start_time(void)
 	if (start_time_offsets != NULL)
 		rd_kafka_topic_partition_list_destroy(start_time_offsets);
 	start_time_offsets = NULL;
+	start_time_partitions = -1;
 	if (!start_time(&ts))
 		return;
 
 	rkt = rd_kafka_topic_new(rk, ta_topic, NULL);
 	err = rd_kafka_metadata(rk, 0, rkt, &md, TA_START_TIME_WAIT_MS);
 	q = rd_kafka_topic_partition_list_new(8);
-	if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1)
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+		md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
 		for (int i = 0; i < md->topics[0].partition_cnt; i++)
 		{
 			int32		p = md->topics[0].partitions[i].id;
@@ -161,11 +164,28 @@ resolve_start_time(void)
 			if (!recovery_stored_position(ta_topic, p, &r, &pos))
 				rd_kafka_topic_partition_list_add(q, ta_topic, p)->offset = ts;
 		}
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+		md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		start_time_partitions = md->topics[0].partition_cnt;
 	if (md != NULL)
 		rd_kafka_metadata_destroy(md);
+	md = NULL;
 	rd_kafka_topic_destroy(rkt);
-	if (q->cnt > 0)
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR && start_time_partitions < 0)
+		err = RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR && q->cnt > 0)
 		err = rd_kafka_offsets_for_times(rk, q, TA_START_TIME_WAIT_MS);
+	/* every message older: start at the end as it is now, not when assigned */
+	for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < q->cnt; i++)
+	{
+		int64		lo,
+					hi;
+
+		if (q->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR && q->elems[i].offset < 0 &&
+			rd_kafka_query_watermark_offsets(rk, q->elems[i].topic, q->elems[i].partition,
+											 &lo, &hi, TA_START_TIME_LATE_WAIT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR)
+			q->elems[i].offset = hi;
+	}
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
 	{
 		ereport(LOG,
@@ -196,13 +216,21 @@ start_time_offset(const char *topic, int32 partition, int64 ts)
 	if (rd_kafka_offsets_for_times(rk, q, TA_START_TIME_LATE_WAIT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR &&
 		q->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
 		offset = q->elems[0].offset >= 0 ? q->elems[0].offset : RD_KAFKA_OFFSET_END;
-	else
+	else if (start_time_partitions >= 0 && partition >= start_time_partitions)
 	{
-		/* a new partition holds only messages newer than the start */
+		/* added since the start: it holds only messages newer than the start */
 		offset = RD_KAFKA_OFFSET_BEGINNING;
 		ereport(LOG,
-				(errmsg("trafficagg: partition %d of \"%s\" starts at its beginning: the brokers did not say where trafficagg.start_offset %s is in it",
-						partition, topic, ta_start_offset)));
+				(errmsg("trafficagg: partition %d of \"%s\", added since the consumer started, is read from its beginning",
+						partition, topic)));
+	}
+	else
+	{
+		offset = RD_KAFKA_OFFSET_END;
+		ereport(WARNING,
+				(errmsg("trafficagg: partition %d of \"%s\" starts at its end: the brokers did not say where trafficagg.start_offset %s is in it",
+						partition, topic, ta_start_offset),
+				 errhint("Messages sent before the partition was assigned are not read; check the brokers.")));
 	}
 	rd_kafka_topic_partition_list_destroy(q);
 	return offset;
@@ -808,12 +836,25 @@ consumer_poll(int max, int wait_ms, bool *memory_full)
 		first = rd_kafka_consumer_poll(rk, wait_ms);
 		if (first == NULL)
 			return 0;
-		/* then whatever else is queued, without waiting */
+
+		/*
+		 * Serve it before the batch call below: that call serves callbacks
+		 * too, and a rebalance there places a partition at the position in
+		 * shared memory, which must already count this message (librdkafka
+		 * drops outdated messages only from the batch's own array).
+		 */
 		held[0] = first;
-		n = rd_kafka_consume_batch_queue(rkqu, 0, held + 1, max - 1);
-		nheld = 1 + (int) Max(n, 0);
+		nheld = 1;
 		held_next = 0;
 		served = serve_held(hold, memory_full);
+		if (!*memory_full)
+		{
+			/* then whatever else is queued, without waiting */
+			n = rd_kafka_consume_batch_queue(rkqu, 0, held, max);
+			nheld = (int) Max(n, 0);
+			held_next = 0;
+			served += serve_held(hold, memory_full);
+		}
 	}
 
 	/*

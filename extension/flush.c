@@ -285,6 +285,12 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 	memset(res, 0, sizeof(*res));
 	SPI_connect();
 	lock_flushes();
+	/* a backend's flush: the worker may have started consuming meanwhile */
+	if (!with_kafka && store_has_kafka_data())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot flush here: the trafficagg worker is consuming Kafka"),
+				 errhint("Call trafficagg.flush() again: it now goes through the worker.")));
 
 	store_forget_flushed();
 	catalog_sync();
@@ -367,4 +373,33 @@ flush_after_commit(const TaFlushResult *res, double elapsed_ms)
 	deadletter_release(res->rejected_taken);
 	status_flushed(res->rows, elapsed_ms);
 	store_forget_flushed();
+}
+
+/*
+ * The worker, once it takes requests and before it consumes: wait for any
+ * flush a backend started before, so that no backend flush ever sees Kafka
+ * data (it could not write their offsets).  Caller is in a transaction; the
+ * lock is released when it ends.
+ */
+void
+flush_wait_for_backends(void)
+{
+	lock_flushes();
+}
+
+/*
+ * trafficagg.rewind_watermark() without a worker: under the flush lock, so
+ * that it neither races a backend's flush nor a worker that has just
+ * started consuming.
+ */
+void
+flush_rewind_without_worker(int64 to_ms)
+{
+	lock_flushes();
+	if (store_has_kafka_data())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot rewind here: the trafficagg worker is consuming Kafka"),
+				 errhint("Call trafficagg.rewind_watermark() again: it now goes through the worker.")));
+	watermark_rewind(to_ms);
 }

@@ -141,13 +141,18 @@ request_set_worker(Latch *latch)
 	SpinLockRelease(&requests->mutex);
 }
 
-/* Queue a request of q; 0 if no worker takes requests.  Caller holds mutex. */
+/*
+ * Queue a request of q at now; 0 if no worker takes requests.  Caller holds
+ * mutex.  A request joining others still pending keeps their time: the
+ * oldest caller's wait is what expires them.
+ */
 static uint64
-submit_locked(RequestQueue *q)
+submit_locked(RequestQueue *q, TimestampTz now)
 {
 	if (requests->worker_latch == NULL)
 		return 0;
-	q->submitted_at = GetCurrentTimestamp();
+	if (q->submitted == q->taken)
+		q->submitted_at = now;
 	return ++q->submitted;
 }
 
@@ -167,9 +172,10 @@ uint64
 flush_request_submit(bool close_all)
 {
 	uint64		ticket;
+	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&requests->mutex);
-	ticket = submit_locked(&requests->flush);
+	ticket = submit_locked(&requests->flush, now);
 	if (ticket != 0)
 		requests->flush_close_all |= close_all;
 	SpinLockRelease(&requests->mutex);
@@ -181,11 +187,12 @@ uint64
 rewind_request_submit(int64 to_ms)
 {
 	uint64		ticket;
+	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&requests->mutex);
 	if (requests->rewind.submitted == requests->rewind.taken || to_ms < requests->rewind_to)
 		requests->rewind_to = to_ms;
-	ticket = submit_locked(&requests->rewind);
+	ticket = submit_locked(&requests->rewind, now);
 	SpinLockRelease(&requests->mutex);
 	wake_worker();
 	return ticket;
@@ -294,12 +301,13 @@ uint64
 rewind_request_take(int64 *to_ms)
 {
 	uint64		ticket;
+	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&requests->mutex);
 	ticket = requests->rewind.submitted > requests->rewind.completed ? requests->rewind.submitted : 0;
 	/* its callers have stopped waiting, and were told it failed */
-	if (ticket != 0 && TimestampDifferenceExceeds(requests->rewind.submitted_at,
-												  GetCurrentTimestamp(), TA_REQUEST_WAIT_MS))
+	if (ticket != 0 && TimestampDifferenceExceeds(requests->rewind.submitted_at, now,
+												  TA_REQUEST_WAIT_MS))
 	{
 		complete_locked(&requests->rewind, ticket, false, 0, "the request expired");
 		requests->rewind.taken = ticket;

@@ -239,7 +239,7 @@ trafficagg_rewind_watermark(PG_FUNCTION_ARGS)
 		 * take events again.  (Not transactional, as ingest() is not.)
 		 */
 		refuse_without_worker("trafficagg.rewind_watermark()");
-		watermark_rewind(to_ms);
+		flush_rewind_without_worker(to_ms);
 	}
 	PG_RETURN_TIMESTAMPTZ(ta_ms_to_timestamptz(watermark_get()));
 }

@@ -357,6 +357,8 @@ typedef enum TaFlushKind
 extern void flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka,
 						  TaFlushResult *res);
 extern void flush_after_commit(const TaFlushResult *res, double elapsed_ms);
+extern void flush_wait_for_backends(void);
+extern void flush_rewind_without_worker(int64 to_ms);
 
 /* ---------------------------------------------------------------------
  * Worker (worker.c) and consumer (consume.c)

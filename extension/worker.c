@@ -322,6 +322,9 @@ trafficagg_worker_main(Datum arg)
 	 * worker: it has offsets to write with the rows.
 	 */
 	request_set_worker(MyLatch);
+	begin_tx("trafficagg: waiting for flushes begun elsewhere");
+	flush_wait_for_backends();
+	commit_tx();
 	start_consumer();
 	ereport(LOG, (errmsg("trafficagg worker started in database \"%s\"", ta_database)));
 
