@@ -80,10 +80,10 @@ for (my $i = 0; $i < 60 && !$read; $i++)
 		"SELECT consumed > 0 FROM trafficagg.status WHERE source = 'kafka' AND partition = 0") eq 't';
 }
 ok($read, 'latest: messages sent after the start are read');
-is( $latest->safe_psql(
-		'postgres', "SELECT position - consumed FROM trafficagg.status WHERE source = 'kafka' AND partition = 0"),
-	'150',
-	'... and none of the 150 sent before it');
+# (those sent before the fetcher found the end may be skipped too)
+my $skipped = $latest->safe_psql('postgres',
+	"SELECT position - consumed FROM trafficagg.status WHERE source = 'kafka' AND partition = 0");
+cmp_ok($skipped, '>=', 150, "... and none of the 150 sent before it ($skipped skipped)");
 $latest->stop;
 
 done_testing();
