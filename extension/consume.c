@@ -383,6 +383,9 @@ is_secret_property(const char *name)
  * entry fails right after an unquoted secret it may be the secret's tail,
  * and is then not named either.
  */
+#define UNQUOTED_SECRET_HINT \
+	"It follows a secret whose value is not quoted: a value containing \";\" must be in double quotes, as in sasl.password=\"a;b\"."
+
 static void
 apply_kafka_options(rd_kafka_conf_t *conf, const char *options, const char *source,
 					bool all_secret)
@@ -418,7 +421,7 @@ apply_kafka_options(rd_kafka_conf_t *conf, const char *options, const char *sour
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("entry %d of %s is not name=value", entry, source),
 					 after_unquoted_secret
-					 ? errhint("It follows a secret whose value is not quoted: a value containing \";\" must be in double quotes, as in sasl.password=\"a;b\".")
+					 ? errhint(UNQUOTED_SECRET_HINT)
 					 : errhint("Separate entries with semicolons, as in \"security.protocol=SSL; ssl.ca.location=/etc/ca.pem\".")));
 		}
 		p++;
@@ -481,7 +484,7 @@ apply_kafka_options(rd_kafka_conf_t *conf, const char *options, const char *sour
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("entry %d of %s is not a valid Kafka setting", entry, source),
 						 after_unquoted_secret
-						 ? errhint("It follows a secret whose value is not quoted: a value containing \";\" must be in double quotes, as in sasl.password=\"a;b\".")
+						 ? errhint(UNQUOTED_SECRET_HINT)
 						 : errhint("Entries are name=value, names as librdkafka spells them.")));
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -63,6 +63,25 @@ lock_flushes(void)
 
 
 /*
+ * A backend flushing (or rewinding) on its own, under the flush lock: if
+ * shared memory holds Kafka messages' state, only the worker may, since it
+ * writes their offsets with the rows (a replay after a crash would count them
+ * again otherwise).  Either the worker restarts (it takes requests again
+ * within seconds) or it has just started consuming (the next call goes
+ * through it).
+ */
+static void
+refuse_kafka_data(const char *function)
+{
+	if (store_has_kafka_data())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot call %s here while the trafficagg worker is not taking requests", function),
+				 errdetail("Shared memory holds Kafka messages; only the worker can write them with their offsets."),
+				 errhint("The worker takes requests again within seconds; try again.")));
+}
+
+/*
  * The parameters of an aggregate's INSERT after the window bounds and the
  * dimension values, one array each, in this order.  The sketches arrive as
  * the worker's bytes and text and are turned into hll and tdigest values by
@@ -285,12 +304,8 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 	memset(res, 0, sizeof(*res));
 	SPI_connect();
 	lock_flushes();
-	/* a backend's flush: the worker may have started consuming meanwhile */
-	if (!with_kafka && store_has_kafka_data())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot flush here: the trafficagg worker is consuming Kafka"),
-				 errhint("Call trafficagg.flush() again: it now goes through the worker.")));
+	if (!with_kafka)
+		refuse_kafka_data("trafficagg.flush()");
 
 	store_forget_flushed();
 	catalog_sync();
@@ -396,10 +411,6 @@ void
 flush_rewind_without_worker(int64 to_ms)
 {
 	lock_flushes();
-	if (store_has_kafka_data())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot rewind here: the trafficagg worker is consuming Kafka"),
-				 errhint("Call trafficagg.rewind_watermark() again: it now goes through the worker.")));
+	refuse_kafka_data("trafficagg.rewind_watermark()");
 	watermark_rewind(to_ms);
 }

@@ -65,22 +65,6 @@ refuse_during_recovery(const char *function)
 				 errhint("Call it on the primary.  The views and trafficagg.status can be read here.")));
 }
 
-/*
- * Kafka messages' state is in shared memory but no worker takes requests (it
- * is restarting): a flush here could not write their offsets with the rows,
- * and a replay after a crash would count them again.
- */
-static void
-refuse_without_worker(const char *function)
-{
-	if (store_has_kafka_data())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot call %s while the trafficagg worker is not running", function),
-				 errdetail("Shared memory holds Kafka messages; only the worker can write them with their offsets."),
-				 errhint("The worker restarts by itself within seconds; try again.")));
-}
-
 static void
 sync_catalog_in_backend(const char *function)
 {
@@ -191,7 +175,6 @@ trafficagg_flush(PG_FUNCTION_ARGS)
 	refuse_during_recovery("trafficagg.flush()");
 	if ((ticket = flush_request_submit(close_all)) != 0)
 		PG_RETURN_INT64(flush_request_wait(ticket));
-	refuse_without_worker("trafficagg.flush()");
 
 	flush_windows(close_all ? FLUSH_CLOSE_ALL : FLUSH_CLOSED, 0, false, &res);
 	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
@@ -238,7 +221,6 @@ trafficagg_rewind_watermark(PG_FUNCTION_ARGS)
 		 * first; the groups in memory stay, and windows ending after to_ms
 		 * take events again.  (Not transactional, as ingest() is not.)
 		 */
-		refuse_without_worker("trafficagg.rewind_watermark()");
 		flush_rewind_without_worker(to_ms);
 	}
 	PG_RETURN_TIMESTAMPTZ(ta_ms_to_timestamptz(watermark_get()));

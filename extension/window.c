@@ -139,39 +139,36 @@ watermark_shmem_init(void)
 	}
 }
 
-int64
-watermark_get(void)
+/* One of the watermarks, read under the spinlock. */
+static int64
+read_watermark(const int64 *field)
 {
 	int64		w;
 
 	SpinLockAcquire(&wm->mutex);
-	w = wm->watermark_ms;
+	w = *field;
 	SpinLockRelease(&wm->mutex);
 	return w;
+}
+
+int64
+watermark_get(void)
+{
+	return read_watermark(&wm->watermark_ms);
 }
 
 /* Up to where windows are written (status.flushed_watermark). */
 int64
 watermark_flushed(void)
 {
-	int64		w;
-
-	SpinLockAcquire(&wm->mutex);
-	w = wm->flushed_ms;
-	SpinLockRelease(&wm->mutex);
-	return w;
+	return read_watermark(&wm->flushed_ms);
 }
 
 /* The stored watermark replay judges against (recovery.c). */
 int64
 watermark_replay_cutoff(void)
 {
-	int64		w;
-
-	SpinLockAcquire(&wm->mutex);
-	w = wm->replay_cutoff_ms;
-	SpinLockRelease(&wm->mutex);
-	return w;
+	return read_watermark(&wm->replay_cutoff_ms);
 }
 
 /* The consumer starts with a stored watermark (recovery_load). */
