@@ -18,6 +18,7 @@ OBJS         = extension/trafficagg.o \
                extension/sketch.o \
                extension/hll.o \
                extension/latency.o \
+               extension/source.o \
                extension/recovery.o \
                extension/deadletter.o \
                extension/flush.o \
@@ -56,9 +57,8 @@ PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# every object depends on the shared headers
-$(OBJS): extension/trafficagg.h extension/consume.h extension/request.h extension/deadletter.h extension/status.h extension/sketch_area.h \
-         extension/sketch.h extension/hll.h extension/latency.h extension/digest.h
+# every object depends on the headers
+$(OBJS): $(wildcard extension/*.h)
 
 extension/$(EXTENSION)--$(EXTVERSION).sql: extension/$(EXTENSION).sql
 	cp $< $@

@@ -10,6 +10,7 @@
  *	  messages_per_s (one core), ns_per_message.
  */
 #include "../extension/trafficagg.h"
+#include "../extension/event.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -24,6 +24,26 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "lib/stringinfo.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+#include "catalog.h"
+#include "event.h"
+
+
+/*
+ * The shared copy of the catalog, private to this file, under its LWLock;
+ * its version is also read without the lock.
+ */
+typedef struct CatalogShared
+{
+	LWLock	   *lock;
+	bool		loaded;			/* some process has synced since the start */
+	pg_atomic_uint32 version;	/* bumped at every change */
+	TaAggregate aggs[TA_MAX_AGGREGATES];
+} CatalogShared;
+
+static CatalogShared *cat = NULL;
 
 /* the aggregates this process last warned it could not maintain */
 static char *last_left_out = NULL;
@@ -91,11 +111,11 @@ catalog_sync(void)
 		nwant++;
 	}
 
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
+	LWLockAcquire(cat->lock, LW_EXCLUSIVE);
 	/* keep unchanged aggregates in their slots */
 	for (int s = 0; s < ta_max_aggregates; s++)
 	{
-		TaAggregate *cur = &ta_shared->aggs[s];
+		TaAggregate *cur = &cat->aggs[s];
 		bool		found = false;
 
 		if (!cur->in_use)
@@ -112,7 +132,7 @@ catalog_sync(void)
 		}
 		if (!found)
 		{
-			if (ta_shared->catalog_loaded)
+			if (cat->loaded)
 				appendStringInfo(&removed, "%s\"%s\"", removed.len ? ", " : "", cur->name);
 			cur->in_use = false;
 		}
@@ -125,19 +145,19 @@ catalog_sync(void)
 		if (keep[w])
 			continue;
 		for (s = 0; s < ta_max_aggregates; s++)
-			if (!ta_shared->aggs[s].in_use)
+			if (!cat->aggs[s].in_use)
 				break;
 		if (s == ta_max_aggregates)
 		{
 			appendStringInfo(&left_out, "%s\"%s\"", left_out.len ? ", " : "", want[w].name);
 			continue;
 		}
-		want[w].generation = ta_shared->aggs[s].generation + 1;
-		ta_shared->aggs[s] = want[w];
+		want[w].generation = cat->aggs[s].generation + 1;
+		cat->aggs[s] = want[w];
 	}
-	ta_shared->catalog_loaded = true;
-	pg_atomic_fetch_add_u32(&ta_shared->catalog_version, 1);
-	LWLockRelease(ta_shared->lock);
+	cat->loaded = true;
+	pg_atomic_fetch_add_u32(&cat->version, 1);
+	LWLockRelease(cat->lock);
 	pfree(want);
 	pfree(keep);
 
@@ -165,21 +185,40 @@ catalog_find(const char *name)
 {
 	int			found = -1;
 
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
+	LWLockAcquire(cat->lock, LW_SHARED);
 	for (int s = 0; s < ta_max_aggregates; s++)
-		if (ta_shared->aggs[s].in_use && strcmp(ta_shared->aggs[s].name, name) == 0)
+		if (cat->aggs[s].in_use && strcmp(cat->aggs[s].name, name) == 0)
 			found = s;
-	LWLockRelease(ta_shared->lock);
+	LWLockRelease(cat->lock);
 	return found;
 }
 
-/* The catalog's part of the shared state, when it is first created. */
+Size
+catalog_shmem_size(void)
+{
+	return MAXALIGN(sizeof(CatalogShared));
+}
+
+/* From the shmem_request hook. */
+void
+catalog_shmem_request(void)
+{
+	RequestNamedLWLockTranche("trafficagg catalog", 1);
+}
+
+/* From the shmem_startup hook, under AddinShmemInitLock. */
 void
 catalog_shmem_init(void)
 {
-	memset(ta_shared->aggs, 0, sizeof(ta_shared->aggs));
-	ta_shared->catalog_loaded = false;
-	pg_atomic_init_u32(&ta_shared->catalog_version, 0);
+	bool		found;
+
+	cat = ShmemInitStruct("trafficagg catalog", catalog_shmem_size(), &found);
+	if (!found)
+	{
+		memset(cat, 0, sizeof(CatalogShared));
+		cat->lock = &GetNamedLWLockTranche("trafficagg catalog")[0].lock;
+		pg_atomic_init_u32(&cat->version, 0);
+	}
 }
 
 /*
@@ -191,10 +230,10 @@ catalog_read(TaAggregate *out)
 {
 	uint32		version;
 
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	version = pg_atomic_read_u32(&ta_shared->catalog_version);
-	memcpy(out, ta_shared->aggs, sizeof(ta_shared->aggs));
-	LWLockRelease(ta_shared->lock);
+	LWLockAcquire(cat->lock, LW_SHARED);
+	version = pg_atomic_read_u32(&cat->version);
+	memcpy(out, cat->aggs, sizeof(cat->aggs));
+	LWLockRelease(cat->lock);
 	return version;
 }
 
@@ -202,7 +241,7 @@ catalog_read(TaAggregate *out)
 uint32
 catalog_version(void)
 {
-	return pg_atomic_read_u32(&ta_shared->catalog_version);
+	return pg_atomic_read_u32(&cat->version);
 }
 
 /* Has any process loaded the catalog since the server started? */
@@ -211,9 +250,9 @@ catalog_loaded(void)
 {
 	bool		loaded;
 
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	loaded = ta_shared->catalog_loaded;
-	LWLockRelease(ta_shared->lock);
+	LWLockAcquire(cat->lock, LW_SHARED);
+	loaded = cat->loaded;
+	LWLockRelease(cat->lock);
 	return loaded;
 }
 
@@ -223,8 +262,8 @@ catalog_ndims(int agg)
 {
 	int			ndims;
 
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	ndims = ta_shared->aggs[agg].ndims;
-	LWLockRelease(ta_shared->lock);
+	LWLockAcquire(cat->lock, LW_SHARED);
+	ndims = cat->aggs[agg].ndims;
+	LWLockRelease(cat->lock);
 	return ndims;
 }

@@ -40,7 +40,13 @@
 #include "utils/timestamp.h"
 
 #include "consume.h"
+#include "event.h"
+#include "ingest.h"
+#include "recovery.h"
+#include "source.h"
 #include "status.h"
+#include "window.h"
+
 
 
 static rd_kafka_t *rk = NULL;
@@ -158,10 +164,8 @@ resolve_start_time(void)
 		for (int i = 0; i < md->topics[0].partition_cnt; i++)
 		{
 			int32		p = md->topics[0].partitions[i].id;
-			int64		r,
-						pos;
 
-			if (!recovery_stored_position(ta_topic, p, &r, &pos))
+			if (!recovery_has_stored(ta_topic, p))
 				rd_kafka_topic_partition_list_add(q, ta_topic, p)->offset = ts;
 		}
 	if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
@@ -246,18 +250,11 @@ place_partitions(rd_kafka_topic_partition_list_t *parts)
 	for (int i = 0; i < parts->cnt; i++)
 	{
 		rd_kafka_topic_partition_t *p = &parts->elems[i];
-		int64		stored_resume,
-					stored_position;
-		bool		stored = recovery_stored_position(p->topic, p->partition,
-													  &stored_resume, &stored_position);
-		int			src;
-		int64		shm_position;
+		int			src = source_lookup(p->topic, p->partition, true);
+		int64		offset;
 
-		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-		src = source_lookup(p->topic, p->partition, true);
 		if (src < 0)
 		{
-			LWLockRelease(ta_shared->lock);
 			ereport(WARNING,
 					(errmsg("trafficagg: no room to track partition %d of \"%s\"; it is not consumed",
 							p->partition, p->topic),
@@ -265,21 +262,10 @@ place_partitions(rd_kafka_topic_partition_list_t *parts)
 			p->offset = RD_KAFKA_OFFSET_END;
 			continue;
 		}
-		ta_shared->sources[src].assigned = true;
-		ta_shared->sources[src].active = true;
-		shm_position = ta_shared->sources[src].position;
-		/* shared memory still valid: its replay boundary stays as it was */
-		if (shm_position == TA_NO_OFFSET && stored)
-		{
-			ta_shared->sources[src].replay_until = stored_position;
-			ta_shared->sources[src].position = stored_resume;
-		}
-		LWLockRelease(ta_shared->lock);
-
-		if (shm_position != TA_NO_OFFSET)
-			p->offset = shm_position;
-		else if (stored)
-			p->offset = stored_resume;
+		source_set_assigned(src, true);
+		source_set_active(src, true);
+		if (recovery_place(src, &offset))
+			p->offset = offset;
 		else if (by_time)
 			p->offset = start_time_offset(p->topic, p->partition, start_ts);
 		else
@@ -301,15 +287,13 @@ rebalance_cb(rd_kafka_t *k, rd_kafka_resp_err_t err,
 	}
 	else
 	{
-		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 		for (int i = 0; i < parts->cnt; i++)
 		{
 			int			src = source_lookup(parts->elems[i].topic, parts->elems[i].partition, false);
 
 			if (src >= 0)
-				ta_shared->sources[src].assigned = false;
+				source_set_assigned(src, false);
 		}
-		LWLockRelease(ta_shared->lock);
 		rd_kafka_assign(k, NULL);
 		ereport(LOG, (errmsg("trafficagg: %d partition(s) of \"%s\" revoked",
 							 parts->cnt, ta_topic)));
@@ -669,10 +653,7 @@ consumer_stop(void)
 	rk = NULL;
 	rkqu = NULL;
 
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	for (int i = 1; i < ta_shared->nsources; i++)
-		ta_shared->sources[i].assigned = false;
-	LWLockRelease(ta_shared->lock);
+	source_unassign_all();
 }
 
 /* Is a consumer running? */
@@ -696,9 +677,7 @@ source_of(const rd_kafka_message_t *m)
 	if (cacheable && m->partition < nslots_cached && slot_of_partition[m->partition] >= 0)
 		return slot_of_partition[m->partition];
 
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 	src = source_lookup(topic, m->partition, true);
-	LWLockRelease(ta_shared->lock);
 
 	if (cacheable && src >= 0)
 	{
@@ -731,10 +710,8 @@ serve_message(rd_kafka_message_t *m, bool hold)
 	{
 		if ((src = source_of(m)) >= 0)
 		{
-			LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-			ta_shared->sources[src].active = false;
-			ta_shared->sources[src].end_offset = m->offset;
-			LWLockRelease(ta_shared->lock);
+			source_set_active(src, false);
+			source_raise_end_offset(src, m->offset);
 		}
 		set_broker_state("up");
 	}
@@ -754,7 +731,7 @@ serve_message(rd_kafka_message_t *m, bool hold)
 	else if ((src = source_of(m)) >= 0)
 	{
 		bool		full;
-		bool		replay = m->offset < ta_shared->sources[src].replay_until;
+		bool		replay = recovery_is_replay(src, m->offset);
 		rd_kafka_timestamp_type_t tstype;
 		int64		sent_ms = rd_kafka_message_timestamp(m, &tstype);
 
@@ -767,13 +744,7 @@ serve_message(rd_kafka_message_t *m, bool hold)
 		ingest_message(src, m->offset, sent_ms, m->payload, m->len, replay, hold, &full);
 		if (full)
 			return false;
-		/* only this process writes these: read them without the lock */
-		if (!ta_shared->sources[src].active)
-		{
-			LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-			ta_shared->sources[src].active = true;
-			LWLockRelease(ta_shared->lock);
-		}
+		source_set_active(src, true);
 		set_broker_state("up");
 	}
 	rd_kafka_message_destroy(m);
@@ -865,20 +836,22 @@ consumer_poll(int max, int wait_ms, bool *memory_full)
 	 * may be older than what consumer_refresh_end_offsets() asked for: only
 	 * ever raise end_offset)
 	 */
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	for (int i = 1; i < ta_shared->nsources; i++)
 	{
-		TaSource   *s = &ta_shared->sources[i];
-		int64		lo,
-					hi;
+		int		   *srcs = palloc(source_slots() * sizeof(int));
+		int			n = source_assigned(srcs);
 
-		if (s->in_use && s->assigned &&
-			rd_kafka_get_watermark_offsets(rk, s->topic, s->partition, &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-			hi > s->end_offset)
-			s->end_offset = hi;
+		for (int i = 0; i < n; i++)
+		{
+			int64		lo,
+						hi;
+
+			if (rd_kafka_get_watermark_offsets(rk, source_topic(srcs[i]), source_partition(srcs[i]),
+											   &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR)
+				source_raise_end_offset(srcs[i], hi);
+		}
+		pfree(srcs);
 	}
 	watermark_advance();
-	LWLockRelease(ta_shared->lock);
 	return served;
 }
 
@@ -896,35 +869,29 @@ void
 consumer_refresh_end_offsets(void)
 {
 	rd_kafka_topic_partition_list_t *list;
+	int		   *srcs;
+	int			n;
 
 	if (rk == NULL || !status_brokers_up())
 		return;
-	list = rd_kafka_topic_partition_list_new(8);
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	for (int i = 1; i < ta_shared->nsources; i++)
-	{
-		TaSource   *s = &ta_shared->sources[i];
-
-		if (s->in_use && s->assigned)
-			rd_kafka_topic_partition_list_add(list, s->topic, s->partition)->offset =
-				RD_KAFKA_OFFSET_END;	/* as a timestamp: "latest" */
-	}
-	LWLockRelease(ta_shared->lock);
+	srcs = palloc(source_slots() * sizeof(int));
+	n = source_assigned(srcs);
+	list = rd_kafka_topic_partition_list_new(Max(n, 1));
+	for (int i = 0; i < n; i++)
+		rd_kafka_topic_partition_list_add(list, source_topic(srcs[i]), source_partition(srcs[i]))->offset =
+			RD_KAFKA_OFFSET_END;	/* as a timestamp: "latest" */
 	if (list->cnt > 0 &&
 		rd_kafka_offsets_for_times(rk, list, TA_END_OFFSETS_WAIT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR)
-	{
-		LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 		for (int i = 0; i < list->cnt; i++)
 		{
 			int			src = source_lookup(list->elems[i].topic, list->elems[i].partition, false);
 
 			if (src >= 0 && list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
 				list->elems[i].offset >= 0)
-				ta_shared->sources[src].end_offset = list->elems[i].offset;
+				source_raise_end_offset(src, list->elems[i].offset);
 		}
-		LWLockRelease(ta_shared->lock);
-	}
 	rd_kafka_topic_partition_list_destroy(list);
+	pfree(srcs);
 }
 
 /* After a flush committed: tell Kafka our positions (monitoring only). */
@@ -932,19 +899,25 @@ void
 consumer_commit_positions(void)
 {
 	rd_kafka_topic_partition_list_t *list;
+	int		   *srcs;
+	int			n;
 
 	if (rk == NULL)
 		return;
-	list = rd_kafka_topic_partition_list_new(8);
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	for (int i = 1; i < ta_shared->nsources; i++)
+	srcs = palloc(source_slots() * sizeof(int));
+	n = source_assigned(srcs);
+	list = rd_kafka_topic_partition_list_new(Max(n, 1));
+	for (int i = 0; i < n; i++)
 	{
-		TaSource   *s = &ta_shared->sources[i];
+		int64		position,
+					resume;
 
-		if (s->in_use && s->assigned && s->position != TA_NO_OFFSET)
-			rd_kafka_topic_partition_list_add(list, s->topic, s->partition)->offset = s->position;
+		recovery_read(srcs[i], &position, &resume);
+		if (position != TA_NO_OFFSET)
+			rd_kafka_topic_partition_list_add(list, source_topic(srcs[i]),
+											  source_partition(srcs[i]))->offset = position;
 	}
-	LWLockRelease(ta_shared->lock);
+	pfree(srcs);
 	if (list->cnt > 0)
 		rd_kafka_commit(rk, list, 1);
 	rd_kafka_topic_partition_list_destroy(list);

@@ -15,6 +15,9 @@
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 
+#include "datums.h"
+
+
 /* Build a one-dimensional array of n Datums (nulls may be NULL). */
 Datum
 ta_datum_array(Datum *values, bool *nulls, int n, Oid type)

@@ -32,7 +32,10 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "datums.h"
 #include "deadletter.h"
+#include "event.h"
+
 
 /* A rejected or late Kafka message waiting to be written. */
 typedef struct DeadLetter

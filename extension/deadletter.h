@@ -10,6 +10,8 @@
 #ifndef TRAFFICAGG_DEADLETTER_H
 #define TRAFFICAGG_DEADLETTER_H
 
+#include "event.h"
+
 extern Size deadletter_shmem_size(void);
 extern void deadletter_shmem_request(void);
 extern void deadletter_shmem_init(void);

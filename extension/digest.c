@@ -20,6 +20,7 @@
 #include "digest.h"
 #include "latency.h"
 
+
 /*
  * tdigest_in accepts at most 10 * compression centroids; the histograms give
  * at most TA_LATENCY_BUCKETS, so compression >= 200 always fits.

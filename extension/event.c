@@ -23,6 +23,9 @@
 
 #include <jansson.h>
 
+#include "event.h"
+
+
 /* Names of the outcomes, as stored in rejected_events.reason and status. */
 static const char *const outcome_names[TA_NUM_OUTCOMES] = {
 	[TA_ACCEPTED] = "accepted",

@@ -43,9 +43,17 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
+#include "datums.h"
 #include "deadletter.h"
+#include "event.h"
+#include "flush.h"
 #include "latency.h"
+#include "recovery.h"
 #include "status.h"
+#include "store.h"
+#include "window.h"
+
 
 /*
  * Flushes are serialised by an exclusive lock on the extension's own object
@@ -73,7 +81,7 @@ lock_flushes(void)
 static void
 refuse_kafka_data(const char *function)
 {
-	if (store_has_kafka_data())
+	if (recovery_has_positions())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot call %s here while the trafficagg worker is not taking requests", function),
@@ -310,9 +318,7 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 	store_forget_flushed();
 	catalog_sync();
 
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
 	watermark_advance();
-	LWLockRelease(ta_shared->lock);
 	(void) catalog_read(aggs);
 	if (kind == FLUSH_CLOSE_ALL)
 		watermark_close_all();

@@ -24,6 +24,7 @@
 #include "hll.h"
 #include "sketch_area.h"
 
+
 /* postgresql-hll's representations, the low nibble of the first byte */
 #define HLL_EMPTY		1
 #define HLL_EXPLICIT	2

@@ -35,6 +35,13 @@
 #include "utils/timestamp.h"
 
 #include "deadletter.h"
+#include "event.h"
+#include "ingest.h"
+#include "recovery.h"
+#include "source.h"
+#include "store.h"
+#include "window.h"
+
 
 
 /*
@@ -88,7 +95,6 @@ ingest_message(int src, int64 offset, int64 received_ms, const char *data, size_
 	int64		watermark = watermark_get();
 	int64		cutoff;
 	int64		first_end = 0;
-	TaSource   *s = &ta_shared->sources[src];
 	char		t1[32],
 				t2[32],
 				t3[32];
@@ -147,23 +153,18 @@ ingest_message(int src, int64 offset, int64 received_ms, const char *data, size_
 	if (src == TA_SQL_SOURCE && outcome != TA_ACCEPTED)
 		deadletter_insert(outcome, detail, data, len);
 
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 	if (outcome == TA_ACCEPTED || outcome == TA_LATE)
-		source_saw_event_time(s, ev.ts_ms);
-	if (!s->is_sql)
-	{
-		if (outcome == TA_ACCEPTED)
-			recovery_note_event(s, offset, first_end, window_end(starts[nstarts - 1]));
-		s->position = offset + 1;
-	}
+		window_saw_event_time(src, ev.ts_ms);
+	if (src != TA_SQL_SOURCE)
+		recovery_note_message(src, offset, outcome == TA_ACCEPTED,
+							  first_end, outcome == TA_ACCEPTED ? window_end(starts[nstarts - 1]) : 0);
 	if (!replay)
 	{
-		s->consumed++;
-		s->outcomes[outcome]++;
-		if (!s->is_sql && outcome != TA_ACCEPTED)
-			deadletter_queue(s->topic, s->partition, offset, outcome, detail, data, len);
+		source_count(src, outcome);
+		if (src != TA_SQL_SOURCE && outcome != TA_ACCEPTED)
+			deadletter_queue(source_topic(src), source_partition(src), offset, outcome,
+							 detail, data, len);
 	}
-	LWLockRelease(ta_shared->lock);
 
 	if (outcome == TA_ACCEPTED || outcome == TA_LATE)
 		event_free(&ev);

@@ -29,7 +29,9 @@
 #include "utils/memutils.h"
 
 #include "latency.h"
+#include "sketch.h"
 #include "sketch_area.h"
+
 
 /*
  * Bucket 0 holds 0; bucket b >= 1 holds (g^(b-2), g^(b-1)] microseconds.

@@ -5,9 +5,12 @@
  *	  and the replay that rebuilds what a crash lost.
  *
  * What it owns:
- *	  - per partition, the windows still open and the smallest offset of an
- *		event in each (recovery_note_event), from which the resume offset is
- *		computed;
+ *	  - per partition (by source slot, source.c), in shared memory private to
+ *		this file under its LWLock: the position (next offset to consume), the
+ *		resume offset last stored, the position stored before the last restart
+ *		(messages before it are replayed: accounted for already), and the
+ *		windows still open with the smallest offset of an event in each
+ *		(recovery_note_message), from which the resume offset is computed;
  *	  - trafficagg.kafka_offsets: resume offset, position and flushed
  *		watermark per partition, written by every flush in its transaction
  *		(recovery_write), read when the consumer starts (recovery_load);
@@ -38,10 +41,50 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+
+#include "datums.h"
+#include "recovery.h"
+#include "source.h"
+#include "window.h"
+
+
+/*
+ * A partition's recovery state.  Written by the worker only (the SQL path,
+ * slot 0, has none), read by backends for status() and by the flush check.
+ */
+/* An open window holding data from a partition, and its smallest offset. */
+typedef struct TrackedWindow
+{
+	int64		window_end;
+	int64		min_offset;
+} TrackedWindow;
+
+typedef struct RecoverySource
+{
+	int64		position;		/* next offset to consume */
+	int64		resume_offset;	/* stored: where replay starts after a crash */
+	int64		replay_until;	/* position stored before the last restart:
+								 * messages before it are accounted for */
+	int			ntracked;
+	TrackedWindow tracked[TA_TRACKED_WINDOWS];
+	int64		overflow_min_offset;	/* windows beyond the tracked array */
+	int64		overflow_end;
+} RecoverySource;
+
+typedef struct RecoveryShared
+{
+	LWLock	   *lock;
+	int			nslots;
+	RecoverySource sources[FLEXIBLE_ARRAY_MEMBER];
+} RecoveryShared;
+
+static RecoveryShared *rec = NULL;
 
 /* What the flush table said about a partition when the worker started. */
 typedef struct StoredOffset
@@ -67,6 +110,44 @@ typedef struct SpilledWindow
 static SpilledWindow *spilled = NULL;
 static int	nspilled = 0;
 
+Size
+recovery_shmem_size(void)
+{
+	return MAXALIGN(add_size(offsetof(RecoveryShared, sources),
+							 mul_size(source_slots(), sizeof(RecoverySource))));
+}
+
+/* From the shmem_request hook. */
+void
+recovery_shmem_request(void)
+{
+	RequestNamedLWLockTranche("trafficagg recovery", 1);
+}
+
+/* From the shmem_startup hook, under AddinShmemInitLock. */
+void
+recovery_shmem_init(void)
+{
+	bool		found;
+
+	rec = ShmemInitStruct("trafficagg recovery", recovery_shmem_size(), &found);
+	if (!found)
+	{
+		rec->lock = &GetNamedLWLockTranche("trafficagg recovery")[0].lock;
+		rec->nslots = source_slots();
+		for (int i = 0; i < rec->nslots; i++)
+		{
+			RecoverySource *r = &rec->sources[i];
+
+			memset(r, 0, sizeof(RecoverySource));
+			r->position = TA_NO_OFFSET;
+			r->resume_offset = TA_NO_OFFSET;
+			r->replay_until = TA_NO_OFFSET;
+			r->overflow_min_offset = TA_NO_OFFSET;
+		}
+	}
+}
+
 static const StoredOffset *
 find_stored(const char *topic, int32 partition)
 {
@@ -77,20 +158,13 @@ find_stored(const char *topic, int32 partition)
 }
 
 /*
- * Where the stored state says a partition resumes: false if it has none.
- * (consume.c chooses each newly assigned partition's start from it.)
+ * Does the stored state say where a partition resumes?  (consume.c looks up
+ * start offsets by time only for partitions without.)
  */
 bool
-recovery_stored_position(const char *topic, int32 partition, int64 *resume_offset,
-						 int64 *position)
+recovery_has_stored(const char *topic, int32 partition)
 {
-	const StoredOffset *so = find_stored(topic, partition);
-
-	if (so == NULL)
-		return false;
-	*resume_offset = so->resume_offset;
-	*position = so->position;
-	return true;
+	return find_stored(topic, partition) != NULL;
 }
 
 /*
@@ -151,21 +225,24 @@ recovery_load(void)
 	 * counts as replaying, from now on, not only once it is assigned: a
 	 * rebalance may hand out the partitions one by one.
 	 */
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < nstored; i++)
 	{
 		int			src;
+		bool		fresh;
 
 		if (strcmp(stored[i].topic, ta_topic) != 0)
 			continue;
 		src = source_lookup(stored[i].topic, stored[i].partition, true);
-		if (src >= 0 && ta_shared->sources[src].position == TA_NO_OFFSET)
-		{
-			ta_shared->sources[src].active = true;
-			ta_shared->sources[src].replay_until = stored[i].position;
-		}
+		if (src < 0)
+			continue;
+		LWLockAcquire(rec->lock, LW_EXCLUSIVE);
+		fresh = rec->sources[src].position == TA_NO_OFFSET;
+		if (fresh)
+			rec->sources[src].replay_until = stored[i].position;
+		LWLockRelease(rec->lock);
+		if (fresh)
+			source_set_active(src, true);
 	}
-	LWLockRelease(ta_shared->lock);
 
 	if (restored != TA_NO_TIME)
 	{
@@ -180,13 +257,81 @@ recovery_load(void)
 bool
 recovery_skip_window(int src, int64 offset, int64 window_start)
 {
-	TaSource   *s = &ta_shared->sources[src];
+	int32		partition = source_partition(src);
 
 	for (int i = 0; i < nspilled; i++)
-		if (spilled[i].window_start == window_start && spilled[i].partition == s->partition &&
-			offset < spilled[i].through_offset && strcmp(spilled[i].topic, s->topic) == 0)
+		if (spilled[i].window_start == window_start && spilled[i].partition == partition &&
+			offset < spilled[i].through_offset &&
+			strcmp(spilled[i].topic, source_topic(src)) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * A newly assigned partition: where it starts.  Returns false, leaving the
+ * choice to trafficagg.start_offset, when neither shared memory (the worker
+ * restarted, the server did not) nor the stored state has a position for it.
+ * From the stored state, it replays from the stored resume offset, and the
+ * messages before the stored position count as replayed.
+ */
+bool
+recovery_place(int src, int64 *offset)
+{
+	RecoverySource *r = &rec->sources[src];
+	const StoredOffset *so = find_stored(source_topic(src), source_partition(src));
+	bool		placed = true;
+
+	LWLockAcquire(rec->lock, LW_EXCLUSIVE);
+	if (r->position != TA_NO_OFFSET)
+		*offset = r->position;	/* shared memory still valid: its replay
+								 * boundary stays as it was */
+	else if (so != NULL)
+	{
+		r->replay_until = so->position;
+		r->position = so->resume_offset;
+		*offset = so->resume_offset;
+	}
+	else
+		placed = false;
+	LWLockRelease(rec->lock);
+	return placed;
+}
+
+/*
+ * Was this message of the partition read before the restart?  Only the
+ * worker writes the boundary, and only the worker asks: no lock.
+ */
+bool
+recovery_is_replay(int src, int64 offset)
+{
+	return offset < rec->sources[src].replay_until;
+}
+
+/*
+ * Does shared memory hold Kafka messages' state (a partition with a
+ * position)?  Then only the worker may flush: it writes their offsets with
+ * the rows.
+ */
+bool
+recovery_has_positions(void)
+{
+	bool		found = false;
+
+	LWLockAcquire(rec->lock, LW_SHARED);
+	for (int i = 1; i < rec->nslots && !found; i++)
+		found = rec->sources[i].position != TA_NO_OFFSET;
+	LWLockRelease(rec->lock);
+	return found;
+}
+
+/* A partition's position and last stored resume offset (or TA_NO_OFFSET). */
+void
+recovery_read(int src, int64 *position, int64 *resume_offset)
+{
+	LWLockAcquire(rec->lock, LW_SHARED);
+	*position = rec->sources[src].position;
+	*resume_offset = rec->sources[src].resume_offset;
+	LWLockRelease(rec->lock);
 }
 
 /*
@@ -198,54 +343,58 @@ recovery_replaying(void)
 {
 	bool		replaying = false;
 
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	for (int i = 1; i < ta_shared->nsources && !replaying; i++)
+	LWLockAcquire(rec->lock, LW_SHARED);
+	for (int i = 1; i < rec->nslots && !replaying; i++)
 	{
-		TaSource   *s = &ta_shared->sources[i];
+		RecoverySource *r = &rec->sources[i];
 
-		replaying = s->in_use && s->replay_until != TA_NO_OFFSET &&
-			(s->position == TA_NO_OFFSET || s->position < s->replay_until);
+		replaying = r->replay_until != TA_NO_OFFSET &&
+			(r->position == TA_NO_OFFSET || r->position < r->replay_until);
 	}
-	LWLockRelease(ta_shared->lock);
+	LWLockRelease(rec->lock);
 	return replaying;
 }
 
 /*
- * Note that an event of source src went into windows ending in
- * [first_end, last_end]: replay must start at or before this offset until
- * those windows are flushed.  Caller holds ta_shared->lock exclusively.
+ * A message of partition src was processed: the position moves past it, and
+ * if it was accepted, into windows ending in [first_end, last_end], replay
+ * must start at or before its offset until those windows are flushed.
  */
 void
-recovery_note_event(TaSource *s, int64 offset, int64 first_end, int64 last_end)
+recovery_note_message(int src, int64 offset, bool accepted, int64 first_end, int64 last_end)
 {
+	RecoverySource *r = &rec->sources[src];
 	int64		step = ta_slide_ms > 0 ? ta_slide_ms : ta_window_ms;
 
-	for (int64 end = first_end; end <= last_end; end += step)
+	LWLockAcquire(rec->lock, LW_EXCLUSIVE);
+	for (int64 end = first_end; accepted && end <= last_end; end += step)
 	{
 		int			i;
 
-		for (i = 0; i < s->ntracked; i++)
-			if (s->tracked[i].window_end == end)
+		for (i = 0; i < r->ntracked; i++)
+			if (r->tracked[i].window_end == end)
 				break;
-		if (i < s->ntracked)
+		if (i < r->ntracked)
 		{
-			if (offset < s->tracked[i].min_offset)
-				s->tracked[i].min_offset = offset;
+			if (offset < r->tracked[i].min_offset)
+				r->tracked[i].min_offset = offset;
 			continue;
 		}
-		if (s->ntracked < TA_TRACKED_WINDOWS)
+		if (r->ntracked < TA_TRACKED_WINDOWS)
 		{
-			s->tracked[s->ntracked].window_end = end;
-			s->tracked[s->ntracked].min_offset = offset;
-			s->ntracked++;
+			r->tracked[r->ntracked].window_end = end;
+			r->tracked[r->ntracked].min_offset = offset;
+			r->ntracked++;
 			continue;
 		}
 		/* too many open windows: remember them coarsely (replay is longer) */
-		if (s->overflow_min_offset == TA_NO_OFFSET || offset < s->overflow_min_offset)
-			s->overflow_min_offset = offset;
-		if (end > s->overflow_end)
-			s->overflow_end = end;
+		if (r->overflow_min_offset == TA_NO_OFFSET || offset < r->overflow_min_offset)
+			r->overflow_min_offset = offset;
+		if (end > r->overflow_end)
+			r->overflow_end = end;
 	}
+	r->position = offset + 1;
+	LWLockRelease(rec->lock);
 }
 
 /*
@@ -254,7 +403,7 @@ recovery_note_event(TaSource *s, int64 offset, int64 first_end, int64 last_end)
  * watermark to store.  If a spill wrote the window starting at spilled
  * early, also record each partition's position as the offset through which
  * that window's events are in the tables (replay after a crash must not add
- * them again).  Caller holds nothing; takes ta_shared->lock.
+ * them again).
  */
 void
 recovery_write(int64 written_through, int64 watermark, int64 spilled)
@@ -263,22 +412,22 @@ recovery_write(int64 written_through, int64 watermark, int64 spilled)
 	Oid			types[5] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID};
 	Datum		params[5];
 	char		nulls[6] = "     ";
-	Datum	   *topics = palloc(ta_shared->nsources * sizeof(Datum));
-	Datum	   *parts = palloc(ta_shared->nsources * sizeof(Datum));
-	Datum	   *resumes = palloc(ta_shared->nsources * sizeof(Datum));
-	Datum	   *positions = palloc(ta_shared->nsources * sizeof(Datum));
-	Datum	   *read_through = palloc(ta_shared->nsources * sizeof(Datum));
+	Datum	   *topics = palloc(rec->nslots * sizeof(Datum));
+	Datum	   *parts = palloc(rec->nslots * sizeof(Datum));
+	Datum	   *resumes = palloc(rec->nslots * sizeof(Datum));
+	Datum	   *positions = palloc(rec->nslots * sizeof(Datum));
+	Datum	   *read_through = palloc(rec->nslots * sizeof(Datum));
 	int			n = 0;
 	int			ret;
 
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	for (int i = 1; i < ta_shared->nsources; i++)
+	LWLockAcquire(rec->lock, LW_EXCLUSIVE);
+	for (int i = 1; i < rec->nslots; i++)
 	{
-		TaSource   *s = &ta_shared->sources[i];
+		RecoverySource *s = &rec->sources[i];
 		int64		resume;
 		int			kept = 0;
 
-		if (!s->in_use || s->position == TA_NO_OFFSET)
+		if (s->position == TA_NO_OFFSET)
 			continue;
 		resume = s->position;
 		for (int t = 0; t < s->ntracked; t++)
@@ -298,15 +447,15 @@ recovery_write(int64 written_through, int64 watermark, int64 spilled)
 				resume = s->overflow_min_offset;
 		}
 		s->resume_offset = resume;
-		topics[n] = CStringGetTextDatum(s->topic);
-		parts[n] = Int32GetDatum(s->partition);
+		topics[n] = CStringGetTextDatum(source_topic(i));
+		parts[n] = Int32GetDatum(source_partition(i));
 		resumes[n] = Int64GetDatum(resume);
 		/* during a replay the accounted-for boundary is still the old one */
 		positions[n] = Int64GetDatum(Max(s->position, s->replay_until));
 		read_through[n] = Int64GetDatum(s->position);
 		n++;
 	}
-	LWLockRelease(ta_shared->lock);
+	LWLockRelease(rec->lock);
 	if (n == 0)
 		return;
 

@@ -41,6 +41,7 @@
 
 #include "request.h"
 
+
 /* How long a backend waits for the worker. */
 #define TA_REQUEST_WAIT_MS 60000
 /* How often it looks whether its ticket is done. */

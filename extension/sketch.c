@@ -25,6 +25,7 @@
 #include "sketch.h"
 #include "sketch_area.h"
 
+
 /*
  * At library load: tell the area how much one group's sketches can grow by
  * one event, so that it reserves room for an event started below its limit.

@@ -16,7 +16,7 @@
 #include "utils/dsa.h"
 
 #include "latency.h"			/* TaLatency, held by TaGroupCopy
-								 * (trafficagg.h) */
+								 * (store.h) */
 
 /*
  * A group's sketches.  The forms and sizes are kept here, in the group, so

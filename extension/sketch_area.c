@@ -31,6 +31,8 @@
 #include "utils/memutils.h"
 
 #include "sketch_area.h"
+#include "window.h"
+
 
 typedef struct SketchAreaHeader
 {

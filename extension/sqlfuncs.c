@@ -30,13 +30,23 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "catalog.h"
+#include "datums.h"
 #include "deadletter.h"
-#include "request.h"
-#include "status.h"
-
 #include "digest.h"
+#include "event.h"
+#include "flush.h"
+#include "ingest.h"
 #include "latency.h"
+#include "recovery.h"
+#include "request.h"
 #include "sketch_area.h"
+#include "source.h"
+#include "status.h"
+#include "store.h"
+#include "window.h"
+
+
 
 PG_FUNCTION_INFO_V1(trafficagg_ingest_text);
 PG_FUNCTION_INFO_V1(trafficagg_ingest_jsonb);
@@ -89,9 +99,7 @@ ingest_one(const char *data, size_t len)
 				 errmsg("trafficagg shared memory is full (%s)", store_full_setting()),
 				 errhint("Call trafficagg.flush() to write closed windows, or raise %s and restart the server.",
 						 store_full_setting())));
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
 	watermark_advance();
-	LWLockRelease(ta_shared->lock);
 	return outcome;
 }
 
@@ -399,8 +407,6 @@ Datum
 trafficagg_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TaSource   *sources;
-	int			nsources;
 	int64		watermark,
 				flushed;
 	int			open_windows;
@@ -421,23 +427,23 @@ trafficagg_status(PG_FUNCTION_ARGS)
 	flushed = watermark_flushed();
 	status_read(&st);
 
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	nsources = ta_shared->nsources;
-	sources = palloc(nsources * sizeof(TaSource));
-	memcpy(sources, ta_shared->sources, nsources * sizeof(TaSource));
-	LWLockRelease(ta_shared->lock);
-
 	check_result_columns(rsinfo, SC_COUNT, "trafficagg.status()");
-	for (int i = 0; i < nsources; i++)
+	for (int i = 0; i < source_slots(); i++)
 	{
-		TaSource   *s = &sources[i];
+		TaSourceInfo si;
+		TaSourceInfo *s = &si;
+		bool		is_sql = i == TA_SQL_SOURCE;
+		int64		position,
+					resume_offset;
 		Datum		values[SC_COUNT];
 		bool		nulls[SC_COUNT] = {0};
 		StringInfoData reasons;
 		uint64		rejected = 0;
 
-		if (!s->in_use)
+		source_read(i, &si);
+		if (!si.in_use)
 			continue;
+		recovery_read(i, &position, &resume_offset);
 		initStringInfo(&reasons);
 		appendStringInfoChar(&reasons, '{');
 		for (int o = TA_REJ_EMPTY; o < TA_NUM_OUTCOMES; o++)
@@ -448,26 +454,26 @@ trafficagg_status(PG_FUNCTION_ARGS)
 		}
 		appendStringInfoChar(&reasons, '}');
 
-		values[SC_SOURCE] = CStringGetTextDatum(s->is_sql ? "sql" : "kafka");
-		nulls[SC_TOPIC] = s->is_sql;
-		values[SC_TOPIC] = s->is_sql ? (Datum) 0 : CStringGetTextDatum(s->topic);
-		nulls[SC_PARTITION] = s->is_sql;
+		values[SC_SOURCE] = CStringGetTextDatum(is_sql ? "sql" : "kafka");
+		nulls[SC_TOPIC] = is_sql;
+		values[SC_TOPIC] = is_sql ? (Datum) 0 : CStringGetTextDatum(s->topic);
+		nulls[SC_PARTITION] = is_sql;
 		values[SC_PARTITION] = Int32GetDatum(s->partition);
-		values[SC_ASSIGNED] = BoolGetDatum(s->is_sql ? false : s->assigned);
-		nulls[SC_POSITION] = s->position == TA_NO_OFFSET;
-		values[SC_POSITION] = Int64GetDatum(s->position);
-		nulls[SC_STORED_OFFSET] = s->resume_offset == TA_NO_OFFSET;
-		values[SC_STORED_OFFSET] = Int64GetDatum(s->resume_offset);
+		values[SC_ASSIGNED] = BoolGetDatum(is_sql ? false : s->assigned);
+		nulls[SC_POSITION] = position == TA_NO_OFFSET;
+		values[SC_POSITION] = Int64GetDatum(position);
+		nulls[SC_STORED_OFFSET] = resume_offset == TA_NO_OFFSET;
+		values[SC_STORED_OFFSET] = Int64GetDatum(resume_offset);
 		nulls[SC_END_OFFSET] = s->end_offset == TA_NO_OFFSET;
 		values[SC_END_OFFSET] = Int64GetDatum(s->end_offset);
-		nulls[SC_LAG] = s->end_offset == TA_NO_OFFSET || s->position == TA_NO_OFFSET;
-		values[SC_LAG] = Int64GetDatum(Max(s->end_offset - s->position, 0));
+		nulls[SC_LAG] = s->end_offset == TA_NO_OFFSET || position == TA_NO_OFFSET;
+		values[SC_LAG] = Int64GetDatum(Max(s->end_offset - position, 0));
 		values[SC_CONSUMED] = Int64GetDatum((int64) s->consumed);
 		values[SC_ACCEPTED] = Int64GetDatum((int64) s->outcomes[TA_ACCEPTED]);
 		values[SC_LATE] = Int64GetDatum((int64) s->outcomes[TA_LATE]);
 		values[SC_REJECTED] = Int64GetDatum((int64) rejected);
 		values[SC_REJECTED_BY_REASON] = DirectFunctionCall1(jsonb_in, CStringGetDatum(reasons.data));
-		values[SC_MAX_EVENT_TIME] = ms_or_null(s->max_event_ms, &nulls[SC_MAX_EVENT_TIME]);
+		values[SC_MAX_EVENT_TIME] = ms_or_null(window_max_event_time(i), &nulls[SC_MAX_EVENT_TIME]);
 		values[SC_WATERMARK] = ms_or_null(watermark, &nulls[SC_WATERMARK]);
 		values[SC_FLUSHED_WATERMARK] = ms_or_null(flushed, &nulls[SC_FLUSHED_WATERMARK]);
 		values[SC_OPEN_WINDOWS] = Int32GetDatum(open_windows);

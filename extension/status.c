@@ -18,6 +18,7 @@
 
 #include "status.h"
 
+
 typedef struct StatusShared
 {
 	slock_t		mutex;

@@ -1,10 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * store.c
- *	  The shared-memory state: groups of open windows, the value dictionary
- *	  and the sources (Kafka partitions and the SQL path); the shared-memory
- *	  hooks, which also set up the dead-letter ring (deadletter.c), the
- *	  requests (request.c) and the sketch area (sketch_area.c).
+ *	  The groups of open windows and the value dictionary, in shared memory;
+ *	  and the shared-memory hooks, which also set up every other module's
+ *	  piece of shared memory, each private to its module: the sources
+ *	  (source.c), the recovery state (recovery.c), the watermarks and event
+ *	  times (window.c), the catalog (catalog.c), the dead-letter ring
+ *	  (deadletter.c), the requests (request.c), the status (status.c) and the
+ *	  sketch area (sketch_area.c).
  *
  * Everything is sized at server start from the settings and never grows.
  * The sketches of a group (unique users, latency histogram) are the only
@@ -29,9 +32,8 @@
  *					 a group or mark it flushed, shared to read.  The closed
  *					 check for a window is made under this lock, which is what
  *					 makes "flushed" and "late" exclusive.
- *	  lock			 sources, catalog, status fields.
- *	  (the watermarks have their own spinlock, in window.c; the dead-letter
- *	  ring and the requests their own locks, in deadletter.c and request.c)
+ *	  (the other modules' state has their own locks, taken by their
+ *	  functions and never held across a call into this file)
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -50,14 +52,21 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "catalog.h"
 #include "deadletter.h"
-#include "request.h"
-#include "status.h"
-
+#include "event.h"
 #include "hll.h"
 #include "latency.h"
+#include "recovery.h"
+#include "request.h"
 #include "sketch.h"
 #include "sketch_area.h"
+#include "source.h"
+#include "status.h"
+#include "store.h"
+#include "window.h"
+
+
 
 /* Extra group slots beyond max_groups: absorbs races between ingesters. */
 #define TA_GROUP_SLACK 1024
@@ -90,7 +99,7 @@ typedef struct ValueEntry
 	pg_atomic_uint32 refs;		/* groups using this value */
 } ValueEntry;
 
-/* Dictionary bookkeeping, after TaShared in its own struct. */
+/* Dictionary bookkeeping, in its own struct. */
 typedef struct TaDict
 {
 	pg_atomic_uint32 ngroups;	/* groups reserved or present */
@@ -101,7 +110,14 @@ typedef struct TaDict
 	uint32		free_ids[FLEXIBLE_ARRAY_MEMBER];	/* then ValueEntry *by_id[] */
 } TaDict;
 
-TaShared   *ta_shared = NULL;
+/* The locks of the group table and the dictionary. */
+typedef struct StoreShared
+{
+	LWLock	   *dict_lock;		/* the value dictionary */
+	LWLock	   *partition_locks[TA_LOCK_PARTITIONS];	/* the group table */
+} StoreShared;
+
+static StoreShared *store_shared = NULL;
 static HTAB *group_table = NULL;
 static HTAB *value_table = NULL;
 static TaDict *dict = NULL;
@@ -113,8 +129,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static Size
 shared_struct_size(void)
 {
-	return add_size(offsetof(TaShared, sources),
-					mul_size(ta_max_partitions + 1, sizeof(TaSource)));
+	return sizeof(StoreShared);
 }
 
 static uint32
@@ -142,6 +157,9 @@ store_shmem_size(void)
 
 	sz = add_size(sz, MAXALIGN(dict_struct_size()));
 	sz = add_size(sz, deadletter_shmem_size());
+	sz = add_size(sz, source_shmem_size());
+	sz = add_size(sz, recovery_shmem_size());
+	sz = add_size(sz, catalog_shmem_size());
 	sz = add_size(sz, hash_estimate_size(ta_max_groups + TA_GROUP_SLACK,
 										 sizeof(GroupEntry)));
 	sz = add_size(sz, hash_estimate_size(dict_capacity(), sizeof(ValueEntry)));
@@ -158,9 +176,13 @@ store_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(store_shmem_size());
-	/* lock, dict_lock, partitions */
-	RequestNamedLWLockTranche("trafficagg", 2 + TA_LOCK_PARTITIONS);
+	/* dict_lock, partitions */
+	RequestNamedLWLockTranche("trafficagg", 1 + TA_LOCK_PARTITIONS);
 	deadletter_shmem_request();
+	source_shmem_request();
+	recovery_shmem_request();
+	watermark_shmem_request();
+	catalog_shmem_request();
 }
 
 static void
@@ -174,12 +196,15 @@ store_shmem_startup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 
-	ta_shared = ShmemInitStruct("trafficagg state", shared_struct_size(), &found);
+	store_shared = ShmemInitStruct("trafficagg state", shared_struct_size(), &found);
 	dict = ShmemInitStruct("trafficagg dictionary", dict_struct_size(), &found);
 	value_by_id = (ValueEntry **) ((char *) dict +
 								   MAXALIGN(offsetof(TaDict, free_ids) +
 											(dict_capacity() + 1) * sizeof(uint32)));
 	deadletter_shmem_init();
+	source_shmem_init();
+	recovery_shmem_init();
+	catalog_shmem_init();
 	{
 		bool		sketches_found;
 		void	   *place = ShmemInitStruct("trafficagg sketches", sketch_shmem_size(),
@@ -194,25 +219,10 @@ store_shmem_startup(void)
 	{
 		LWLockPadded *locks = GetNamedLWLockTranche("trafficagg");
 
-		memset(ta_shared, 0, shared_struct_size());
-		ta_shared->lock = &locks[0].lock;
-		ta_shared->dict_lock = &locks[1].lock;
+		memset(store_shared, 0, shared_struct_size());
+		store_shared->dict_lock = &locks[0].lock;
 		for (int i = 0; i < TA_LOCK_PARTITIONS; i++)
-			ta_shared->partition_locks[i] = &locks[2 + i].lock;
-		ta_shared->nsources = ta_max_partitions + 1;
-		catalog_shmem_init();
-		for (int i = 0; i < ta_shared->nsources; i++)
-		{
-			ta_shared->sources[i].max_event_ms = TA_NO_TIME;
-			ta_shared->sources[i].position = TA_NO_OFFSET;
-			ta_shared->sources[i].resume_offset = TA_NO_OFFSET;
-			ta_shared->sources[i].replay_until = TA_NO_OFFSET;
-			ta_shared->sources[i].end_offset = TA_NO_OFFSET;
-			ta_shared->sources[i].overflow_min_offset = TA_NO_OFFSET;
-		}
-		ta_shared->sources[TA_SQL_SOURCE].in_use = true;
-		ta_shared->sources[TA_SQL_SOURCE].is_sql = true;
-		ta_shared->sources[TA_SQL_SOURCE].partition = -1;
+			store_shared->partition_locks[i] = &locks[1 + i].lock;
 
 		pg_atomic_init_u32(&dict->ngroups, 0);
 		dict->capacity = dict_capacity();
@@ -257,7 +267,7 @@ store_request_shmem(void)
 void
 store_check_attached(void)
 {
-	if (ta_shared == NULL)
+	if (store_shared == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("trafficagg must be loaded via shared_preload_libraries"),
@@ -267,7 +277,7 @@ store_check_attached(void)
 static inline LWLock *
 partition_lock(uint32 hash)
 {
-	return ta_shared->partition_locks[hash % TA_LOCK_PARTITIONS];
+	return store_shared->partition_locks[hash % TA_LOCK_PARTITIONS];
 }
 
 /*
@@ -307,7 +317,7 @@ resolve_fields(const TaEvent *ev, const bool *used, uint32 *ids, LWLockMode *mod
 	bool		missing = false;
 
 	*mode = LW_SHARED;
-	LWLockAcquire(ta_shared->dict_lock, LW_SHARED);
+	LWLockAcquire(store_shared->dict_lock, LW_SHARED);
 	for (int f = 0; f < TA_NUM_FIELDS; f++)
 	{
 		ids[f] = 0;
@@ -319,9 +329,9 @@ resolve_fields(const TaEvent *ev, const bool *used, uint32 *ids, LWLockMode *mod
 	if (!missing)
 		return true;
 
-	LWLockRelease(ta_shared->dict_lock);
+	LWLockRelease(store_shared->dict_lock);
 	*mode = LW_EXCLUSIVE;
-	LWLockAcquire(ta_shared->dict_lock, LW_EXCLUSIVE);
+	LWLockAcquire(store_shared->dict_lock, LW_EXCLUSIVE);
 	for (int f = 0; f < TA_NUM_FIELDS; f++)
 	{
 		if (!used[f] || ev->field[f] == NULL)
@@ -449,7 +459,7 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	if (!resolve_fields(ev, used, ids, &dict_mode))
 	{
 		dict->orphans = true;
-		LWLockRelease(ta_shared->dict_lock);
+		LWLockRelease(store_shared->dict_lock);
 		full_setting = "trafficagg.max_values";
 		*full = true;
 		return false;
@@ -504,7 +514,7 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	if (!sketch_has_room())
 	{
 		dict->orphans |= dict_mode == LW_EXCLUSIVE;
-		LWLockRelease(ta_shared->dict_lock);
+		LWLockRelease(store_shared->dict_lock);
 		full_setting = "trafficagg.sketch_memory";
 		*full = true;
 		return false;
@@ -518,7 +528,7 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 		{
 			pg_atomic_fetch_sub_u32(&dict->ngroups, nnew);
 			dict->orphans |= dict_mode == LW_EXCLUSIVE;
-			LWLockRelease(ta_shared->dict_lock);
+			LWLockRelease(store_shared->dict_lock);
 			full_setting = "trafficagg.max_groups";
 			*full = true;
 			return false;
@@ -593,25 +603,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	/* late after all (the watermark moved): values it added are unused */
 	if (!added && dict_mode == LW_EXCLUSIVE)
 		dict->orphans = true;
-	LWLockRelease(ta_shared->dict_lock);
+	LWLockRelease(store_shared->dict_lock);
 	return added;
-}
-
-/*
- * Does shared memory hold Kafka messages' state (a partition with a
- * position)?  Then only the worker may flush: it writes their offsets with
- * the rows.
- */
-bool
-store_has_kafka_data(void)
-{
-	bool		found = false;
-
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	for (int i = 1; i < ta_shared->nsources && !found; i++)
-		found = ta_shared->sources[i].in_use && ta_shared->sources[i].position != TA_NO_OFFSET;
-	LWLockRelease(ta_shared->lock);
-	return found;
 }
 
 /* The setting whose limit the last "full" answer of this process hit. */
@@ -645,7 +638,7 @@ store_window_count(void)
 				cap = 0;
 
 	for (int p = 0; p < TA_LOCK_PARTITIONS; p++)
-		LWLockAcquire(ta_shared->partition_locks[p], LW_SHARED);
+		LWLockAcquire(store_shared->partition_locks[p], LW_SHARED);
 	hash_seq_init(&hs, group_table);
 	while ((g = hash_seq_search(&hs)) != NULL)
 	{
@@ -666,7 +659,7 @@ store_window_count(void)
 		starts[n++] = g->key.window_start;
 	}
 	for (int p = TA_LOCK_PARTITIONS - 1; p >= 0; p--)
-		LWLockRelease(ta_shared->partition_locks[p]);
+		LWLockRelease(store_shared->partition_locks[p]);
 	return n;
 }
 
@@ -674,14 +667,14 @@ static void
 lock_all_partitions(LWLockMode mode)
 {
 	for (int i = 0; i < TA_LOCK_PARTITIONS; i++)
-		LWLockAcquire(ta_shared->partition_locks[i], mode);
+		LWLockAcquire(store_shared->partition_locks[i], mode);
 }
 
 static void
 unlock_all_partitions(void)
 {
 	for (int i = TA_LOCK_PARTITIONS - 1; i >= 0; i--)
-		LWLockRelease(ta_shared->partition_locks[i]);
+		LWLockRelease(store_shared->partition_locks[i]);
 }
 
 /* Does the group belong to an aggregate still in the catalog, unchanged? */
@@ -738,7 +731,7 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, TaGroupCopy **out
 
 	(void) catalog_read(aggs);
 
-	LWLockAcquire(ta_shared->dict_lock, LW_SHARED);
+	LWLockAcquire(store_shared->dict_lock, LW_SHARED);
 	lock_all_partitions(for_flush ? LW_EXCLUSIVE : LW_SHARED);
 
 	if (for_flush && oldest_window_only)
@@ -791,7 +784,7 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, TaGroupCopy **out
 	}
 
 	unlock_all_partitions();
-	LWLockRelease(ta_shared->dict_lock);
+	LWLockRelease(store_shared->dict_lock);
 
 	/* the conversions need no lock */
 	for (int i = 0; i < n; i++)
@@ -862,7 +855,7 @@ store_forget_flushed(void)
 
 	(void) catalog_read(aggs);
 
-	LWLockAcquire(ta_shared->dict_lock, LW_EXCLUSIVE);
+	LWLockAcquire(store_shared->dict_lock, LW_EXCLUSIVE);
 	lock_all_partitions(LW_EXCLUSIVE);
 	hash_seq_init(&hs, group_table);
 	while ((g = hash_seq_search(&hs)) != NULL)
@@ -886,49 +879,8 @@ store_forget_flushed(void)
 		dict->orphans = false;
 	}
 	unlock_all_partitions();
-	LWLockRelease(ta_shared->dict_lock);
+	LWLockRelease(store_shared->dict_lock);
 }
 
 
 
-/*
- * Find the source slot of a Kafka partition; with create, take a free slot.
- * Returns -1 if not found (or no free slot).  Caller holds ta_shared->lock,
- * exclusive if create.
- */
-int
-source_lookup(const char *topic, int32 partition, bool create)
-{
-	int			free_slot = -1;
-
-	for (int i = 1; i < ta_shared->nsources; i++)
-	{
-		TaSource   *s = &ta_shared->sources[i];
-
-		if (!s->in_use)
-		{
-			if (free_slot < 0)
-				free_slot = i;
-			continue;
-		}
-		if (s->partition == partition && strcmp(s->topic, topic) == 0)
-			return i;
-	}
-	if (!create || free_slot < 0)
-		return -1;
-	{
-		TaSource   *s = &ta_shared->sources[free_slot];
-
-		memset(s, 0, sizeof(TaSource));
-		s->in_use = true;
-		strlcpy(s->topic, topic, sizeof(s->topic));
-		s->partition = partition;
-		s->max_event_ms = TA_NO_TIME;
-		s->position = TA_NO_OFFSET;
-		s->resume_offset = TA_NO_OFFSET;
-		s->replay_until = TA_NO_OFFSET;
-		s->end_offset = TA_NO_OFFSET;
-		s->overflow_min_offset = TA_NO_OFFSET;
-	}
-	return free_slot;
-}

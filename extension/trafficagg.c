@@ -17,6 +17,12 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "event.h"
+#include "store.h"
+#include "window.h"
+#include "worker.h"
+
+
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);

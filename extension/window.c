@@ -43,8 +43,14 @@
  */
 #include "trafficagg.h"
 
+#include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "utils/memutils.h"
+
+#include "source.h"
+#include "window.h"
+
 
 
 static inline int64
@@ -117,10 +123,47 @@ typedef struct WatermarkState
 
 static WatermarkState *wm = NULL;
 
+/*
+ * Per source (by slot, source.c): the event times it vouches for.  In shared
+ * memory private to this file, under its LWLock (a scan of the sources
+ * holds it).
+ */
+typedef struct SourceTimes
+{
+	int64		max_event_ms;	/* greatest event time seen */
+	/* the greatest event times seen, a min-heap: the watermark follows the
+	 * trafficagg.watermark_events-th greatest */
+	int			nrecent;
+	int64		recent[TA_MAX_WATERMARK_EVENTS];
+} SourceTimes;
+
+typedef struct EventTimes
+{
+	LWLock	   *lock;
+	int			nslots;
+	SourceTimes sources[FLEXIBLE_ARRAY_MEMBER];
+} EventTimes;
+
+static EventTimes *times = NULL;
+
+static Size
+event_times_size(void)
+{
+	return MAXALIGN(add_size(offsetof(EventTimes, sources),
+							 mul_size(source_slots(), sizeof(SourceTimes))));
+}
+
 Size
 watermark_shmem_size(void)
 {
-	return MAXALIGN(sizeof(WatermarkState));
+	return add_size(MAXALIGN(sizeof(WatermarkState)), event_times_size());
+}
+
+/* From the shmem_request hook. */
+void
+watermark_shmem_request(void)
+{
+	RequestNamedLWLockTranche("trafficagg event times", 1);
 }
 
 /* From the shared-memory startup hook, under AddinShmemInitLock. */
@@ -129,13 +172,24 @@ watermark_shmem_init(void)
 {
 	bool		found;
 
-	wm = ShmemInitStruct("trafficagg watermark", watermark_shmem_size(), &found);
+	wm = ShmemInitStruct("trafficagg watermark", MAXALIGN(sizeof(WatermarkState)), &found);
 	if (!found)
 	{
 		SpinLockInit(&wm->mutex);
 		wm->watermark_ms = TA_NO_TIME;
 		wm->flushed_ms = TA_NO_TIME;
 		wm->replay_cutoff_ms = TA_NO_TIME;
+	}
+	times = ShmemInitStruct("trafficagg event times", event_times_size(), &found);
+	if (!found)
+	{
+		times->lock = &GetNamedLWLockTranche("trafficagg event times")[0].lock;
+		times->nslots = source_slots();
+		for (int i = 0; i < times->nslots; i++)
+		{
+			times->sources[i].max_event_ms = TA_NO_TIME;
+			times->sources[i].nrecent = 0;
+		}
 	}
 }
 
@@ -203,11 +257,6 @@ watermark_raise(int64 candidate)
 	SpinLockRelease(&wm->mutex);
 }
 
-/*
- * Record an event time of source s: keep the K greatest in its min-heap
- * (K = trafficagg.watermark_events; it may have changed since the last
- * call).  Caller holds ta_shared->lock exclusively.
- */
 static void
 heap_sift_down(int64 *h, int n, int i)
 {
@@ -232,16 +281,24 @@ heap_sift_down(int64 *h, int n, int i)
 }
 
 static void
-heap_pop_min(TaSource *s)
+heap_pop_min(SourceTimes *s)
 {
 	s->recent[0] = s->recent[--s->nrecent];
 	heap_sift_down(s->recent, s->nrecent, 0);
 }
 
+/*
+ * Record an event time of source src: keep the K greatest in its min-heap
+ * (K = trafficagg.watermark_events; it may have changed since the last
+ * call).
+ */
 void
-source_saw_event_time(TaSource *s, int64 ts_ms)
+window_saw_event_time(int src, int64 ts_ms)
 {
+	SourceTimes *s = &times->sources[src];
 	int			k = ta_watermark_events;
+
+	LWLockAcquire(times->lock, LW_EXCLUSIVE);
 
 	if (ts_ms > s->max_event_ms)
 		s->max_event_ms = ts_ms;
@@ -267,19 +324,29 @@ source_saw_event_time(TaSource *s, int64 ts_ms)
 		s->recent[0] = ts_ms;
 		heap_sift_down(s->recent, s->nrecent, 0);
 	}
+	LWLockRelease(times->lock);
+}
+
+/* The greatest event time source src has seen, or TA_NO_TIME. */
+int64
+window_max_event_time(int src)
+{
+	int64		t;
+
+	LWLockAcquire(times->lock, LW_SHARED);
+	t = times->sources[src].max_event_ms;
+	LWLockRelease(times->lock);
+	return t;
 }
 
 /* The event time a source vouches for: its K-th greatest, or none yet. */
 static int64
-source_event_time(const TaSource *s)
+source_event_time(const SourceTimes *s)
 {
 	return s->nrecent >= ta_watermark_events ? s->recent[0] : TA_NO_TIME;
 }
 
-/*
- * Recompute the watermark from the sources.  Caller holds ta_shared->lock
- * (shared is enough: it only reads the sources).
- */
+/* Recompute the watermark from the sources' event times. */
 void
 watermark_advance(void)
 {
@@ -287,19 +354,20 @@ watermark_advance(void)
 	int64		max_all = TA_NO_TIME;
 	bool		any_active = false;
 	int64		candidate;
+	static bool *active = NULL;
 
-	for (int i = 0; i < ta_shared->nsources; i++)
+	if (active == NULL)
+		active = MemoryContextAlloc(TopMemoryContext, times->nslots * sizeof(bool));
+	/* a source unused so far has no event time: it changes nothing */
+	source_read_active(active);
+	LWLockAcquire(times->lock, LW_SHARED);
+	for (int i = 0; i < times->nslots; i++)
 	{
-		TaSource   *s = &ta_shared->sources[i];
+		int64		t = source_event_time(&times->sources[i]);
 
-		int64		t;
-
-		if (!s->in_use)
-			continue;
-		t = source_event_time(s);
 		if (t > max_all)
 			max_all = t;
-		if (s->active)
+		if (active[i])
 		{
 			any_active = true;
 			/* an active partition that has seen too little yet holds all back */
@@ -307,6 +375,7 @@ watermark_advance(void)
 				min_active = t;
 		}
 	}
+	LWLockRelease(times->lock);
 	candidate = any_active ? min_active : max_all;
 	if (candidate == TA_NO_TIME)
 		return;
@@ -323,12 +392,11 @@ watermark_close_all(void)
 {
 	int64		max_all = TA_NO_TIME;
 
-	LWLockAcquire(ta_shared->lock, LW_SHARED);
-	for (int i = 0; i < ta_shared->nsources; i++)
-		if (ta_shared->sources[i].in_use &&
-			ta_shared->sources[i].max_event_ms > max_all)
-			max_all = ta_shared->sources[i].max_event_ms;
-	LWLockRelease(ta_shared->lock);
+	LWLockAcquire(times->lock, LW_SHARED);
+	for (int i = 0; i < times->nslots; i++)
+		if (times->sources[i].max_event_ms > max_all)
+			max_all = times->sources[i].max_event_ms;
+	LWLockRelease(times->lock);
 	if (max_all != TA_NO_TIME)
 		watermark_raise(window_last_end(max_all));
 }
@@ -345,10 +413,10 @@ watermark_close_all(void)
 void
 watermark_rewind(int64 to_ms)
 {
-	LWLockAcquire(ta_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < ta_shared->nsources; i++)
+	LWLockAcquire(times->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < times->nslots; i++)
 	{
-		TaSource   *s = &ta_shared->sources[i];
+		SourceTimes *s = &times->sources[i];
 		int			kept = 0;
 
 		if (s->max_event_ms > to_ms)
@@ -370,5 +438,5 @@ watermark_rewind(int64 to_ms)
 	if (wm->replay_cutoff_ms > to_ms)
 		wm->replay_cutoff_ms = to_ms;
 	SpinLockRelease(&wm->mutex);
-	LWLockRelease(ta_shared->lock);
+	LWLockRelease(times->lock);
 }

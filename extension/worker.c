@@ -47,10 +47,18 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "catalog.h"
 #include "consume.h"
 #include "deadletter.h"
+#include "event.h"
+#include "flush.h"
+#include "recovery.h"
 #include "request.h"
 #include "status.h"
+#include "store.h"
+#include "window.h"
+#include "worker.h"
+
 
 /* messages consumed per batch */
 #define TA_BATCH 1000
@@ -154,7 +162,7 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 
 		begin_tx(activity[kind]);
 		/* offsets too while Kafka messages are in memory, consumer or not */
-		flush_windows(kind, rewind_to, consumer_active() || store_has_kafka_data(), &res);
+		flush_windows(kind, rewind_to, consumer_active() || recovery_has_positions(), &res);
 		commit_tx();
 		if (kind == FLUSH_REWIND)
 		{

@@ -8,6 +8,7 @@
  *	  parse_diff ITERATIONS [SEED]   exit 0 if no difference, 1 otherwise
  */
 #include "../extension/trafficagg.h"
+#include "../extension/event.h"
 
 #include <stdio.h>
 #include <stdlib.h>

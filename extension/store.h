@@ -1,0 +1,55 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.h
+ *	  The groups of open windows and the value dictionary (store.c).
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TRAFFICAGG_STORE_H
+#define TRAFFICAGG_STORE_H
+
+#include "event.h"
+#include "sketch.h"
+
+/* Exact metrics of one group. */
+typedef struct TaMetrics
+{
+	int64		events;
+	int64		errors;			/* status_code >= 500 */
+	int64		client_errors;	/* 400 <= status_code < 500 */
+	int64		latency_count;
+	int128		latency_sum_us; /* 1e12 ms per event: int64 would overflow
+								 * after 9,223 events */
+	int64		latency_min_us;
+	int64		latency_max_us;
+} TaMetrics;
+
+/* A group copied out of shared memory, with its dimension values resolved. */
+typedef struct TaGroupCopy
+{
+	int			agg;
+	int64		window_start;
+	char	   *dims[TA_MAX_DIMENSIONS];	/* palloc'd, NULL = missing */
+	TaMetrics	m;
+	bytea	   *users;			/* postgresql-hll value of the user ids */
+	TaLatency  *latency;		/* NULL when no event had a latency */
+	TaSketchCopy sk;			/* raw copy, converted after the locks */
+} TaGroupCopy;
+
+extern void store_request_shmem(void);
+extern Size store_shmem_size(void);
+extern void store_check_attached(void);
+extern bool store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
+							const int64 *fixed_cutoff, bool *full);
+extern long store_group_count(void);
+extern long store_value_count(void);
+extern const char *store_full_setting(void);
+extern int	store_window_count(void);
+extern int	store_collect_closed(int64 cutoff, TaGroupCopy **out);
+extern int	store_collect_oldest_window(TaGroupCopy **out);
+extern int	store_collect_live(int agg, TaGroupCopy **out);
+extern void store_forget_flushed(void);
+
+#endif							/* TRAFFICAGG_STORE_H */
