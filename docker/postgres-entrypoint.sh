@@ -6,8 +6,9 @@
 #   - writes $PGDATA/docker.conf (listen address, port, trafficagg settings) and pg_hba.conf
 #     from the environment;
 #   - starts the server on its Unix socket only, with Kafka consumption off, and runs the
-#     idempotent setup: CREATE EXTENSION IF NOT EXISTS trafficagg CASCADE, the read-only role
-#     grafana (password GRAFANA_PASSWORD) with SELECT on the schema trafficagg;
+#     idempotent setup, postgres-setup.sql beside this script: CREATE EXTENSION IF NOT EXISTS
+#     trafficagg CASCADE, the read-only role grafana (password GRAFANA_PASSWORD), which reads
+#     what the extension grants to PUBLIC (not rejected_events, no ingest or flush);
 #   - stops it and runs the server in the foreground (exec, so it receives the container's
 #     stop signal; docker-compose.yml sets SIGINT, a fast shutdown).
 # Authentication: trust on the Unix socket (inside the container), scram-sha-256 over TCP.
@@ -30,6 +31,7 @@ topic=${TRAFFICAGG_TOPIC:-web_events}
 database=${TRAFFICAGG_DATABASE:-postgres}
 lateness=${TRAFFICAGG_ALLOWED_LATENESS:-5s}
 pgbin=$(pg_config --bindir)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 log() { echo "postgres-entrypoint: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -109,22 +111,10 @@ SQL
 CREATE DATABASE :"db";
 SQL
     fi
-    psql_ -d "$database" -v postgres_password="$postgres_password" \
-        -v grafana_password="$grafana_password" <<'SQL'
-SET client_min_messages = warning;
+    psql_ -d "$database" -v postgres_password="$postgres_password" <<'SQL'
 ALTER ROLE postgres PASSWORD :'postgres_password';
-CREATE EXTENSION IF NOT EXISTS trafficagg CASCADE;
-SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'grafana') AS create_grafana \gset
-\if :create_grafana
-CREATE ROLE grafana;
-\endif
--- read-only: SELECT on the schema trafficagg, every transaction read-only
-ALTER ROLE grafana WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
-    PASSWORD :'grafana_password';
-ALTER ROLE grafana SET default_transaction_read_only = on;
-GRANT USAGE ON SCHEMA trafficagg TO grafana;
-GRANT SELECT ON ALL TABLES IN SCHEMA trafficagg TO grafana;
 SQL
+    psql_ -d "$database" -v grafana_password="$grafana_password" -f "$here/postgres-setup.sql"
 }
 
 if ! setup; then

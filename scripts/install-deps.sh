@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything trafficagg needs on Debian 12, idempotently: the apt
-# packages, the producer's npm packages (from its lock file) and the Kafka
-# broker jars (Maven Central).  Used by the README, .ci/run and docker/.
+# packages, the npm packages of the producer and of docker/check (from their
+# lock files) and the Kafka broker jars (Maven Central).  Used by the README,
+# .ci/run and docker/.
 # Run as root, or as a user with sudo.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ APT_PACKAGES=(
     postgresql-15-hll postgresql-15-tdigest      # sketch types (required by the extension)
     librdkafka-dev libjansson-dev                # Kafka client, JSON parser
     libipc-run-perl                              # PostgreSQL::Test::Cluster
+    libyaml-libyaml-perl                         # YAML::XS: t/014 reads docker/'s YAML files
     kcat                                         # independent Kafka reader in tests
     build-essential ca-certificates
 )
@@ -45,6 +47,13 @@ fi
 if [ ! -d "$root/producer/node_modules/kafkajs" ] || \
    [ "$root/producer/package-lock.json" -nt "$root/producer/node_modules/.package-lock.json" ]; then
     (cd "$root/producer" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# the checker of docker/docker-compose.yml (dclint, with the Compose Specification's
+# schema), exactly as locked
+if [ ! -d "$root/docker/check/node_modules/dclint" ] || \
+   [ "$root/docker/check/package-lock.json" -nt "$root/docker/check/node_modules/.package-lock.json" ]; then
+    (cd "$root/docker/check" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # the Kafka broker jars (cached in kafka/.libs)
