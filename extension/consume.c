@@ -711,7 +711,7 @@ serve_message(rd_kafka_message_t *m, bool hold)
 		if ((src = source_of(m)) >= 0)
 		{
 			source_set_active(src, false);
-			source_raise_end_offset(src, m->offset);
+			source_set_end_offset(src, m->offset);
 		}
 		set_broker_state("up");
 	}
@@ -888,7 +888,7 @@ consumer_refresh_end_offsets(void)
 
 			if (src >= 0 && list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
 				list->elems[i].offset >= 0)
-				source_raise_end_offset(src, list->elems[i].offset);
+				source_set_end_offset(src, list->elems[i].offset);
 		}
 	rd_kafka_topic_partition_list_destroy(list);
 	pfree(srcs);

@@ -15,7 +15,8 @@
  *		whether the partition has unread data ("active": window.c lets only
  *		active sources hold the watermark back);
  *	  - the brokers' end offset as last seen (status.lag);
- *	  - message counters per outcome, atomic, so counting takes no lock.
+ *	  - message counters per outcome, atomic, so counting takes no lock (a
+ *		source's consumed count is their sum).
  *
  * Private to this file, in its own piece of shared memory under an LWLock
  * (held for a scan of the slots at most).  Only the worker writes a Kafka
@@ -43,7 +44,6 @@ typedef struct SourceSlot
 	int32		partition;
 	char		topic[NAMEDATALEN];
 	int64		end_offset;		/* brokers' end offset, last seen */
-	pg_atomic_uint64 consumed;
 	pg_atomic_uint64 outcomes[TA_NUM_OUTCOMES];
 } SourceSlot;
 
@@ -80,9 +80,8 @@ source_shmem_request(void)
 static void
 slot_init(SourceSlot *s)
 {
-	memset(s, 0, offsetof(SourceSlot, consumed));
+	memset(s, 0, offsetof(SourceSlot, outcomes));
 	s->end_offset = TA_NO_OFFSET;
-	pg_atomic_init_u64(&s->consumed, 0);
 	for (int o = 0; o < TA_NUM_OUTCOMES; o++)
 		pg_atomic_init_u64(&s->outcomes[o], 0);
 }
@@ -132,7 +131,7 @@ source_lookup(const char *topic, int32 partition, bool create)
 	{
 		SourceSlot *s = &table->slots[free_slot];
 
-		slot_init(s);
+		/* initialised at start, never used: only the identity to set */
 		strlcpy(s->topic, topic, sizeof(s->topic));
 		s->partition = partition;
 		s->in_use = true;
@@ -140,17 +139,6 @@ source_lookup(const char *topic, int32 partition, bool create)
 	}
 	LWLockRelease(table->lock);
 	return found;
-}
-
-bool
-source_in_use(int src)
-{
-	bool		in_use;
-
-	LWLockAcquire(table->lock, LW_SHARED);
-	in_use = table->slots[src].in_use;
-	LWLockRelease(table->lock);
-	return in_use;
 }
 
 /* A slot's identity: set before the slot is in use and never changed. */
@@ -228,8 +216,21 @@ source_read_active(bool *active)
 }
 
 /*
- * The brokers' end offset of a partition as seen now (at its end, by the
- * fetcher, or asked for).  It only goes up: the answers may come out of order.
+ * The brokers' end offset of a partition, as the brokers answered (or as
+ * the consumer met it at the partition's end).  It may go down: a topic
+ * deleted and created again, a log truncated.
+ */
+void
+source_set_end_offset(int src, int64 end_offset)
+{
+	LWLockAcquire(table->lock, LW_EXCLUSIVE);
+	table->slots[src].end_offset = end_offset;
+	LWLockRelease(table->lock);
+}
+
+/*
+ * The end offset as the fetcher last saw it, which may be older than what
+ * the brokers answered: it only raises the end offset.
  */
 void
 source_raise_end_offset(int src, int64 end_offset)
@@ -246,7 +247,6 @@ source_count(int src, TaOutcome outcome)
 {
 	SourceSlot *s = &table->slots[src];
 
-	pg_atomic_fetch_add_u64(&s->consumed, 1);
 	pg_atomic_fetch_add_u64(&s->outcomes[outcome], 1);
 }
 
@@ -263,7 +263,10 @@ source_read(int src, TaSourceInfo *out)
 	out->partition = s->partition;
 	out->end_offset = s->end_offset;
 	LWLockRelease(table->lock);
-	out->consumed = pg_atomic_read_u64(&s->consumed);
+	out->consumed = 0;
 	for (int o = 0; o < TA_NUM_OUTCOMES; o++)
+	{
 		out->outcomes[o] = pg_atomic_read_u64(&s->outcomes[o]);
+		out->consumed += out->outcomes[o];
+	}
 }

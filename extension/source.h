@@ -33,7 +33,6 @@ extern void source_shmem_init(void);
 
 extern int	source_slots(void);
 extern int	source_lookup(const char *topic, int32 partition, bool create);
-extern bool source_in_use(int src);
 extern const char *source_topic(int src);
 extern int32 source_partition(int src);
 
@@ -42,6 +41,7 @@ extern void source_unassign_all(void);
 extern int	source_assigned(int *out);
 extern void source_set_active(int src, bool active);
 extern void source_read_active(bool *active);
+extern void source_set_end_offset(int src, int64 end_offset);
 extern void source_raise_end_offset(int src, int64 end_offset);
 extern void source_count(int src, TaOutcome outcome);
 extern void source_read(int src, TaSourceInfo *out);

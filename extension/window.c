@@ -346,7 +346,14 @@ source_event_time(const SourceTimes *s)
 	return s->nrecent >= ta_watermark_events ? s->recent[0] : TA_NO_TIME;
 }
 
-/* Recompute the watermark from the sources' event times. */
+/*
+ * Recompute the watermark from the sources' event times.  The event times'
+ * lock is held throughout, from before the active flags are read until the
+ * watermark is raised: a rewind (which takes it exclusively) can't come in
+ * between and be undone, and the flags are never older than the times they
+ * are combined with (a flag read earlier could miss a partition that became
+ * active, with older events, while another moved far ahead).
+ */
 void
 watermark_advance(void)
 {
@@ -358,9 +365,9 @@ watermark_advance(void)
 
 	if (active == NULL)
 		active = MemoryContextAlloc(TopMemoryContext, times->nslots * sizeof(bool));
+	LWLockAcquire(times->lock, LW_SHARED);
 	/* a source unused so far has no event time: it changes nothing */
 	source_read_active(active);
-	LWLockAcquire(times->lock, LW_SHARED);
 	for (int i = 0; i < times->nslots; i++)
 	{
 		int64		t = source_event_time(&times->sources[i]);
@@ -375,11 +382,10 @@ watermark_advance(void)
 				min_active = t;
 		}
 	}
-	LWLockRelease(times->lock);
 	candidate = any_active ? min_active : max_all;
-	if (candidate == TA_NO_TIME)
-		return;
-	watermark_raise(candidate - ta_allowed_lateness_ms);
+	if (candidate != TA_NO_TIME)
+		watermark_raise(candidate - ta_allowed_lateness_ms);
+	LWLockRelease(times->lock);
 }
 
 /*
@@ -396,9 +402,9 @@ watermark_close_all(void)
 	for (int i = 0; i < times->nslots; i++)
 		if (times->sources[i].max_event_ms > max_all)
 			max_all = times->sources[i].max_event_ms;
-	LWLockRelease(times->lock);
 	if (max_all != TA_NO_TIME)
 		watermark_raise(window_last_end(max_all));
+	LWLockRelease(times->lock);
 }
 
 /*
