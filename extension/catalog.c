@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.c
- *	  The aggregate catalog: trafficagg.aggregates, copied into shared memory.
+ *	  The catalogs: trafficagg.aggregates and trafficagg.fields (the field
+ *	  mapping), copied into shared memory.
  *
  * Aggregates are data.  Each row (name, dimensions) is an aggregate; the
  * install script's trigger creates its table and views.  catalog_sync() makes
@@ -11,6 +12,17 @@
  * generation, so groups of a slot's previous owner can never be mistaken
  * for its own.  The worker syncs at start and on SIGHUP; backends sync at
  * each call of ingest() and flush().
+ *
+ * The field mapping is data too: each row of trafficagg.fields says where a
+ * field comes from (a path into the JSON value, the Kafka key, timestamp or
+ * a header), its type and its role (event time, user id, latency, status).
+ * A field keeps its slot while a row of its name exists, as an aggregate
+ * does, so aggregates' dimensions (field slots) stay valid across changes
+ * of other fields.  An aggregate whose dimension is no field that can be
+ * grouped by (text or integer) is left out with a WARNING.  Before the
+ * table exists (a server running a new library on an old version of the
+ * extension) the mapping is event.c's default, the same as the table's rows
+ * after CREATE EXTENSION.
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -39,14 +51,125 @@ typedef struct CatalogShared
 {
 	LWLock	   *lock;
 	bool		loaded;			/* some process has synced since the start */
-	pg_atomic_uint32 version;	/* bumped at every change */
+	pg_atomic_uint32 version;	/* bumped at every sync */
 	TaAggregate aggs[TA_MAX_AGGREGATES];
+	TaMapping	mapping;		/* its version changes when it does */
 } CatalogShared;
 
 static CatalogShared *cat = NULL;
 
+/* this process's copy of the mapping (catalog_mapping) */
+static TaMapping local_mapping;
+static uint32 local_mapping_version = 0;
+static bool local_mapping_valid = false;
+
+static int
+lookup_name(const char *const *names, int n, const char *s)
+{
+	for (int i = 0; i < n; i++)
+		if (s != NULL && strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Read trafficagg.fields into rows (TA_MAX_FIELDS at most; the rest are
+ * counted in *extra).  Returns false if the table does not exist.
+ */
+static bool
+read_fields(TaFieldDef *rows, int *nrows, int *extra)
+{
+	static const char *const sources[] = {"value", "key", "timestamp", "header"};
+	static const char *const types[] = {"text", "integer", "number", "time"};
+	static const char *const roles[] = {"", "event_time", "user_id", "latency", "status"};
+	static const char *const formats[] = {"auto", "rfc3339", "epoch_s", "epoch_ms", "epoch_us"};
+	int			ret;
+
+	*nrows = *extra = 0;
+	ret = SPI_execute("SELECT pg_catalog.to_regclass('trafficagg.fields') IS NOT NULL", true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute failed looking for trafficagg.fields: %d", ret);
+	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") != 0)
+		return false;
+	ret = SPI_execute("SELECT name, source, path, type, required, role, time_format, latency_unit"
+					  " FROM trafficagg.fields ORDER BY id, name", true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed reading trafficagg.fields: %d", ret);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		TaFieldDef *d;
+		char	   *path = SPI_getvalue(tup, desc, 3);
+		char	   *role = SPI_getvalue(tup, desc, 6);
+		char	   *format = SPI_getvalue(tup, desc, 7);
+		char	   *unit = SPI_getvalue(tup, desc, 8);
+
+		if (*nrows == TA_MAX_FIELDS)
+		{
+			(*extra)++;
+			continue;
+		}
+		d = &rows[(*nrows)++];
+		memset(d, 0, sizeof(*d));
+		d->in_use = true;
+		strlcpy(d->name, SPI_getvalue(tup, desc, 1), sizeof(d->name));
+		/* the table's checks allow only these: anything else is a default */
+		d->source = (TaFieldSource) Max(lookup_name(sources, lengthof(sources), SPI_getvalue(tup, desc, 2)), 0);
+		strlcpy(d->path, path ? path : "", sizeof(d->path));
+		d->type = (TaFieldType) Max(lookup_name(types, lengthof(types), SPI_getvalue(tup, desc, 4)), 0);
+		d->required = strcmp(SPI_getvalue(tup, desc, 5), "t") == 0;
+		d->role = (TaFieldRole) Max(lookup_name(roles, lengthof(roles), role ? role : ""), 0);
+		d->format = (TaTimeFormat) Max(lookup_name(formats, lengthof(formats), format), 0);
+		d->unit_us = unit == NULL || strcmp(unit, "ms") == 0 ? 1000 : strcmp(unit, "us") == 0 ? 1 : 1000000;
+	}
+	return true;
+}
+
+/*
+ * The new mapping from the rows: a field keeps the slot its name has in
+ * cur; a new one takes the first slot free in both.  Its version is cur's,
+ * or the next one if anything changed.  Caller holds cat->lock.
+ */
+static void
+assign_field_slots(const TaMapping *cur, const TaFieldDef *rows, int nrows, TaMapping *out)
+{
+	bool		placed[TA_MAX_FIELDS] = {0};
+
+	memset(out, 0, sizeof(*out));
+	for (int r = 0; r < nrows; r++)
+	{
+		int			slot = mapping_find(cur, rows[r].name);
+
+		if (slot >= 0)
+		{
+			out->fields[slot] = rows[r];
+			placed[r] = true;
+		}
+	}
+	for (int r = 0; r < nrows; r++)
+	{
+		int			slot;
+
+		if (placed[r])
+			continue;
+		for (slot = 0; slot < TA_MAX_FIELDS; slot++)
+			if (!out->fields[slot].in_use && !cur->fields[slot].in_use)
+				break;
+		if (slot == TA_MAX_FIELDS)	/* every slot taken, freed ones too */
+			for (slot = 0; slot < TA_MAX_FIELDS; slot++)
+				if (!out->fields[slot].in_use)
+					break;
+		out->fields[slot] = rows[r];
+	}
+	out->version = cur->version;
+	if (memcmp(out->fields, cur->fields, sizeof(out->fields)) != 0)
+		out->version = cur->version + 1;
+}
+
 /* the aggregates this process last warned it could not maintain */
 static char *last_left_out = NULL;
+static char *last_unresolved = NULL;
 
 /*
  * Read trafficagg.aggregates and update the shared catalog.  Caller is in a
@@ -68,8 +191,27 @@ catalog_sync(void)
 	StringInfoData removed,
 				left_out;
 
+	TaFieldDef *rows = palloc0(TA_MAX_FIELDS * sizeof(TaFieldDef));
+	int			nrows,
+				extra_fields;
+	bool		have_table;
+	TaMapping  *map = palloc(sizeof(TaMapping));
+	StringInfoData unresolved;
+
 	initStringInfo(&removed);
 	initStringInfo(&left_out);
+	initStringInfo(&unresolved);
+
+	have_table = read_fields(rows, &nrows, &extra_fields);
+	if (!have_table)
+	{
+		const TaMapping *def = mapping_default();
+
+		nrows = 0;
+		for (int f = 0; f < TA_MAX_FIELDS; f++)
+			if (def->fields[f].in_use)
+				rows[nrows++] = def->fields[f];
+	}
 
 	ret = SPI_execute("SELECT name, dimensions FROM trafficagg.aggregates"
 					  " ORDER BY created_at, name", true, 0);
@@ -95,23 +237,34 @@ catalog_sync(void)
 		{
 			deconstruct_array(DatumGetArrayTypeP(dims), TEXTOID, -1, false,
 							  TYPALIGN_INT, &elems, &nulls, &nelems);
+			/* names now, field slots under the lock (below) */
 			for (int i = 0; i < nelems && i < TA_MAX_DIMENSIONS; i++)
-			{
-				char	   *d = TextDatumGetCString(elems[i]);
-				int			f = field_by_name(d);
-
-				if (nulls[i] || f < 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("aggregate \"%s\" has an unknown dimension \"%s\"", name, d)));
-				a->dims[a->ndims++] = (TaField) f;
-			}
+				if (!nulls[i])
+					strlcpy(a->dim_names[a->ndims++], TextDatumGetCString(elems[i]), NAMEDATALEN);
 		}
 		a->in_use = true;
 		nwant++;
 	}
 
 	LWLockAcquire(cat->lock, LW_EXCLUSIVE);
+	assign_field_slots(&cat->mapping, rows, nrows, map);
+	/* the dimensions as field slots: a field that can be grouped by */
+	for (int w = 0; w < nwant; w++)
+		for (int i = 0; i < want[w].ndims; i++)
+		{
+			int			f = mapping_find(map, want[w].dim_names[i]);
+
+			if (f < 0 || (map->fields[f].type != TA_TYPE_TEXT &&
+						  map->fields[f].type != TA_TYPE_INTEGER))
+			{
+				appendStringInfo(&unresolved, "%s\"%s\" (dimension \"%s\")",
+								 unresolved.len ? ", " : "", want[w].name, want[w].dim_names[i]);
+				want[w].in_use = false;
+				break;
+			}
+			want[w].dims[i] = f;
+		}
+	cat->mapping = *map;
 	/* keep unchanged aggregates in their slots */
 	for (int s = 0; s < ta_max_aggregates; s++)
 	{
@@ -122,9 +275,10 @@ catalog_sync(void)
 			continue;
 		for (int w = 0; w < nwant; w++)
 		{
-			if (!keep[w] && strcmp(want[w].name, cur->name) == 0 &&
+			if (!keep[w] && want[w].in_use && strcmp(want[w].name, cur->name) == 0 &&
 				want[w].ndims == cur->ndims &&
-				memcmp(want[w].dims, cur->dims, sizeof(TaField) * cur->ndims) == 0)
+				memcmp(want[w].dims, cur->dims, sizeof(int) * cur->ndims) == 0 &&
+				memcmp(want[w].dim_names, cur->dim_names, sizeof(cur->dim_names)) == 0)
 			{
 				keep[w] = found = true;
 				break;
@@ -142,7 +296,7 @@ catalog_sync(void)
 	{
 		int			s;
 
-		if (keep[w])
+		if (keep[w] || !want[w].in_use)
 			continue;
 		for (s = 0; s < ta_max_aggregates; s++)
 			if (!cat->aggs[s].in_use)
@@ -160,6 +314,24 @@ catalog_sync(void)
 	LWLockRelease(cat->lock);
 	pfree(want);
 	pfree(keep);
+	pfree(rows);
+	pfree(map);
+
+	if (unresolved.len > 0 &&
+		(last_unresolved == NULL || strcmp(last_unresolved, unresolved.data) != 0))
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("trafficagg aggregate %s is not maintained: no field of that name that can be grouped by",
+						unresolved.data),
+				 errhint("Dimensions are fields of trafficagg.fields of type text or integer.")));
+	if (last_unresolved != NULL)
+		pfree(last_unresolved);
+	last_unresolved = MemoryContextStrdup(TopMemoryContext, unresolved.data);
+	if (extra_fields > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("trafficagg.fields has %d fields beyond the %d trafficagg reads; they are ignored",
+						extra_fields, TA_MAX_FIELDS)));
 
 	/* warnings after the lock (sending one may wait for the client) */
 	if (removed.len > 0)
@@ -218,6 +390,8 @@ catalog_shmem_init(void)
 		memset(cat, 0, sizeof(CatalogShared));
 		cat->lock = &GetNamedLWLockTranche("trafficagg catalog")[0].lock;
 		pg_atomic_init_u32(&cat->version, 0);
+		cat->mapping = *mapping_default();
+		cat->mapping.version = 1;
 	}
 }
 
@@ -266,4 +440,25 @@ catalog_ndims(int agg)
 	ndims = cat->aggs[agg].ndims;
 	LWLockRelease(cat->lock);
 	return ndims;
+}
+
+/*
+ * The field mapping as this process last saw it: a copy, taken again when
+ * the catalog changed (one atomic read per call otherwise).  Valid until the
+ * next call.
+ */
+const TaMapping *
+catalog_mapping(void)
+{
+	uint32		version = pg_atomic_read_u32(&cat->version);
+
+	if (!local_mapping_valid || version != local_mapping_version)
+	{
+		LWLockAcquire(cat->lock, LW_SHARED);
+		local_mapping = cat->mapping;
+		local_mapping_version = pg_atomic_read_u32(&cat->version);
+		LWLockRelease(cat->lock);
+		local_mapping_valid = true;
+	}
+	return &local_mapping;
 }

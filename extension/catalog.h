@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.h
- *	  The aggregate catalog (catalog.c).
+ *	  The catalogs: aggregates and the field mapping (catalog.c).
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -19,7 +19,8 @@ typedef struct TaAggregate
 	uint32		generation;		/* bumped when the slot is reused */
 	char		name[NAMEDATALEN];
 	int			ndims;
-	TaField		dims[TA_MAX_DIMENSIONS];
+	int			dims[TA_MAX_DIMENSIONS];	/* field slots (TaMapping) */
+	char		dim_names[TA_MAX_DIMENSIONS][NAMEDATALEN];	/* their columns */
 } TaAggregate;
 
 extern Size catalog_shmem_size(void);
@@ -31,5 +32,6 @@ extern uint32 catalog_read(TaAggregate *out);
 extern uint32 catalog_version(void);
 extern bool catalog_loaded(void);
 extern int	catalog_ndims(int agg);
+extern const TaMapping *catalog_mapping(void);
 
 #endif							/* TRAFFICAGG_CATALOG_H */

@@ -39,6 +39,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "consume.h"
 #include "event.h"
 #include "ingest.h"
@@ -698,6 +699,45 @@ source_of(const rd_kafka_message_t *m)
 }
 
 /*
+ * The headers of a message, when the field mapping reads any (otherwise
+ * none are looked at).  They point into the message; *out is valid until
+ * the next call.
+ */
+static int
+message_headers(rd_kafka_message_t *m, const TaHeader **out)
+{
+	static TaHeader *headers = NULL;
+	static int	cap = 0;
+	rd_kafka_headers_t *hdrs;
+	int			n;
+
+	*out = NULL;
+	if (!mapping_uses_headers(catalog_mapping()) ||
+		rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return 0;
+	n = (int) rd_kafka_header_cnt(hdrs);
+	if (n > cap)
+	{
+		cap = Max(n, 16);
+		headers = headers ? repalloc(headers, cap * sizeof(TaHeader))
+			: MemoryContextAlloc(TopMemoryContext, cap * sizeof(TaHeader));
+	}
+	for (int i = 0; i < n; i++)
+	{
+		const void *value;
+		size_t		size;
+
+		if (rd_kafka_header_get_all(hdrs, i, &headers[i].name, &value, &size) !=
+			RD_KAFKA_RESP_ERR_NO_ERROR)
+			return i;
+		headers[i].value = value;
+		headers[i].len = size;
+	}
+	*out = headers;
+	return n;
+}
+
+/*
  * One queue entry: a message, a partition EOF or a consumer error.  Returns
  * false, keeping the message, when shared memory had no room for it.
  */
@@ -739,9 +779,14 @@ serve_message(rd_kafka_message_t *m, bool hold)
 		 * No timestamp (message format v0): no reference that stays the same
 		 * when a replay reads the message again, so no future check.
 		 */
+		TaMessage	msg = {.data = m->payload, .len = m->len,
+			.key = m->key, .key_len = m->key_len,
+		.timestamp_ms = sent_ms >= 0 ? sent_ms : TA_NO_TIME};
+
 		if (sent_ms < 0)
 			sent_ms = TA_NO_REFERENCE_TIME;
-		ingest_message(src, m->offset, sent_ms, m->payload, m->len, replay, hold, &full);
+		msg.nheaders = message_headers(m, &msg.headers);
+		ingest_message(src, m->offset, sent_ms, &msg, replay, hold, &full);
 		if (full)
 			return false;
 		source_set_active(src, true);

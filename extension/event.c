@@ -42,44 +42,11 @@ static const char *const outcome_names[TA_NUM_OUTCOMES] = {
 	[TA_REJ_FUTURE_TIMESTAMP] = "future_timestamp",
 };
 
-/* The string-valued fields (status_code is handled on its own). */
-static const struct
-{
-	const char *name;
-	bool		required;
-}			string_fields[TA_NUM_FIELDS] = {
-	[TA_F_EVENT_TYPE] = {"event_type", true},
-	[TA_F_PAGE] = {"page", true},
-	[TA_F_USER_ID] = {"user_id", false},
-	[TA_F_SESSION_ID] = {"session_id", false},
-	[TA_F_COUNTRY] = {"country", false},
-	[TA_F_DEVICE] = {"device", false},
-	[TA_F_REFERRER] = {"referrer", false},
-	[TA_F_STATUS_CODE] = {"status_code", false},
-};
-
 const char *
 outcome_name(TaOutcome outcome)
 {
 	Assert(outcome >= 0 && outcome < TA_NUM_OUTCOMES);
 	return outcome_names[outcome];
-}
-
-const char *
-field_name(TaField field)
-{
-	Assert(field >= 0 && field < TA_NUM_FIELDS);
-	return string_fields[field].name;
-}
-
-/* The field called name, or -1. */
-int
-field_by_name(const char *name)
-{
-	for (int i = 0; i < TA_NUM_FIELDS; i++)
-		if (strcmp(string_fields[i].name, name) == 0)
-			return i;
-	return -1;
 }
 
 static int
@@ -214,6 +181,65 @@ format_rfc3339(int64 ms, char *buf, size_t len)
 	return buf;
 }
 
+/* ---------------------------------------------------------------------
+ * The default mapping: the event schema of trafficagg's producer, what
+ * trafficagg.fields holds after CREATE EXTENSION.  Slots in this order, so
+ * that the fields are checked in it (the first problem found is reported).
+ * ---------------------------------------------------------------------
+ */
+#define DEFAULT_FIELD(n, t, req, r) \
+	{.in_use = true, .name = n, .source = TA_FROM_VALUE, .path = n, .type = (t), \
+	 .required = (req), .role = (r), .format = TA_TIME_AUTO, .unit_us = 1000}
+
+static const TaFieldDef default_fields[] = {
+	DEFAULT_FIELD("timestamp", TA_TYPE_TIME, true, TA_ROLE_EVENT_TIME),
+	DEFAULT_FIELD("event_type", TA_TYPE_TEXT, true, TA_ROLE_NONE),
+	DEFAULT_FIELD("page", TA_TYPE_TEXT, true, TA_ROLE_NONE),
+	DEFAULT_FIELD("user_id", TA_TYPE_TEXT, false, TA_ROLE_USER_ID),
+	DEFAULT_FIELD("session_id", TA_TYPE_TEXT, false, TA_ROLE_NONE),
+	DEFAULT_FIELD("country", TA_TYPE_TEXT, false, TA_ROLE_NONE),
+	DEFAULT_FIELD("device", TA_TYPE_TEXT, false, TA_ROLE_NONE),
+	DEFAULT_FIELD("referrer", TA_TYPE_TEXT, false, TA_ROLE_NONE),
+	DEFAULT_FIELD("status_code", TA_TYPE_INTEGER, false, TA_ROLE_STATUS),
+	DEFAULT_FIELD("response_time_ms", TA_TYPE_NUMBER, false, TA_ROLE_LATENCY),
+};
+
+const TaMapping *
+mapping_default(void)
+{
+	static TaMapping map;
+	static bool built = false;
+
+	if (!built)
+	{
+		memset(&map, 0, sizeof(map));
+		for (int i = 0; i < lengthof(default_fields); i++)
+			map.fields[i] = default_fields[i];
+		built = true;
+	}
+	return &map;
+}
+
+/* The slot of the field called name, or -1. */
+int
+mapping_find(const TaMapping *map, const char *name)
+{
+	for (int i = 0; i < TA_MAX_FIELDS; i++)
+		if (map->fields[i].in_use && strcmp(map->fields[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* Does any field come from a Kafka header?  (Then consume.c reads them.) */
+bool
+mapping_uses_headers(const TaMapping *map)
+{
+	for (int i = 0; i < TA_MAX_FIELDS; i++)
+		if (map->fields[i].in_use && map->fields[i].source == TA_FROM_HEADER)
+			return true;
+	return false;
+}
+
 /*
  * The fields we read, as either parser found them.  Strings point into the
  * message (fast path) or into jansson's document, and are not terminated.
@@ -237,45 +263,179 @@ typedef struct JsonField
 	double		d;
 } JsonField;
 
-/* The keys read, in this order: the string fields, then these two. */
-#define K_STATUS_CODE		TA_F_STATUS_CODE
-#define K_RESPONSE_TIME		TA_NUM_FIELDS
-#define K_TIMESTAMP			(TA_NUM_FIELDS + 1)
-#define NUM_KEYS			(TA_NUM_FIELDS + 2)
+/* ---------------------------------------------------------------------
+ * The parse plan: the paths of a mapping's value fields as a tree of JSON
+ * keys, built once per mapping version.  A node's children are contiguous;
+ * node 0 is the top-level object.  Both parsers walk it.
+ * ---------------------------------------------------------------------
+ */
+#define PLAN_MAX_NODES (TA_MAX_FIELDS * TA_MAX_PATH_DEPTH + 1)
 
-static const char *
-key_name(int k)
+typedef struct PlanNode
 {
-	if (k == K_RESPONSE_TIME)
-		return "response_time_ms";
-	if (k == K_TIMESTAMP)
-		return "timestamp";
-	return string_fields[k].name;
+	const char *key;			/* into the plan's copy of the paths */
+	int			keylen;
+	int			slot;			/* the field whose path ends here, or -1 */
+	int			first_child;
+	int			nchildren;
+} PlanNode;
+
+typedef struct Plan
+{
+	const TaMapping *map;		/* built for this mapping ... */
+	uint32		version;		/* ... at this version */
+	int			nnodes;
+	PlanNode	nodes[PLAN_MAX_NODES];
+	char		paths[TA_MAX_FIELDS][TA_MAX_PATH_LEN];
+} Plan;
+
+static Plan plan;
+
+/*
+ * Build the plan for map: breadth first, so that the children of a node are
+ * contiguous.  Paths are split at '.'; catalog.c (and the SQL checks before
+ * it) guarantee at most TA_MAX_PATH_DEPTH non-empty segments.
+ */
+static const Plan *
+plan_for(const TaMapping *map)
+{
+	typedef struct
+	{
+		int			slot;
+		int			depth;
+		const char *seg[TA_MAX_PATH_DEPTH];
+		int			seglen[TA_MAX_PATH_DEPTH];
+		int			nseg;
+	} Path;
+	Path		paths[TA_MAX_FIELDS];
+	int			npaths = 0;
+	int			head = 0;
+
+	if (plan.map == map && plan.version == map->version && plan.nnodes > 0)
+		return &plan;
+	memset(&plan, 0, offsetof(Plan, nodes));
+	for (int f = 0; f < TA_MAX_FIELDS; f++)
+	{
+		const TaFieldDef *d = &map->fields[f];
+		Path	   *p = &paths[npaths];
+		const char *c;
+
+		if (!d->in_use || d->source != TA_FROM_VALUE)
+			continue;
+		strlcpy(plan.paths[f], d->path, TA_MAX_PATH_LEN);
+		p->slot = f;
+		p->nseg = 0;
+		c = plan.paths[f];
+		while (*c && p->nseg < TA_MAX_PATH_DEPTH)
+		{
+			const char *dot = strchr(c, '.');
+			int			n = dot ? (int) (dot - c) : (int) strlen(c);
+
+			p->seg[p->nseg] = c;
+			p->seglen[p->nseg++] = n;
+			c += n + (dot ? 1 : 0);
+		}
+		if (p->nseg > 0)
+			npaths++;
+	}
+
+	/* node 0: the root; then level by level */
+	plan.nodes[0] = (PlanNode) {NULL, 0, -1, 1, 0};
+	plan.nnodes = 1;
+	for (int node = 0; node < plan.nnodes; node++)
+	{
+		int			depth = 0;
+		int			up = node;
+		const char *prefix[TA_MAX_PATH_DEPTH];
+		int			prefixlen[TA_MAX_PATH_DEPTH];
+
+		/* the node's path from the root (walk up via the parents' ranges) */
+		while (up != 0)
+		{
+			int			parent = 0;
+
+			for (int q = 0; q < up; q++)
+				if (plan.nodes[q].nchildren > 0 && up >= plan.nodes[q].first_child &&
+					up < plan.nodes[q].first_child + plan.nodes[q].nchildren)
+					parent = q;
+			depth++;
+			up = parent;
+		}
+		up = node;
+		for (int k = depth - 1; k >= 0; k--)
+		{
+			int			parent = 0;
+
+			prefix[k] = plan.nodes[up].key;
+			prefixlen[k] = plan.nodes[up].keylen;
+			for (int q = 0; q < up; q++)
+				if (plan.nodes[q].nchildren > 0 && up >= plan.nodes[q].first_child &&
+					up < plan.nodes[q].first_child + plan.nodes[q].nchildren)
+					parent = q;
+			up = parent;
+		}
+		plan.nodes[node].first_child = plan.nnodes;
+		for (int i = 0; i < npaths; i++)
+		{
+			Path	   *p = &paths[i];
+			bool		under = p->nseg > depth;
+			int			c;
+
+			for (int k = 0; k < depth && under; k++)
+				under = p->seglen[k] == prefixlen[k] &&
+					memcmp(p->seg[k], prefix[k], prefixlen[k]) == 0;
+			if (!under)
+				continue;
+			/* one child per distinct next segment */
+			for (c = plan.nodes[node].first_child; c < plan.nnodes; c++)
+				if (plan.nodes[c].keylen == p->seglen[depth] &&
+					memcmp(plan.nodes[c].key, p->seg[depth], p->seglen[depth]) == 0)
+					break;
+			if (c == plan.nnodes)
+			{
+				Assert(plan.nnodes < PLAN_MAX_NODES);
+				plan.nodes[c] = (PlanNode) {p->seg[depth], p->seglen[depth], -1, 0, 0};
+				plan.nnodes++;
+			}
+			if (p->nseg == depth + 1)
+				plan.nodes[c].slot = p->slot;
+		}
+		plan.nodes[node].nchildren = plan.nnodes - plan.nodes[node].first_child;
+	}
+	(void) head;
+	plan.map = map;
+	plan.version = map->version;
+	return &plan;
 }
 
-static int
-key_index(const char *name, size_t len)
+/* The child of node called key, or -1. */
+static inline int
+plan_child(const Plan *pl, int node, const char *key, size_t keylen)
 {
-	for (int k = 0; k < NUM_KEYS; k++)
-	{
-		const char *kn = key_name(k);
+	const PlanNode *n;
 
-		if (strlen(kn) == len && memcmp(kn, name, len) == 0)
-			return k;
-	}
+	if (node < 0)
+		return -1;
+	n = &pl->nodes[node];
+	for (int c = n->first_child; c < n->first_child + n->nchildren; c++)
+		if (pl->nodes[c].keylen == (int) keylen && memcmp(pl->nodes[c].key, key, keylen) == 0)
+			return c;
 	return -1;
 }
 
 /* ---------------------------------------------------------------------
- * The fast path: a validating scanner for the common shape of an event, a
- * flat JSON object of ASCII keys and values without escapes.  Anything else
- * (escapes, non-ASCII bytes, nested values, duplicate keys, any syntax
- * error) makes it give up, and jansson, the reference, decides.  So it never
- * has to classify an error; it must only agree with jansson on documents it
- * accepts, which t/006_parser_differential.pl checks by fuzzing.
+ * The fast path: a validating scanner for the common shape of an event,
+ * JSON of ASCII keys and values without escapes, nested up to FAST_MAX_DEPTH.
+ * Anything else (escapes, non-ASCII bytes, deeper nesting, more than
+ * FAST_MAX_KEYS keys in an object, duplicate keys, any syntax error) makes it
+ * give up, and jansson, the reference, decides.  So it never has to classify
+ * an error; it must only agree with jansson on documents it accepts, which
+ * t/006_parser_differential.pl and the fuzzer check.  Objects the plan has no
+ * path into are still scanned whole: a document is valid or not as a whole.
  * ---------------------------------------------------------------------
  */
 #define FAST_MAX_KEYS 64
+#define FAST_MAX_DEPTH 16
 
 static inline const char *
 skip_ws(const char *p, const char *end)
@@ -367,98 +527,188 @@ scan_number(const char *p, const char *end, JsonField *f)
 	return p;
 }
 
-static bool
-fast_scan(const char *data, size_t len, JsonField *fields)
+static const char *fast_value(const char *p, const char *end, const Plan *pl, int node,
+							  JsonField *f, JsonField *fields, int depth);
+
+/*
+ * An object at p ('{'): its values go into fields where the plan's node has
+ * a child for their key.  Returns the position after it, or NULL to give up.
+ */
+static const char *
+fast_object(const char *p, const char *end, const Plan *pl, int node,
+			JsonField *fields, int depth)
 {
-	const char *p = data,
-			   *end = data + len;
 	const char *keys[FAST_MAX_KEYS];
 	size_t		keylens[FAST_MAX_KEYS];
 	int			nkeys = 0;
 
+	if (depth > FAST_MAX_DEPTH)
+		return NULL;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == '}')
+		return p + 1;
+	for (;;)
+	{
+		const char *key;
+		size_t		keylen;
+		int			child;
+		JsonField	tmp;
+
+		if (p >= end || *p != '"' || (p = scan_string(p, end, &key, &keylen)) == NULL)
+			return NULL;
+		for (int i = 0; i < nkeys; i++)
+			if (keylens[i] == keylen && memcmp(keys[i], key, keylen) == 0)
+				return NULL;	/* duplicate: jansson rejects */
+		if (nkeys == FAST_MAX_KEYS)
+			return NULL;
+		keys[nkeys] = key;
+		keylens[nkeys++] = keylen;
+
+		p = skip_ws(p, end);
+		if (p >= end || *p != ':')
+			return NULL;
+		p = skip_ws(p + 1, end);
+		child = plan_child(pl, node, key, keylen);
+		p = fast_value(p, end, pl, child,
+					   child >= 0 && pl->nodes[child].slot >= 0 ? &fields[pl->nodes[child].slot] : &tmp,
+					   fields, depth);
+		if (p == NULL)
+			return NULL;
+		p = skip_ws(p, end);
+		if (p < end && *p == ',')
+		{
+			p = skip_ws(p + 1, end);
+			continue;
+		}
+		if (p < end && *p == '}')
+			return p + 1;
+		return NULL;
+	}
+}
+
+/*
+ * A value at p, into *f; node: the plan's node for it (-1: none), whose
+ * children an object value fills.
+ */
+static const char *
+fast_value(const char *p, const char *end, const Plan *pl, int node, JsonField *f,
+		   JsonField *fields, int depth)
+{
+	if (p >= end)
+		return NULL;
+	memset(f, 0, sizeof(*f));
+	switch (*p)
+	{
+		case '"':
+			f->type = JV_STRING;
+			return scan_string(p, end, &f->str, &f->len);
+		case 'n':
+			f->type = JV_NULL;
+			return (end - p >= 4 && memcmp(p, "null", 4) == 0) ? p + 4 : NULL;
+		case 't':
+			f->type = JV_OTHER;
+			return (end - p >= 4 && memcmp(p, "true", 4) == 0) ? p + 4 : NULL;
+		case 'f':
+			f->type = JV_OTHER;
+			return (end - p >= 5 && memcmp(p, "false", 5) == 0) ? p + 5 : NULL;
+		case '{':
+			f->type = JV_OTHER;
+			return fast_object(p, end, pl, node, fields, depth + 1);
+		case '[':
+			{
+				JsonField	tmp;
+
+				f->type = JV_OTHER;
+				if (depth + 1 > FAST_MAX_DEPTH)
+					return NULL;
+				p = skip_ws(p + 1, end);
+				if (p < end && *p == ']')
+					return p + 1;
+				for (;;)
+				{
+					/* elements are never mapped */
+					if ((p = fast_value(p, end, pl, -1, &tmp, fields, depth + 1)) == NULL)
+						return NULL;
+					p = skip_ws(p, end);
+					if (p < end && *p == ',')
+					{
+						p = skip_ws(p + 1, end);
+						continue;
+					}
+					return (p < end && *p == ']') ? p + 1 : NULL;
+				}
+			}
+		default:
+			return scan_number(p, end, f);
+	}
+}
+
+static bool
+fast_scan(const char *data, size_t len, const Plan *pl, JsonField *fields)
+{
+	const char *p = data,
+			   *end = data + len;
+
 	p = skip_ws(p, end);
 	if (p >= end || *p != '{')
 		return false;
-	p = skip_ws(p + 1, end);
-	if (p < end && *p == '}')
-		p++;
-	else
-	{
-		for (;;)
-		{
-			const char *key;
-			size_t		keylen;
-			int			k;
-			JsonField	tmp,
-					   *f;
-
-			if (p >= end || *p != '"' || (p = scan_string(p, end, &key, &keylen)) == NULL)
-				return false;
-			for (int i = 0; i < nkeys; i++)
-				if (keylens[i] == keylen && memcmp(keys[i], key, keylen) == 0)
-					return false;	/* duplicate: jansson rejects */
-			if (nkeys == FAST_MAX_KEYS)
-				return false;
-			keys[nkeys] = key;
-			keylens[nkeys++] = keylen;
-
-			p = skip_ws(p, end);
-			if (p >= end || *p != ':')
-				return false;
-			p = skip_ws(p + 1, end);
-			if (p >= end)
-				return false;
-
-			k = key_index(key, keylen);
-			f = k >= 0 ? &fields[k] : &tmp;
-			memset(f, 0, sizeof(*f));
-			switch (*p)
-			{
-				case '"':
-					f->type = JV_STRING;
-					p = scan_string(p, end, &f->str, &f->len);
-					break;
-				case 'n':
-					f->type = JV_NULL;
-					p = (end - p >= 4 && memcmp(p, "null", 4) == 0) ? p + 4 : NULL;
-					break;
-				case 't':
-					f->type = JV_OTHER;
-					p = (end - p >= 4 && memcmp(p, "true", 4) == 0) ? p + 4 : NULL;
-					break;
-				case 'f':
-					f->type = JV_OTHER;
-					p = (end - p >= 5 && memcmp(p, "false", 5) == 0) ? p + 5 : NULL;
-					break;
-				default:
-					p = scan_number(p, end, f);
-					break;
-			}
-			if (p == NULL)
-				return false;
-			p = skip_ws(p, end);
-			if (p < end && *p == ',')
-			{
-				p = skip_ws(p + 1, end);
-				continue;
-			}
-			if (p < end && *p == '}')
-			{
-				p++;
-				break;
-			}
-			return false;
-		}
-	}
-	return skip_ws(p, end) == end;
+	p = fast_object(p, end, pl, 0, fields, 1);
+	return p != NULL && skip_ws(p, end) == end;
 }
 
 /* ---------------------------------------------------------------------
  * The reference path: jansson.  Also decides every error.
  * ---------------------------------------------------------------------
  */
+static void
+jansson_field(json_t *v, JsonField *f)
+{
+	memset(f, 0, sizeof(*f));
+	if (v == NULL)
+		f->type = JV_MISSING;
+	else if (json_is_null(v))
+		f->type = JV_NULL;
+	else if (json_is_string(v))
+	{
+		f->type = JV_STRING;
+		f->str = json_string_value(v);
+		f->len = json_string_length(v);
+	}
+	else if (json_is_integer(v))
+	{
+		f->type = JV_INTEGER;
+		f->i = json_integer_value(v);
+		f->d = json_number_value(v);
+	}
+	else if (json_is_real(v))
+	{
+		f->type = JV_REAL;
+		f->d = json_real_value(v);
+	}
+	else
+		f->type = JV_OTHER;
+}
+
+/* The plan's fields under node, from the jansson object obj. */
+static void
+jansson_walk(const Plan *pl, int node, json_t *obj, JsonField *fields)
+{
+	const PlanNode *n = &pl->nodes[node];
+
+	for (int c = n->first_child; c < n->first_child + n->nchildren; c++)
+	{
+		const PlanNode *ch = &pl->nodes[c];
+		json_t	   *v = json_object_getn(obj, ch->key, ch->keylen);
+
+		if (ch->slot >= 0)
+			jansson_field(v, &fields[ch->slot]);
+		if (ch->nchildren > 0 && v != NULL && json_is_object(v))
+			jansson_walk(pl, c, v, fields);
+	}
+}
+
 static TaOutcome
-jansson_scan(const char *data, size_t len, JsonField *fields, json_t **doc,
+jansson_scan(const char *data, size_t len, const Plan *pl, JsonField *fields, json_t **doc,
 			 char *detail, size_t detail_len)
 {
 	json_error_t jerr;
@@ -476,49 +726,66 @@ jansson_scan(const char *data, size_t len, JsonField *fields, json_t **doc,
 		snprintf(detail, detail_len, "top-level value is not a JSON object");
 		return TA_REJ_NOT_OBJECT;
 	}
-	for (int k = 0; k < NUM_KEYS; k++)
-	{
-		json_t	   *v = json_object_get(root, key_name(k));
-		JsonField  *f = &fields[k];
-
-		memset(f, 0, sizeof(*f));
-		if (v == NULL)
-			f->type = JV_MISSING;
-		else if (json_is_null(v))
-			f->type = JV_NULL;
-		else if (json_is_string(v))
-		{
-			f->type = JV_STRING;
-			f->str = json_string_value(v);
-			f->len = json_string_length(v);
-		}
-		else if (json_is_integer(v))
-		{
-			f->type = JV_INTEGER;
-			f->i = json_integer_value(v);
-			f->d = json_number_value(v);
-		}
-		else if (json_is_real(v))
-		{
-			f->type = JV_REAL;
-			f->d = json_real_value(v);
-		}
-		else
-			f->type = JV_OTHER;
-	}
+	jansson_walk(pl, 0, root, fields);
 	return TA_ACCEPTED;
 }
 
-/* Copy a field's string, NUL-terminated, into the event's buffer. */
+/* ---------------------------------------------------------------------
+ * The mapping applied to the fields either parser found
+ * ---------------------------------------------------------------------
+ */
+
+/* Copy bytes, NUL-terminated, into the event's buffer. */
 static const char *
-keep_string(TaEvent *ev, const JsonField *f)
+keep_bytes(TaEvent *ev, const char *str, size_t len)
 {
 	char	   *s = ev->strings + ev->strings_used;
 
-	memcpy(s, f->str, f->len);
-	s[f->len] = '\0';
-	ev->strings_used += f->len + 1;
+	memcpy(s, str, len);
+	s[len] = '\0';
+	ev->strings_used += len + 1;
 	return s;
+}
+
+/* Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or > U+10FFFF). */
+static bool
+utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t		i = 0;
+
+	while (i < len)
+	{
+		unsigned char c = s[i];
+		int			n;
+		uint32		cp;
+
+		if (c < 0x80)
+		{
+			i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF)
+			n = 1, cp = c & 0x1F;
+		else if (c >= 0xE0 && c <= 0xEF)
+			n = 2, cp = c & 0x0F;
+		else if (c >= 0xF0 && c <= 0xF4)
+			n = 3, cp = c & 0x07;
+		else
+			return false;
+		if (len - i <= (size_t) n)
+			return false;
+		for (int k = 1; k <= n; k++)
+		{
+			if ((s[i + k] & 0xC0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+			(cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		i += n + 1;
+	}
+	return true;
 }
 
 #define REJECT(reason, ...) \
@@ -537,123 +804,365 @@ event_time_in_range(int64 ms)
 	return ms >= INT64CONST(-62135596800000) && ms <= INT64CONST(253402300799999);
 }
 
-/* The event schema, applied to the fields either parser found. */
-static TaOutcome
-validate_fields(const JsonField *fields, TaEvent *ev, char *detail, size_t detail_len)
+/*
+ * A number in a string ("1767225600.123"): optional '-', digits, optional
+ * fraction.  Into *f as a JSON number would be.
+ */
+static bool
+numeric_string(const char *s, size_t len, JsonField *f)
 {
-	const JsonField *f;
+	char		buf[64];
+	size_t		i = 0;
+	bool		real = false;
 
-	/* timestamp: RFC 3339 string or integer epoch milliseconds */
-	f = &fields[K_TIMESTAMP];
-	if (f->type == JV_MISSING || f->type == JV_NULL)
-		REJECT(TA_REJ_MISSING_FIELD, "field \"timestamp\" is missing");
-	if (f->type == JV_INTEGER)
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	if (s[i] == '-')
+		i++;
+	if (i == len || s[i] < '0' || s[i] > '9')
+		return false;
+	while (i < len && s[i] >= '0' && s[i] <= '9')
+		i++;
+	if (i < len && s[i] == '.')
 	{
-		if (!event_time_in_range(f->i))
-			REJECT(TA_REJ_BAD_TIMESTAMP, "epoch milliseconds %lld out of range",
-				   (long long) f->i);
-		ev->ts_ms = f->i;
+		real = true;
+		if (++i == len)
+			return false;
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
 	}
-	else if (f->type == JV_STRING)
+	if (i != len)
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (!real && len <= 18)
 	{
-		char		buf[64];
-
-		if (f->len >= sizeof(buf) || memchr(f->str, '\0', f->len) != NULL)
-			REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.*s\" is not an RFC 3339 date-time with offset",
-				   (int) Min(f->len, 64), f->str);
-		memcpy(buf, f->str, f->len);
-		buf[f->len] = '\0';
-		if (!parse_rfc3339(buf, &ev->ts_ms))
-			REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.64s\" is not an RFC 3339 date-time with offset",
-				   buf);
-		/* a four-digit year with an offset can still land outside them */
-		if (!event_time_in_range(ev->ts_ms))
-			REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.64s\" is out of range (years 1 to 9999 UTC)",
-				   buf);
+		f->type = JV_INTEGER;
+		f->i = strtoll(buf, NULL, 10);
+		f->d = (double) f->i;
 	}
 	else
-		REJECT(TA_REJ_WRONG_TYPE, "field \"timestamp\" must be a string or an integer");
-
-	/* string fields */
-	for (int k = 0; k < TA_NUM_FIELDS; k++)
 	{
-		const char *name = string_fields[k].name;
+		f->type = JV_REAL;
+		f->d = strtod(buf, NULL);
+	}
+	return true;
+}
 
-		if (k == TA_F_STATUS_CODE)
-			continue;
-		f = &fields[k];
-		if (f->type == JV_MISSING || f->type == JV_NULL)
+/* floor(a / b), b > 0 */
+static inline int64
+floor_div(int64 a, int64 b)
+{
+	return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* An epoch number in the format's unit (ms per unit: 1000, 1, 1/1000) to ms. */
+static bool
+epoch_to_ms(const JsonField *f, TaTimeFormat format, int64 *ms)
+{
+	if (f->type == JV_INTEGER)
+	{
+		switch (format)
 		{
-			if (string_fields[k].required)
-				REJECT(TA_REJ_MISSING_FIELD, "field \"%s\" is missing", name);
-			continue;
+			case TA_TIME_EPOCH_S:
+				if (f->i > INT64CONST(253402300799) || f->i < INT64CONST(-62135596800))
+					return false;
+				*ms = f->i * 1000;
+				return true;
+			case TA_TIME_EPOCH_US:
+				*ms = floor_div(f->i, 1000);
+				return true;
+			default:
+				*ms = f->i;
+				return true;
 		}
-		if (f->type != JV_STRING)
-			REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be a string", name);
-		if (f->len >= TA_MAX_VALUE_LEN)
-			REJECT(TA_REJ_VALUE_TOO_LONG, "field \"%s\" is %zu bytes, at most %d are allowed",
-				   name, f->len, TA_MAX_VALUE_LEN - 1);
-		ev->field[k] = keep_string(ev, f);
+	}
+	else
+	{
+		/* to whole microseconds first (exact for a millisecond fraction of
+		 * an epoch in seconds), then down to the millisecond */
+		double		us_per_unit = format == TA_TIME_EPOCH_S ? 1e6 : format == TA_TIME_EPOCH_US ? 1 : 1e3;
+		double		us = f->d * us_per_unit;
+
+		if (!(us > -3e17 && us < 3e17))
+			return false;
+		*ms = floor_div((int64) llround(us), 1000);
+		return true;
+	}
+}
+
+static const char *
+format_name(TaTimeFormat format)
+{
+	switch (format)
+	{
+		case TA_TIME_EPOCH_S:
+			return "epoch seconds";
+		case TA_TIME_EPOCH_MS:
+			return "epoch milliseconds";
+		case TA_TIME_EPOCH_US:
+			return "epoch microseconds";
+		default:
+			return "an RFC 3339 date-time";
+	}
+}
+
+/* The event time from field f of definition d. */
+static TaOutcome
+apply_time(const TaFieldDef *d, const char *what, const JsonField *f, TaEvent *ev,
+		   char *detail, size_t detail_len)
+{
+	bool		as_string = f->type == JV_STRING;
+
+	if (d->format == TA_TIME_AUTO || d->format == TA_TIME_RFC3339)
+	{
+		if (d->format == TA_TIME_AUTO && f->type == JV_INTEGER)
+		{
+			if (!event_time_in_range(f->i))
+				REJECT(TA_REJ_BAD_TIMESTAMP, "epoch milliseconds %lld out of range",
+					   (long long) f->i);
+			ev->ts_ms = f->i;
+			return TA_ACCEPTED;
+		}
+		if (as_string)
+		{
+			char		buf[64];
+
+			if (f->len >= sizeof(buf) || memchr(f->str, '\0', f->len) != NULL)
+				REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.*s\" is not an RFC 3339 date-time with offset",
+					   (int) Min(f->len, 64), f->str);
+			memcpy(buf, f->str, f->len);
+			buf[f->len] = '\0';
+			if (!parse_rfc3339(buf, &ev->ts_ms))
+				REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.64s\" is not an RFC 3339 date-time with offset",
+					   buf);
+			/* a four-digit year with an offset can still land outside them */
+			if (!event_time_in_range(ev->ts_ms))
+				REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.64s\" is out of range (years 1 to 9999 UTC)",
+					   buf);
+			return TA_ACCEPTED;
+		}
+		if (d->format == TA_TIME_AUTO)
+			REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be a string or an integer", what);
+		REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be an RFC 3339 string", what);
+	}
+	else
+	{
+		JsonField	num = *f;
+
+		if (as_string && !numeric_string(f->str, f->len, &num))
+			REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.*s\" is not a number of %s",
+				   (int) Min(f->len, 64), f->str, format_name(d->format));
+		if (num.type != JV_INTEGER && num.type != JV_REAL)
+			REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be a number or a numeric string (%s)",
+				   what, format_name(d->format));
+		if (!epoch_to_ms(&num, d->format, &ev->ts_ms) || !event_time_in_range(ev->ts_ms))
+			REJECT(TA_REJ_BAD_TIMESTAMP, "%s %.17g out of range",
+				   format_name(d->format), num.type == JV_INTEGER ? (double) num.i : num.d);
+		return TA_ACCEPTED;
+	}
+}
+
+/* latency bound (1e12 ms) in the field's unit, as written in the message */
+static const char *
+latency_bound(int64 unit_us)
+{
+	return unit_us == 1 ? "1e15" : unit_us == 1000000 ? "1e9" : "1e12";
+}
+
+/* One field of the mapping, from what the parser found (value fields). */
+static TaOutcome
+apply_field(int slot, const TaFieldDef *d, const TaMessage *msg, const JsonField *value,
+			TaEvent *ev, char *detail, size_t detail_len)
+{
+	JsonField	f;
+	const char *what = d->source == TA_FROM_VALUE ? d->path : d->name;
+	bool		raw = false;	/* bytes from Kafka, not a JSON string */
+
+	/* the field's raw value, whatever its source */
+	memset(&f, 0, sizeof(f));
+	switch (d->source)
+	{
+		case TA_FROM_VALUE:
+			f = *value;
+			break;
+		case TA_FROM_KEY:
+			f.type = msg->key ? JV_STRING : JV_MISSING;
+			f.str = msg->key;
+			f.len = msg->key_len;
+			raw = true;
+			break;
+		case TA_FROM_TIMESTAMP:
+			f.type = msg->timestamp_ms == TA_NO_TIME ? JV_MISSING : JV_INTEGER;
+			f.i = msg->timestamp_ms;
+			break;
+		case TA_FROM_HEADER:
+			f.type = JV_MISSING;
+			for (int h = 0; h < msg->nheaders; h++)
+				if (strcmp(msg->headers[h].name, d->path) == 0)
+				{
+					f.type = msg->headers[h].value ? JV_STRING : JV_NULL;
+					f.str = msg->headers[h].value;
+					f.len = msg->headers[h].len;
+				}
+			raw = true;
+			break;
 	}
 
-	/* status_code: optional integer 100..599 */
-	f = &fields[K_STATUS_CODE];
-	if (f->type != JV_MISSING && f->type != JV_NULL)
+	if (f.type == JV_MISSING || f.type == JV_NULL)
 	{
-		if (f->type != JV_INTEGER)
-			REJECT(TA_REJ_WRONG_TYPE, "field \"status_code\" must be an integer");
-		if (f->i < 100 || f->i > 599)
-			REJECT(TA_REJ_WRONG_TYPE, "field \"status_code\" is %lld, not between 100 and 599",
-				   (long long) f->i);
-		ev->has_status = true;
-		ev->status_code = (int32) f->i;
-		snprintf(ev->status_text, sizeof(ev->status_text), "%d", ev->status_code);
-		ev->field[TA_F_STATUS_CODE] = ev->status_text;
+		if (d->required || d->role == TA_ROLE_EVENT_TIME)
+			REJECT(TA_REJ_MISSING_FIELD, "field \"%s\" is missing", what);
+		return TA_ACCEPTED;
+	}
+	if (raw && !utf8_valid((const unsigned char *) f.str, f.len))
+		REJECT(TA_REJ_INVALID_UTF8, "%s \"%s\" is not valid UTF-8",
+			   d->source == TA_FROM_KEY ? "the message key for field" : "the header for field",
+			   d->name);
+	/* integers and numbers of a key or header are written as text */
+	if (raw && d->type != TA_TYPE_TEXT && d->source != TA_FROM_TIMESTAMP)
+	{
+		JsonField	num;
+
+		if (numeric_string(f.str, f.len, &num))
+			f = num;
 	}
 
-	/* response_time_ms: optional number >= 0, kept in microseconds */
-	f = &fields[K_RESPONSE_TIME];
-	if (f->type != JV_MISSING && f->type != JV_NULL)
+	switch (d->type)
 	{
-		if (f->type != JV_INTEGER && f->type != JV_REAL)
-			REJECT(TA_REJ_WRONG_TYPE, "field \"response_time_ms\" must be a number");
-		if (!(f->d >= 0) || f->d > 1e12)
-			REJECT(TA_REJ_WRONG_TYPE, "field \"response_time_ms\" is %g, not between 0 and 1e12",
-				   f->d);
-		ev->has_latency = true;
-		ev->latency_us = f->type == JV_INTEGER ? f->i * 1000 : (int64) llround(f->d * 1000.0);
+		case TA_TYPE_TIME:
+			if (d->source == TA_FROM_TIMESTAMP)
+			{
+				if (!event_time_in_range(f.i))
+					REJECT(TA_REJ_BAD_TIMESTAMP, "the message timestamp %lld is out of range",
+						   (long long) f.i);
+				ev->ts_ms = f.i;
+				return TA_ACCEPTED;
+			}
+			return apply_time(d, what, &f, ev, detail, detail_len);
+
+		case TA_TYPE_TEXT:
+			if (f.type != JV_STRING)
+				REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be a string", what);
+			if (memchr(f.str, '\0', f.len) != NULL)
+				REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" contains a NUL character, which text cannot hold",
+					   what);
+			if (f.len >= TA_MAX_VALUE_LEN)
+				REJECT(TA_REJ_VALUE_TOO_LONG, "field \"%s\" is %zu bytes, at most %d are allowed",
+					   what, f.len, TA_MAX_VALUE_LEN - 1);
+			ev->field[slot] = keep_bytes(ev, f.str, f.len);
+			ev->field_len[slot] = (uint32) f.len;
+			break;
+
+		case TA_TYPE_INTEGER:
+			{
+				char		buf[24];
+				int			n;
+
+				if (f.type != JV_INTEGER)
+					REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be an integer", what);
+				if (d->role == TA_ROLE_STATUS)
+				{
+					if (f.i < 100 || f.i > 599)
+						REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" is %lld, not between 100 and 599",
+							   what, (long long) f.i);
+					ev->has_status = true;
+					ev->status_code = (int32) f.i;
+				}
+				else if (d->role == TA_ROLE_LATENCY)
+				{
+					if (f.i < 0 || f.i > INT64CONST(1000000000000000) / d->unit_us)
+						REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" is %lld, not between 0 and %s",
+							   what, (long long) f.i, latency_bound(d->unit_us));
+					ev->has_latency = true;
+					ev->latency_us = f.i * d->unit_us;
+				}
+				n = snprintf(buf, sizeof(buf), "%lld", (long long) f.i);
+				ev->field[slot] = keep_bytes(ev, buf, n);
+				ev->field_len[slot] = (uint32) n;
+				break;
+			}
+
+		case TA_TYPE_NUMBER:
+			if (f.type != JV_INTEGER && f.type != JV_REAL)
+				REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be a number", what);
+			if (d->role == TA_ROLE_LATENCY)
+			{
+				if (!(f.d >= 0) || f.d * d->unit_us > 1e15)
+					REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" is %g, not between 0 and %s",
+						   what, f.d, latency_bound(d->unit_us));
+				ev->has_latency = true;
+				ev->latency_us = f.type == JV_INTEGER ? f.i * d->unit_us
+					: (int64) llround(f.d * (double) d->unit_us);
+			}
+			break;
+	}
+	if (d->role == TA_ROLE_USER_ID && ev->field[slot] != NULL)
+	{
+		ev->user_id = ev->field[slot];
+		ev->user_id_len = ev->field_len[slot];
 	}
 	return TA_ACCEPTED;
 }
 
+/* The mapping, field by field in slot order (the first problem is reported). */
+static TaOutcome
+apply_mapping(const TaMapping *map, const TaMessage *msg, const JsonField *fields,
+			  TaEvent *ev, char *detail, size_t detail_len)
+{
+	bool		have_time = false;
+
+	for (int slot = 0; slot < TA_MAX_FIELDS; slot++)
+	{
+		const TaFieldDef *d = &map->fields[slot];
+		TaOutcome	o;
+
+		if (!d->in_use)
+			continue;
+		o = apply_field(slot, d, msg, &fields[slot], ev, detail, detail_len);
+		if (o != TA_ACCEPTED)
+			return o;
+		have_time |= d->role == TA_ROLE_EVENT_TIME;
+	}
+	if (!have_time)
+		REJECT(TA_REJ_MISSING_FIELD, "no field of trafficagg.fields has the role event_time");
+	return TA_ACCEPTED;
+}
+
 /*
- * Validate one message.  On TA_ACCEPTED, *ev is filled (its strings live in
- * ev->strings, valid until the next call or event_free); otherwise detail
- * says what is wrong.  use_fast = false forces the reference parser (tests).
+ * Validate one message under a mapping.  On TA_ACCEPTED, *ev is filled (its
+ * strings live in ev->strings, valid until the next call or event_free);
+ * otherwise detail says what is wrong.  use_fast = false forces the
+ * reference parser (tests).
  */
 TaOutcome
-event_parse_with(const char *data, size_t len, TaEvent *ev, char *detail,
+event_parse_with(const TaMapping *map, const TaMessage *msg, TaEvent *ev, char *detail,
 				 size_t detail_len, bool use_fast)
 {
-	JsonField	fields[NUM_KEYS];
+	JsonField	fields[TA_MAX_FIELDS];
 	json_t	   *doc = NULL;
 	TaOutcome	outcome;
+	const Plan *pl;
+	size_t		need;
 	static char *strings = NULL;
 	static size_t strings_cap = 0;
 
-	memset(ev, 0, offsetof(TaEvent, status_text));
+	memset(ev, 0, sizeof(*ev));
 	detail[0] = '\0';
 
-	if (data == NULL || len == 0)
+	if (msg->data == NULL || msg->len == 0)
 		REJECT(TA_REJ_EMPTY, "message has no value");
-	if (len > (size_t) ta_max_event_bytes)
+	if (msg->len > (size_t) ta_max_event_bytes)
 		REJECT(TA_REJ_TOO_LARGE, "message is %zu bytes, trafficagg.max_event_bytes is %d",
-			   len, ta_max_event_bytes);
+			   msg->len, ta_max_event_bytes);
 
-	/* room for every string field, NUL-terminated: never more than len + keys */
-	if (strings_cap < len + NUM_KEYS + 1)
+	/* room for every field's text, NUL-terminated */
+	need = msg->len + msg->key_len + TA_MAX_FIELDS * 24 + 1;
+	for (int h = 0; h < msg->nheaders; h++)
+		need += msg->headers[h].len;
+	if (strings_cap < need)
 	{
-		strings_cap = Max(len + NUM_KEYS + 1, 4096);
+		strings_cap = Max(need, 4096);
 		free(strings);
 		strings = malloc(strings_cap);
 		if (strings == NULL)
@@ -661,29 +1170,32 @@ event_parse_with(const char *data, size_t len, TaEvent *ev, char *detail,
 			/* a fault of this server, not of the message: not a rejection */
 			strings_cap = 0;
 #ifdef TA_STANDALONE_PARSER
-			fprintf(stderr, "out of memory for a %zu-byte message\n", len);
+			fprintf(stderr, "out of memory for a %zu-byte message\n", need);
 			abort();
 #else
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("out of memory"),
 					 errdetail("Failed on request of size %zu in the trafficagg event parser.",
-							   len + NUM_KEYS + 1)));
+							   need)));
 #endif
 		}
 	}
 	ev->strings = strings;
 	ev->strings_used = 0;
 
-	for (int k = 0; k < NUM_KEYS; k++)
+	pl = plan_for(map);
+	for (int k = 0; k < TA_MAX_FIELDS; k++)
 		fields[k].type = JV_MISSING;
-	if (use_fast && fast_scan(data, len, fields))
-		outcome = validate_fields(fields, ev, detail, detail_len);
+	if (use_fast && fast_scan(msg->data, msg->len, pl, fields))
+		outcome = apply_mapping(map, msg, fields, ev, detail, detail_len);
 	else
 	{
-		outcome = jansson_scan(data, len, fields, &doc, detail, detail_len);
+		for (int k = 0; k < TA_MAX_FIELDS; k++)
+			fields[k].type = JV_MISSING;
+		outcome = jansson_scan(msg->data, msg->len, pl, fields, &doc, detail, detail_len);
 		if (outcome == TA_ACCEPTED)
-			outcome = validate_fields(fields, ev, detail, detail_len);
+			outcome = apply_mapping(map, msg, fields, ev, detail, detail_len);
 		if (doc)
 			json_decref(doc);
 	}
@@ -691,9 +1203,10 @@ event_parse_with(const char *data, size_t len, TaEvent *ev, char *detail,
 }
 
 TaOutcome
-event_parse(const char *data, size_t len, TaEvent *ev, char *detail, size_t detail_len)
+event_parse(const TaMapping *map, const TaMessage *msg, TaEvent *ev, char *detail,
+			size_t detail_len)
 {
-	return event_parse_with(data, len, ev, detail, detail_len, true);
+	return event_parse_with(map, msg, ev, detail, detail_len, true);
 }
 
 void

@@ -239,7 +239,7 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO %s AS t (window_start, window_end", qname);
 	for (int d = 0; d < agg->ndims; d++)
-		appendStringInfo(&sql, ", %s", quote_identifier(field_name(agg->dims[d])));
+		appendStringInfo(&sql, ", %s", quote_identifier(agg->dim_names[d]));
 	appendStringInfoString(&sql, ", events, errors, client_errors, latency_count,"
 						   " latency_sum, latency_min, latency_max, users, unique_users,"
 						   " latency, latency_p50, latency_p95, latency_p99) SELECT ");
@@ -258,7 +258,7 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 		appendStringInfo(&sql, "%sc%d", c ? ", " : "", c + 1);
 	appendStringInfoString(&sql, ") ON CONFLICT (window_start, window_end");
 	for (int d = 0; d < agg->ndims; d++)
-		appendStringInfo(&sql, ", %s", quote_identifier(field_name(agg->dims[d])));
+		appendStringInfo(&sql, ", %s", quote_identifier(agg->dim_names[d]));
 	appendStringInfoString(&sql, ") DO UPDATE SET"
 						   " events = t.events OPERATOR(pg_catalog.+) excluded.events,"
 						   " errors = t.errors OPERATOR(pg_catalog.+) excluded.errors,"

@@ -34,6 +34,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "catalog.h"
 #include "deadletter.h"
 #include "event.h"
 #include "ingest.h"
@@ -74,7 +75,9 @@ event_from_future(const TaEvent *ev, int64 received_ms, char *detail, size_t det
 
 /*
  * Process one message of source src (offset: its Kafka offset, or -1;
- * received_ms: its Kafka timestamp, or TA_NO_TIME).
+ * received_ms: its Kafka timestamp, or TA_NO_TIME; msg: its value, and
+ * from Kafka its key, timestamp and headers, which the field mapping may
+ * read), under the field mapping in force (catalog.c).
  * replay: the message was read before the restart (see the file header).
  * hold: some partition is still replaying; then no window beyond the stored
  * watermark is final yet (flushes hold them back), so fresh messages are
@@ -84,9 +87,11 @@ event_from_future(const TaEvent *ev, int64 received_ms, char *detail, size_t det
  * memory had no room for its groups: the caller makes room and retries.
  */
 TaOutcome
-ingest_message(int src, int64 offset, int64 received_ms, const char *data, size_t len,
+ingest_message(int src, int64 offset, int64 received_ms, const TaMessage *msg,
 			   bool replay, bool hold, bool *full)
 {
+	const char *data = msg->data;
+	size_t		len = msg->len;
 	TaEvent		ev;
 	char		detail[TA_DETAIL_LEN];
 	TaOutcome	outcome;
@@ -106,7 +111,7 @@ ingest_message(int src, int64 offset, int64 received_ms, const char *data, size_
 	}
 	else
 		cutoff = watermark;
-	outcome = event_parse(data, len, &ev, detail, sizeof(detail));
+	outcome = event_parse(catalog_mapping(), msg, &ev, detail, sizeof(detail));
 	if (outcome == TA_ACCEPTED && event_from_future(&ev, received_ms, detail, sizeof(detail)))
 	{
 		event_free(&ev);

@@ -14,7 +14,7 @@
 #include "event.h"
 
 extern TaOutcome ingest_message(int src, int64 offset, int64 received_ms,
-								const char *data, size_t len,
+								const TaMessage *msg,
 								bool replay, bool hold, bool *full);
 
 #endif							/* TRAFFICAGG_INGEST_H */

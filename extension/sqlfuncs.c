@@ -51,6 +51,7 @@
 PG_FUNCTION_INFO_V1(trafficagg_ingest_text);
 PG_FUNCTION_INFO_V1(trafficagg_ingest_jsonb);
 PG_FUNCTION_INFO_V1(trafficagg_ingest_array);
+PG_FUNCTION_INFO_V1(trafficagg_ingest_message);
 PG_FUNCTION_INFO_V1(trafficagg_latency_merge);
 PG_FUNCTION_INFO_V1(trafficagg_latency_digest);
 PG_FUNCTION_INFO_V1(trafficagg_latency_percentile);
@@ -87,10 +88,10 @@ sync_catalog_in_backend(const char *function)
 
 /* Ingest one message through the SQL source; ERROR when memory is full. */
 static TaOutcome
-ingest_one(const char *data, size_t len)
+ingest_msg(const TaMessage *msg)
 {
 	bool		full;
-	TaOutcome	outcome = ingest_message(TA_SQL_SOURCE, TA_NO_OFFSET, TA_NO_TIME, data, len,
+	TaOutcome	outcome = ingest_message(TA_SQL_SOURCE, TA_NO_OFFSET, TA_NO_TIME, msg,
 										 false, false, &full);
 
 	if (full)
@@ -101,6 +102,15 @@ ingest_one(const char *data, size_t len)
 						 store_full_setting())));
 	watermark_advance();
 	return outcome;
+}
+
+/* A message with a value only (no key, timestamp or headers). */
+static TaOutcome
+ingest_one(const char *data, size_t len)
+{
+	TaMessage	msg = {.data = data, .len = len, .timestamp_ms = TA_NO_TIME};
+
+	return ingest_msg(&msg);
 }
 
 /*
@@ -128,6 +138,67 @@ trafficagg_ingest_jsonb(PG_FUNCTION_ARGS)
 }
 
 /* ingest(text[]): returns one row per outcome that occurred, with its count. */
+/*
+ * ingest(event text, key text, message_timestamp timestamptz, headers jsonb):
+ * one message as Kafka would deliver it, so that a mapping reading the key,
+ * the timestamp or headers (an object of strings; a JSON null is a header
+ * without a value) can be tried from SQL.
+ */
+Datum
+trafficagg_ingest_message(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
+	text	   *key = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
+	TaMessage	msg = {0};
+	TaHeader   *headers = NULL;
+	int			nheaders = 0;
+
+	sync_catalog_in_backend("trafficagg.ingest()");
+	msg.data = t ? VARDATA_ANY(t) : NULL;
+	msg.len = t ? VARSIZE_ANY_EXHDR(t) : 0;
+	msg.key = key ? VARDATA_ANY(key) : NULL;
+	msg.key_len = key ? VARSIZE_ANY_EXHDR(key) : 0;
+	msg.timestamp_ms = PG_ARGISNULL(2) ? TA_NO_TIME
+		: ta_timestamptz_to_ms(PG_GETARG_TIMESTAMPTZ(2));
+	if (!PG_ARGISNULL(3))
+	{
+		Jsonb	   *j = PG_GETARG_JSONB_P(3);
+		JsonbIterator *it;
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		char	   *name = NULL;
+
+		if (!JB_ROOT_IS_OBJECT(j) || JB_ROOT_IS_SCALAR(j))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("headers must be a JSON object of strings")));
+		headers = palloc(Max(JB_ROOT_COUNT(j), 1) * sizeof(TaHeader));
+		it = JsonbIteratorInit(&j->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				name = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (tok == WJB_VALUE)
+			{
+				TaHeader   *h = &headers[nheaders++];
+
+				h->name = name;
+				if (v.type == jbvNull)
+					h->value = NULL, h->len = 0;
+				else if (v.type == jbvString)
+					h->value = v.val.string.val, h->len = v.val.string.len;
+				else
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("header \"%s\" must be a string or null", name)));
+			}
+		}
+	}
+	msg.headers = headers;
+	msg.nheaders = nheaders;
+	PG_RETURN_TEXT_P(cstring_to_text(outcome_name(ingest_msg(&msg))));
+}
+
 Datum
 trafficagg_ingest_array(PG_FUNCTION_ARGS)
 {

@@ -318,7 +318,7 @@ resolve_fields(const TaEvent *ev, const bool *used, uint32 *ids, LWLockMode *mod
 
 	*mode = LW_SHARED;
 	LWLockAcquire(store_shared->dict_lock, LW_SHARED);
-	for (int f = 0; f < TA_NUM_FIELDS; f++)
+	for (int f = 0; f < TA_MAX_FIELDS; f++)
 	{
 		ids[f] = 0;
 		if (!used[f] || ev->field[f] == NULL)
@@ -332,7 +332,7 @@ resolve_fields(const TaEvent *ev, const bool *used, uint32 *ids, LWLockMode *mod
 	LWLockRelease(store_shared->dict_lock);
 	*mode = LW_EXCLUSIVE;
 	LWLockAcquire(store_shared->dict_lock, LW_EXCLUSIVE);
-	for (int f = 0; f < TA_NUM_FIELDS; f++)
+	for (int f = 0; f < TA_MAX_FIELDS; f++)
 	{
 		if (!used[f] || ev->field[f] == NULL)
 			continue;
@@ -394,7 +394,7 @@ group_flush_state(GroupEntry *g)
  * changes rarely; events are many), and the fields any aggregate groups by.
  */
 static TaAggregate catalog_copy[TA_MAX_AGGREGATES];
-static bool catalog_used_fields[TA_NUM_FIELDS];
+static bool catalog_used_fields[TA_MAX_FIELDS];
 static uint32 catalog_copy_version = 0;
 static bool catalog_copy_valid = false;
 
@@ -430,7 +430,7 @@ bool
 store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 				const int64 *fixed_cutoff, bool *full)
 {
-	uint32		ids[TA_NUM_FIELDS];
+	uint32		ids[TA_MAX_FIELDS];
 	LWLockMode	dict_mode;
 	static GroupKey *keys = NULL;	/* room for every key of one event */
 	static uint32 *hashes = NULL;
@@ -452,9 +452,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 		hashes = MemoryContextAlloc(TopMemoryContext, n * sizeof(uint32));
 	}
 
-	if (ev->field[TA_F_USER_ID] != NULL)
-		user_hash = sketch_user_hash(ev->field[TA_F_USER_ID],
-									 strlen(ev->field[TA_F_USER_ID]));
+	if (ev->user_id != NULL)
+		user_hash = sketch_user_hash(ev->user_id, ev->user_id_len);
 
 	if (!resolve_fields(ev, used, ids, &dict_mode))
 	{
@@ -591,7 +590,7 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 			}
 		}
 		metrics_add(&g->m, ev);
-		if (ev->field[TA_F_USER_ID] != NULL)
+		if (ev->user_id != NULL)
 			users_add(&g->sk, user_hash);
 		if (ev->has_latency)
 			latency_add(&g->sk, ev->latency_us);

@@ -234,6 +234,9 @@ const BAD_KINDS = [
 
 const REQUIRED_FIELDS = ['timestamp', 'event_type', 'page'];
 
+// bad kinds defined by the flat schema's fields, not offered with --schema nested
+const SCHEMA_BAD_KINDS = ['missing_field', 'wrong_type', 'bad_timestamp'];
+
 function pad2(n) {
   return n < 10 ? '0' + n : String(n);
 }
@@ -275,6 +278,7 @@ class Generator {
     this.oversizeBytes = opts.oversizeBytes;
     this.seq = 0;
     this.partitionOfKey = new Map();
+    this.schema = opts.schema;
   }
 
   partitionFor(key, seq) {
@@ -375,6 +379,26 @@ class Generator {
     return ev;
   }
 
+  // The same event in the nested shape (--schema nested): epoch milliseconds, the request's
+  // fields in an object, latency in microseconds, the visitor instead of the user id, and for a
+  // purchase an order with a total in cents.
+  nestedShape(ev, timeMs) {
+    const o = {
+      ts: timeMs,
+      type: ev.event_type,
+      request: { url: ev.page, status: ev.status_code, duration_us: Math.round(ev.response_time_ms * 1000) },
+      geo: { country: ev.country },
+      visitor: ev.user_id,
+      session: ev.session_id,
+      device: ev.device,
+    };
+    if (ev.referrer !== undefined) o.request.referrer = ev.referrer;
+    if (ev.event_type === 'purchase') {
+      o.order = { id: ev.event_id, total: (100 + this.rng.int(99900)) / 100 };
+    }
+    return o;
+  }
+
   // Produce message number this.seq. timeMs is its normal event time.
   next(timeMs) {
     const r = this.rng;
@@ -384,9 +408,11 @@ class Generator {
     }
     const uidx = this.userZipf.sample(r);
     const late = this.lateFraction > 0 && r.chance(this.lateFraction);
-    const ev = this.makeEvent(uidx, late ? timeMs - this.lateBy : timeMs);
+    const t = late ? timeMs - this.lateBy : timeMs;
+    let ev = this.makeEvent(uidx, t);
+    if (this.schema === 'nested') ev = this.nestedShape(ev, t);
     const json = JSON.stringify(ev);
-    const key = ev.user_id;
+    const key = this.userId(uidx);
     return {
       seq,
       key,
@@ -546,6 +572,7 @@ Content
   --bad-kinds K[,K..]       kinds of bad messages, used in rotation    (all)
                             ${BAD_KINDS.join(', ')}
   --oversize-bytes N        size an 'oversized' message exceeds        (1100000)
+  --schema flat|nested      the shape of an event (see README.md)      (flat)
 
 Output
   --out FILE                write every acknowledged message as NDJSON, in production order
@@ -600,6 +627,7 @@ function parseOptions(argv) {
     'bad-fraction': { type: 'string', default: '0' },
     'bad-kinds': { type: 'string' },
     'oversize-bytes': { type: 'string', default: '1100000' },
+    schema: { type: 'string', default: 'flat' },
     out: { type: 'string' },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -653,6 +681,15 @@ function parseOptions(argv) {
       }
     }
     if (o.badKinds.length === 0) throw new UsageError('--bad-kinds: empty list');
+  }
+  o.schema = values.schema;
+  if (!['flat', 'nested'].includes(o.schema)) throw new UsageError(`--schema: expected flat or nested: ${o.schema}`);
+  if (o.schema === 'nested') {
+    const flatOnly = o.badKinds.filter((k) => SCHEMA_BAD_KINDS.includes(k));
+    if (values['bad-kinds'] !== undefined && flatOnly.length > 0) {
+      throw new UsageError(`--bad-kinds: ${flatOnly.join(', ')} break the flat schema only; not with --schema nested`);
+    }
+    o.badKinds = o.badKinds.filter((k) => !SCHEMA_BAD_KINDS.includes(k));
   }
   o.oversizeBytes = parseNumber('oversize-bytes', values['oversize-bytes'], { integer: true, min: 1, max: 64 * 1024 * 1024 });
   o.out = values.out === undefined ? null : values.out;

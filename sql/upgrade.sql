@@ -40,3 +40,43 @@ SELECT proname, proconfig FROM pg_proc
 SELECT has_function_privilege('public', 'trafficagg.rewind_watermark(timestamptz)', 'EXECUTE')
        AS public_may_rewind;
 SELECT events, unique_users FROM trafficagg.by_page WHERE page = '/old';
+-- and on to 0.4.0: the field mapping, its rows the schema 0.3.0 had built in;
+-- the aggregates and their rows stay; a new aggregate's dimensions must be
+-- fields that can be grouped by
+ALTER EXTENSION trafficagg UPDATE TO '0.4.0';
+SELECT extversion FROM pg_extension WHERE extname = 'trafficagg';
+SELECT name, source, path, type, required, role, time_format, latency_unit
+  FROM trafficagg.fields ORDER BY id;
+SELECT name, dimensions FROM trafficagg.aggregates ORDER BY name;
+SELECT events, unique_users FROM trafficagg.by_page WHERE page = '/old';
+SELECT trafficagg.ingest('{"timestamp":"2026-01-01T00:00:00Z","event_type":"x","page":"/new"}');
+\set VERBOSITY terse
+INSERT INTO trafficagg.aggregates VALUES ('by_colour', '{colour}');
+\set VERBOSITY default
+SELECT has_function_privilege('public', 'trafficagg.ingest(text, text, timestamptz, jsonb)', 'EXECUTE')
+       AS public_may_ingest;
+-- the upgrade path ends in the objects a fresh install makes (views aside:
+-- this test changed the aggregates)
+SELECT current_database() AS upgraded_db \gset
+CREATE TEMP VIEW members AS
+  SELECT count(*) AS objects,
+         md5(string_agg(pg_describe_object(d.classid, d.objid, d.objsubid), ','
+                    ORDER BY pg_describe_object(d.classid, d.objid, d.objsubid))) AS digest
+    FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
+   WHERE e.extname = 'trafficagg' AND d.deptype = 'e'
+     AND NOT EXISTS (SELECT FROM pg_class c WHERE d.classid = 'pg_class'::regclass
+                     AND c.oid = d.objid AND c.relkind = 'v');
+SELECT * FROM members;
+CREATE DATABASE trafficagg_fresh;
+\c trafficagg_fresh
+SET client_min_messages = warning;
+CREATE EXTENSION trafficagg CASCADE;
+SELECT count(*) AS objects,
+       md5(string_agg(pg_describe_object(d.classid, d.objid, d.objsubid), ','
+                    ORDER BY pg_describe_object(d.classid, d.objid, d.objsubid))) AS digest
+  FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
+ WHERE e.extname = 'trafficagg' AND d.deptype = 'e'
+   AND NOT EXISTS (SELECT FROM pg_class c WHERE d.classid = 'pg_class'::regclass
+                   AND c.oid = d.objid AND c.relkind = 'v');
+\c :upgraded_db
+DROP DATABASE trafficagg_fresh;

@@ -35,6 +35,15 @@ static const char *const seeds[] = {
 	"{\"event_type\":\"x\",\"page\":\"/\"}",
 	"[1,2]", "42", "\"s\"", "{oops", "{}", " {\"a\":1} ", "{\"timestamp\":99999999999999999999}",
 	"{\"timestamp\":\"2026-01-01T00:00:00Z\",\"event_type\":\"x\",\"page\":\"/\",\"status_code\":1e2}",
+	/* the nested shape */
+	"{\"ts\": 1767225600123, \"request\": {\"url\": \"/p?utm_source=news&x=1\", \"status\": 503,"
+	" \"duration_us\": 1234}, \"geo\": {\"country\": \"DE\", \"region\": {\"name\": \"BY\"}},"
+	" \"visitor\": \"v-17\", \"order\": {\"total\": 19.99}, \"type\": \"purchase\", \"tags\": [1, {\"a\": []}]}",
+	"{\"ts\":1767225600123,\"request\":{\"url\":\"/\",\"status\":200,\"duration_us\":12.5},\"geo\":null}",
+	"{\"ts\":1767225600123,\"request\":\"/\",\"geo\":{\"country\":7}}",
+	"{\"ts\":1767225600123,\"request\":{\"url\":\"/\",\"url\":\"/2\"}}",
+	"{\"ts\":\"1767225600123\",\"request\":{\"url\":\"/\\u00e9\",\"status\":99}}",
+	"{\"ts\":1767225600123,\"request\":{\"url\":\"/\"},\"deep\":[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}",
 };
 
 static const char alphabet[] = "{}[]\",:\\ 0123456789.eE+-tnfalsru\x80\xc3\xff\x01Z";
@@ -56,13 +65,66 @@ same_event(const TaEvent *a, const TaEvent *b)
 	if (a->ts_ms != b->ts_ms || a->has_status != b->has_status ||
 		a->has_latency != b->has_latency ||
 		(a->has_status && a->status_code != b->status_code) ||
-		(a->has_latency && a->latency_us != b->latency_us))
+		(a->has_latency && a->latency_us != b->latency_us) ||
+		(a->user_id == NULL) != (b->user_id == NULL) ||
+		(a->user_id && (a->user_id_len != b->user_id_len ||
+						memcmp(a->user_id, b->user_id, a->user_id_len) != 0)))
 		return false;
-	for (int f = 0; f < TA_NUM_FIELDS; f++)
+	for (int f = 0; f < TA_MAX_FIELDS; f++)
 		if ((a->field[f] == NULL) != (b->field[f] == NULL) ||
-			(a->field[f] && strcmp(a->field[f], b->field[f]) != 0))
+			(a->field[f] && (a->field_len[f] != b->field_len[f] ||
+							 memcmp(a->field[f], b->field[f], a->field_len[f]) != 0)))
 			return false;
 	return true;
+}
+
+/* A copy of an event whose strings survive the parser's next call. */
+static void
+keep_event(const TaEvent *ev, TaEvent *out, char *strings)
+{
+	*out = *ev;
+	memcpy(strings, ev->strings, ev->strings_used);
+	for (int f = 0; f < TA_MAX_FIELDS; f++)
+		if (ev->field[f])
+			out->field[f] = strings + (ev->field[f] - ev->strings);
+	if (ev->user_id)
+		out->user_id = strings + (ev->user_id - ev->strings);
+}
+
+static void
+add_field(TaMapping *m, int slot, const char *name, const char *path, TaFieldType type,
+		  bool required, TaFieldRole role, TaTimeFormat format, int64 unit_us)
+{
+	TaFieldDef *d = &m->fields[slot];
+
+	d->in_use = true;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->source = TA_FROM_VALUE;
+	snprintf(d->path, sizeof(d->path), "%s", path);
+	d->type = type;
+	d->required = required;
+	d->role = role;
+	d->format = format;
+	d->unit_us = unit_us;
+}
+
+/* The nested shape of the README's example. */
+static TaMapping nested;
+
+static void
+build_nested(void)
+{
+	memset(&nested, 0, sizeof(nested));
+	nested.version = 7;
+	add_field(&nested, 0, "ts", "ts", TA_TYPE_TIME, true, TA_ROLE_EVENT_TIME, TA_TIME_EPOCH_MS, 0);
+	add_field(&nested, 1, "url", "request.url", TA_TYPE_TEXT, true, TA_ROLE_NONE, 0, 0);
+	add_field(&nested, 2, "status", "request.status", TA_TYPE_INTEGER, false, TA_ROLE_STATUS, 0, 0);
+	add_field(&nested, 3, "duration", "request.duration_us", TA_TYPE_NUMBER, false, TA_ROLE_LATENCY, 0, 1);
+	add_field(&nested, 4, "country", "geo.country", TA_TYPE_TEXT, false, TA_ROLE_NONE, 0, 0);
+	add_field(&nested, 5, "visitor", "visitor", TA_TYPE_TEXT, false, TA_ROLE_USER_ID, 0, 0);
+	add_field(&nested, 6, "order_total", "order.total", TA_TYPE_NUMBER, false, TA_ROLE_NONE, 0, 0);
+	add_field(&nested, 7, "type", "type", TA_TYPE_TEXT, false, TA_ROLE_NONE, 0, 0);
+	add_field(&nested, 9, "region", "geo.region.name", TA_TYPE_TEXT, false, TA_ROLE_NONE, 0, 0);
 }
 
 int
@@ -73,6 +135,7 @@ main(int argc, char **argv)
 				accepted = 0;
 	char		buf[8192];
 
+	build_nested();
 	rng = argc > 2 ? strtoull(argv[2], NULL, 10) : 88172645463325252ULL;
 	if (rng == 0)
 		rng = 1;
@@ -88,7 +151,7 @@ main(int argc, char **argv)
 		TaOutcome	oa,
 					ob;
 		/* copies of the fast path's strings: the buffer is reused */
-		TaEvent		keep;
+		TaEvent		keep = {0};
 		char		strings[8192];
 
 		memcpy(buf, seed, len);
@@ -120,26 +183,25 @@ main(int argc, char **argv)
 			}
 		}
 
-		oa = event_parse_with(buf, len, &a, da, sizeof(da), true);
-		if (oa == TA_ACCEPTED)
+		for (int mi = 0; mi < 2; mi++)
 		{
-			keep = a;
-			memcpy(strings, a.strings, a.strings_used);
-			for (int f = 0; f < TA_NUM_FIELDS; f++)
-				if (a.field[f] && f != TA_F_STATUS_CODE)
-					keep.field[f] = strings + (a.field[f] - a.strings);
-			if (keep.field[TA_F_STATUS_CODE])
-				keep.field[TA_F_STATUS_CODE] = keep.status_text;
-		}
-		ob = event_parse_with(buf, len, &b, db, sizeof(db), false);
-		if (oa == TA_ACCEPTED)
-			accepted++;
-		if (oa != ob || strcmp(da, db) != 0 || (oa == TA_ACCEPTED && !same_event(&keep, &b)))
-		{
-			differences++;
-			if (differences <= 10)
-				printf("difference: fast %s (%s) vs jansson %s (%s) on: %.*s\n",
-					   outcome_name(oa), da, outcome_name(ob), db, (int) len, buf);
+			const TaMapping *map = mi == 0 ? mapping_default() : &nested;
+			TaMessage	msg = {.data = buf, .len = len, .timestamp_ms = TA_NO_TIME};
+
+			oa = event_parse_with(map, &msg, &a, da, sizeof(da), true);
+			if (oa == TA_ACCEPTED)
+				keep_event(&a, &keep, strings);
+			ob = event_parse_with(map, &msg, &b, db, sizeof(db), false);
+			if (oa == TA_ACCEPTED)
+				accepted++;
+			if (oa != ob || strcmp(da, db) != 0 || (oa == TA_ACCEPTED && !same_event(&keep, &b)))
+			{
+				differences++;
+				if (differences <= 10)
+					printf("difference (%s mapping): fast %s (%s) vs jansson %s (%s) on: %.*s\n",
+						   mi == 0 ? "default" : "nested",
+						   outcome_name(oa), da, outcome_name(ob), db, (int) len, buf);
+			}
 		}
 	}
 	printf("%ld inputs, %ld accepted, %ld differences\n", iterations, accepted, differences);
