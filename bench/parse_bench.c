@@ -4,13 +4,18 @@
  *	  (extension/event.c, linked in as it is) over the payloads of a file,
  *	  one message per line.
  *
- *	  parse_bench FILE [ROUNDS]
+ *	  parse_bench FILE [ROUNDS [nested]]
+ *
+ *	  nested: under the mapping of the README's nested example
+ *	  (test/nested_mapping.h), for a file the producer wrote with
+ *	  --schema nested; else under the default mapping.
  *
  *	  Prints one JSON object: messages, accepted, rounds, seconds,
  *	  messages_per_s (one core), ns_per_message.
  */
 #include "../extension/trafficagg.h"
 #include "../extension/event.h"
+#include "../test/nested_mapping.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,13 +44,15 @@ main(int argc, char **argv)
 	size_t		n = 0,
 				ncap = 0;
 	int			rounds = argc > 2 ? atoi(argv[2]) : 5;
+	const TaMapping *map = argc > 3 && strcmp(argv[3], "nested") == 0
+		? nested_mapping() : mapping_default();
 	long		accepted = 0;
 	double		t0,
 				t1;
 
 	if (argc < 2 || (f = fopen(argv[1], "rb")) == NULL)
 	{
-		fprintf(stderr, "usage: %s FILE [ROUNDS]\n", argv[0]);
+		fprintf(stderr, "usage: %s FILE [ROUNDS [nested]]\n", argv[0]);
 		return 2;
 	}
 	for (;;)
@@ -78,7 +85,9 @@ main(int argc, char **argv)
 			char		detail[TA_DETAIL_LEN];
 			size_t		len = strlen(buf + starts[i]);
 
-			if (event_parse(buf + starts[i], len, &ev, detail, sizeof(detail)) == TA_ACCEPTED)
+			TaMessage	msg = {.data = buf + starts[i], .len = len, .timestamp_ms = TA_NO_TIME};
+
+			if (event_parse(map, &msg, &ev, detail, sizeof(detail)) == TA_ACCEPTED)
 			{
 				accepted++;
 				event_free(&ev);

@@ -6,7 +6,8 @@
 #   bench/run.sh [--events N] [--partitions P] [--smoke]
 #
 #   (a) consume ceiling   plain librdkafka consumer, reads everything, does nothing
-#   (b) parse cost        extension/event.c alone over the same payloads, one core
+#   (b) parse cost        extension/event.c alone over the same payloads, one core;
+#                         and over --schema nested events under the nested mapping
 #   (c) trafficagg        worker start -> every event in the final tables
 #   (d) naive             kcat | COPY into a jsonb table, then GROUP BY
 #   (e) freshness         steady load with wall-clock times: probe -> live view,
@@ -78,6 +79,14 @@ echo "== (b) parse cost" >&2
 kcat -b "$brokers" -C -t "$topic" -e -q -f '%s\n' > "$work/payloads.ndjson"
 b_json=$(bench/parse_bench "$work/payloads.ndjson" $([ $smoke = 1 ] && echo 3 || echo 2))
 b_rate=$(sed 's/.*"messages_per_s": \([0-9.]*\).*/\1/' <<<"$b_json")
+# the same under the nested example's mapping (README, "Field mapping"), over
+# the producer's --schema nested events of the same seed
+nested_n=$(( events < 100000 ? events : 100000 ))
+kafka/broker.sh create-topic "$topic-nested" 1
+node producer/event_generator.js --brokers "$brokers" --topic "$topic-nested" --seed bench \
+    --count "$nested_n" --rate max --start-time 2026-01-01T00:00:00Z --time-step 1 --schema nested --quiet >&2
+kcat -b "$brokers" -C -t "$topic-nested" -e -q -f '%s\n' > "$work/nested.ndjson"
+b_nested_json=$(bench/parse_bench "$work/nested.ndjson" $([ $smoke = 1 ] && echo 3 || echo 2) nested)
 
 echo "== (c) trafficagg catch-up" >&2
 "${as_pg[@]}" "$pgbin/initdb" -D "$work/pgdata" -A trust -U postgres >/dev/null
@@ -208,6 +217,7 @@ cat > "$out" <<JSON
   "cpus": $(nproc), "produce_s": $(printf %.2f "$produce_s"),
   "a_consume_ceiling": $a_json,
   "b_parse": $b_json,
+  "b_parse_nested": $b_nested_json,
   "c_trafficagg": {"seconds": $(printf %.3f "$c_s"), "events_per_s": $(printf %.0f "$c_rate"),
                    "worker_cpu_s_per_million": $(printf %.3f "$c_cpu_per_m"),
                    "shmem_bytes": $shmem, "peak_groups": $peak_groups, "rows_written": $rows,
@@ -227,6 +237,7 @@ JSON
 printf '\n%-34s %14s %s\n' "measure ($events events, $partitions partitions)" "events/s" "notes"
 printf '%-34s %14.0f %s\n' "(a) consume ceiling (librdkafka)" "$a_rate" "$(printf '%.0f MB payload' "$(calc "$bytes / 1000000")")"
 printf '%-34s %14.0f %s\n' "(b) parse/validate, one core" "$b_rate" "$(sed 's/.*"ns_per_message": \([0-9]*\).*/\1/' <<<"$b_json") ns/event"
+printf '%-34s %14.0f %s\n' "(b) the same, nested mapping" "$(sed 's/.*"messages_per_s": \([0-9.]*\).*/\1/' <<<"$b_nested_json")" "$(sed 's/.*"ns_per_message": \([0-9]*\).*/\1/' <<<"$b_nested_json") ns/event"
 printf '%-34s %14.0f %s\n' "(c) trafficagg catch-up" "$c_rate" "$(printf '%.2f worker CPU s per 1M events, %s rows, peak %s groups, shmem %s MB' "$c_cpu_per_m" "$rows" "$peak_groups" "$((shmem / 1048576))")"
 printf '%-34s %14.0f %s\n' "(d) naive kcat|COPY jsonb+GROUP BY" "$d_rate" "$(printf '%s MB stored vs %s MB of aggregates; same by_page: %s' "$((d_bytes / 1048576))" "$((agg_bytes / 1048576))" "$same")"
 printf '%-34s %14s %s\n' "(e) freshness at $fresh_rate events/s" "" "$(printf 'live view p50 %s ms, p99 %s ms (%s probes); final row p50 %s ms, p99 %s ms after the watermark (%s windows)' "$(field live_p50_ms "$e_json")" "$(field live_p99_ms "$e_json")" "$(field live_probes "$e_json")" "$(field final_p50_ms "$e_json")" "$(field final_p99_ms "$e_json")" "$(field final_windows "$e_json")")"

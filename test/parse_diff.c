@@ -9,6 +9,7 @@
  */
 #include "../extension/trafficagg.h"
 #include "../extension/event.h"
+#include "nested_mapping.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,42 +92,6 @@ keep_event(const TaEvent *ev, TaEvent *out, char *strings)
 		out->user_id = strings + (ev->user_id - ev->strings);
 }
 
-static void
-add_field(TaMapping *m, int slot, const char *name, const char *path, TaFieldType type,
-		  bool required, TaFieldRole role, TaTimeFormat format, int64 unit_us)
-{
-	TaFieldDef *d = &m->fields[slot];
-
-	d->in_use = true;
-	snprintf(d->name, sizeof(d->name), "%s", name);
-	d->source = TA_FROM_VALUE;
-	snprintf(d->path, sizeof(d->path), "%s", path);
-	d->type = type;
-	d->required = required;
-	d->role = role;
-	d->format = format;
-	d->unit_us = unit_us;
-}
-
-/* The nested shape of the README's example. */
-static TaMapping nested;
-
-static void
-build_nested(void)
-{
-	memset(&nested, 0, sizeof(nested));
-	nested.version = 7;
-	add_field(&nested, 0, "ts", "ts", TA_TYPE_TIME, true, TA_ROLE_EVENT_TIME, TA_TIME_EPOCH_MS, 0);
-	add_field(&nested, 1, "url", "request.url", TA_TYPE_TEXT, true, TA_ROLE_NONE, 0, 0);
-	add_field(&nested, 2, "status", "request.status", TA_TYPE_INTEGER, false, TA_ROLE_STATUS, 0, 0);
-	add_field(&nested, 3, "duration", "request.duration_us", TA_TYPE_NUMBER, false, TA_ROLE_LATENCY, 0, 1);
-	add_field(&nested, 4, "country", "geo.country", TA_TYPE_TEXT, false, TA_ROLE_NONE, 0, 0);
-	add_field(&nested, 5, "visitor", "visitor", TA_TYPE_TEXT, false, TA_ROLE_USER_ID, 0, 0);
-	add_field(&nested, 6, "order_total", "order.total", TA_TYPE_NUMBER, false, TA_ROLE_NONE, 0, 0);
-	add_field(&nested, 7, "type", "type", TA_TYPE_TEXT, false, TA_ROLE_NONE, 0, 0);
-	add_field(&nested, 9, "region", "geo.region.name", TA_TYPE_TEXT, false, TA_ROLE_NONE, 0, 0);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -135,7 +100,6 @@ main(int argc, char **argv)
 				accepted = 0;
 	char		buf[8192];
 
-	build_nested();
 	rng = argc > 2 ? strtoull(argv[2], NULL, 10) : 88172645463325252ULL;
 	if (rng == 0)
 		rng = 1;
@@ -185,7 +149,7 @@ main(int argc, char **argv)
 
 		for (int mi = 0; mi < 2; mi++)
 		{
-			const TaMapping *map = mi == 0 ? mapping_default() : &nested;
+			const TaMapping *map = mi == 0 ? mapping_default() : nested_mapping();
 			TaMessage	msg = {.data = buf, .len = len, .timestamp_ms = TA_NO_TIME};
 
 			oa = event_parse_with(map, &msg, &a, da, sizeof(da), true);
