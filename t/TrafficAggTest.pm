@@ -210,7 +210,8 @@ sub read_topic
 	return \@msgs;
 }
 
-# Load an --out file into table sent(partition, "offset", kind, bad_kind, event jsonb).
+# Load an --out file into table sent(partition, "offset", kind, bad_kind, event jsonb,
+# key).
 sub load_out_file
 {
 	my ($node, $file, $table) = @_;
@@ -221,7 +222,8 @@ sub load_out_file
 		COPY ${table}_raw FROM '$file' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02');
 		CREATE TABLE $table AS
 		  SELECT (l->>'partition')::int AS partition, (l->>'offset')::bigint AS "offset",
-		         l->>'kind' AS kind, l->>'bad_kind' AS bad_kind, l->'event' AS event
+		         l->>'kind' AS kind, l->>'bad_kind' AS bad_kind, l->'event' AS event,
+		         l->>'key' AS key
 		    FROM (SELECT line::jsonb AS l FROM ${table}_raw) s;
 		DROP TABLE ${table}_raw;
 	});
