@@ -110,14 +110,14 @@ sub oracle
 	         count(*) FILTER (WHERE (event->'request'->>'status')::int >= 500) AS errors,
 	         count(*) FILTER (WHERE (event->'request'->>'status')::int BETWEEN 400 AND 499) AS client_errors,
 	         count($us) AS latency_count,
-	         sum($us::numeric) / 1000 AS latency_sum,
-	         min($us::numeric) / 1000 AS latency_min,
-	         max($us::numeric) / 1000 AS latency_max,
+	         sum(${us}::numeric) / 1000 AS latency_sum,
+	         min(${us}::numeric) / 1000 AS latency_min,
+	         max(${us}::numeric) / 1000 AS latency_max,
 	         hll_add_agg(hll_hash_text(event->>'visitor'), 12, 5, -1, 1)::text AS users,
 	         hll_cardinality(hll_add_agg(hll_hash_text(event->>'visitor'), 12, 5, -1, 1))::bigint
 	           AS unique_users,
-	         percentile_disc(0.5) WITHIN GROUP (ORDER BY $us::float8 / 1000) AS p50,
-	         percentile_disc(0.99) WITHIN GROUP (ORDER BY $us::float8 / 1000) AS p99
+	         percentile_disc(0.5) WITHIN GROUP (ORDER BY ${us}::float8 / 1000) AS p50,
+	         percentile_disc(0.99) WITHIN GROUP (ORDER BY ${us}::float8 / 1000) AS p99
 	    FROM (SELECT to_timestamp((s.event->>'ts')::bigint / 1000.0) AS ts, s.event, s.key
 	            FROM sent s
 	           WHERE s.kind IN ('event', 'late')
