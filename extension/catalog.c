@@ -172,6 +172,138 @@ static char *last_left_out = NULL;
 static char *last_unresolved = NULL;
 
 /*
+ * The aggregates' filters (trafficagg.aggregates.filter, a JSON object; the
+ * table's trigger checked its form) into want[].conds, their field names
+ * into names[] (resolved to slots under the lock).
+ */
+static void
+read_filters(TaAggregate *want, int nwant,
+			 char (*names)[TA_MAX_FILTER_FIELDS][NAMEDATALEN])
+{
+	int			ret;
+
+	ret = SPI_execute("SELECT a.name, f.key, pg_catalog.jsonb_typeof(f.value),"
+					  "       f.value OPERATOR(pg_catalog.=) 'true'::jsonb,"
+					  "       CASE pg_catalog.jsonb_typeof(f.value)"
+					  "         WHEN 'array' THEN ARRAY(SELECT e OPERATOR(pg_catalog.#>>) '{}'"
+					  "                                   FROM pg_catalog.jsonb_array_elements(f.value) AS e)"
+					  "         WHEN 'boolean' THEN NULL"
+					  "         ELSE ARRAY[f.value OPERATOR(pg_catalog.#>>) '{}'] END"
+					  "  FROM trafficagg.aggregates a, pg_catalog.jsonb_each(a.filter) AS f"
+					  " ORDER BY a.name, f.key", true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed reading the filters of trafficagg.aggregates: %d", ret);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *name = SPI_getvalue(tup, desc, 1);
+		char	   *type = SPI_getvalue(tup, desc, 3);
+		bool		isnull;
+		Datum		values = SPI_getbinval(tup, desc, 5, &isnull);
+		TaAggregate *a = NULL;
+		TaFilterCond *c;
+
+		for (int w = 0; w < nwant; w++)
+			if (strcmp(want[w].name, name) == 0)
+				a = &want[w];
+		if (a == NULL || a->nconds == TA_MAX_FILTER_FIELDS)
+			continue;
+		strlcpy(names[a - want][a->nconds], SPI_getvalue(tup, desc, 2), NAMEDATALEN);
+		c = &a->conds[a->nconds++];
+		if (strcmp(type, "boolean") == 0)
+		{
+			c->kind = strcmp(SPI_getvalue(tup, desc, 4), "t") == 0 ? TA_FILTER_PRESENT : TA_FILTER_ABSENT;
+			continue;
+		}
+		c->kind = TA_FILTER_IN;
+		c->first = 0;
+		for (int k = 0; k < a->nconds - 1; k++)
+			if (a->conds[k].kind == TA_FILTER_IN)
+				c->first = a->conds[k].first + a->conds[k].nvalues;
+		c->nvalues = 0;
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			nelems;
+			int			used = 0;
+
+			for (int k = 0; k < c->first; k++)
+				used = Max(used, a->value_off[k] + a->value_len[k] + 1);
+			deconstruct_array(DatumGetArrayTypeP(values), TEXTOID, -1, false,
+							  TYPALIGN_INT, &elems, &nulls, &nelems);
+			for (int k = 0; k < nelems; k++)
+			{
+				char	   *v = nulls[k] ? NULL : TextDatumGetCString(elems[k]);
+				int			len = v ? (int) strlen(v) : 0;
+
+				if (v == NULL || c->first + c->nvalues == TA_MAX_FILTER_VALUES ||
+					used + len + 1 > TA_FILTER_TEXT)
+					continue;	/* beyond what the trigger allows */
+				memcpy(a->filter_text + used, v, len + 1);
+				a->value_off[c->first + c->nvalues] = (uint16) used;
+				a->value_len[c->first + c->nvalues] = (uint16) len;
+				c->nvalues++;
+				used += len + 1;
+			}
+		}
+	}
+}
+
+/* Is want the same aggregate as cur (its open groups stay valid)? */
+static bool
+same_definition(const TaAggregate *want, const TaAggregate *cur)
+{
+	return strcmp(want->name, cur->name) == 0 &&
+		want->ndims == cur->ndims &&
+		memcmp(want->dims, cur->dims, sizeof(int) * cur->ndims) == 0 &&
+		memcmp(want->dim_names, cur->dim_names, sizeof(cur->dim_names)) == 0 &&
+		want->nmetrics == cur->nmetrics &&
+		memcmp(want->metrics, cur->metrics, sizeof(int) * cur->nmetrics) == 0 &&
+		memcmp(want->metric_names, cur->metric_names, sizeof(cur->metric_names)) == 0 &&
+		want->nconds == cur->nconds &&
+		memcmp(want->conds, cur->conds, sizeof(TaFilterCond) * cur->nconds) == 0 &&
+		memcmp(want->value_off, cur->value_off, sizeof(cur->value_off)) == 0 &&
+		memcmp(want->value_len, cur->value_len, sizeof(cur->value_len)) == 0 &&
+		memcmp(want->filter_text, cur->filter_text, sizeof(cur->filter_text)) == 0;
+}
+
+/*
+ * Does the aggregate count this event?  Every test of its filter must hold;
+ * a value is compared with the field's text (an integer's is its decimal
+ * form).
+ */
+bool
+catalog_wants(const TaAggregate *agg, const TaEvent *ev)
+{
+	for (int i = 0; i < agg->nconds; i++)
+	{
+		const TaFilterCond *c = &agg->conds[i];
+		const char *v = ev->field[c->field];
+		bool		match = false;
+
+		switch (c->kind)
+		{
+			case TA_FILTER_PRESENT:
+				match = v != NULL;
+				break;
+			case TA_FILTER_ABSENT:
+				match = v == NULL;
+				break;
+			case TA_FILTER_IN:
+				for (int k = c->first; k < c->first + c->nvalues && v != NULL && !match; k++)
+					match = agg->value_len[k] == ev->field_len[c->field] &&
+						memcmp(agg->filter_text + agg->value_off[k], v, agg->value_len[k]) == 0;
+				break;
+		}
+		if (!match)
+			return false;
+	}
+	return true;
+}
+
+/*
  * Read trafficagg.aggregates and update the shared catalog.  Caller is in a
  * transaction with SPI connected.
  *
@@ -197,6 +329,7 @@ catalog_sync(void)
 	bool		have_table;
 	TaMapping  *map = palloc(sizeof(TaMapping));
 	StringInfoData unresolved;
+	char		(*filter_names)[TA_MAX_FILTER_FIELDS][NAMEDATALEN];
 
 	initStringInfo(&removed);
 	initStringInfo(&left_out);
@@ -213,7 +346,11 @@ catalog_sync(void)
 				rows[nrows++] = def->fields[f];
 	}
 
-	ret = SPI_execute("SELECT name, dimensions FROM trafficagg.aggregates"
+	/* (metrics and filters came with the field mapping, in 0.4.0) */
+	ret = SPI_execute(have_table
+					  ? "SELECT name, dimensions, metrics FROM trafficagg.aggregates"
+					  " ORDER BY created_at, name"
+					  : "SELECT name, dimensions, NULL::text[] FROM trafficagg.aggregates"
 					  " ORDER BY created_at, name", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed reading trafficagg.aggregates: %d", ret);
@@ -233,18 +370,30 @@ catalog_sync(void)
 		TaAggregate *a = &want[nwant];
 
 		strlcpy(a->name, name, sizeof(a->name));
+		/* names now, field slots under the lock (below) */
 		if (!isnull)
 		{
 			deconstruct_array(DatumGetArrayTypeP(dims), TEXTOID, -1, false,
 							  TYPALIGN_INT, &elems, &nulls, &nelems);
-			/* names now, field slots under the lock (below) */
 			for (int i = 0; i < nelems && i < TA_MAX_DIMENSIONS; i++)
 				if (!nulls[i])
 					strlcpy(a->dim_names[a->ndims++], TextDatumGetCString(elems[i]), NAMEDATALEN);
 		}
+		dims = SPI_getbinval(tup, desc, 3, &isnull);
+		if (!isnull)
+		{
+			deconstruct_array(DatumGetArrayTypeP(dims), TEXTOID, -1, false,
+							  TYPALIGN_INT, &elems, &nulls, &nelems);
+			for (int i = 0; i < nelems && i < TA_MAX_METRICS; i++)
+				if (!nulls[i])
+					strlcpy(a->metric_names[a->nmetrics++], TextDatumGetCString(elems[i]), NAMEDATALEN);
+		}
 		a->in_use = true;
 		nwant++;
 	}
+	filter_names = palloc0(Max(nwant, 1) * sizeof(*filter_names));
+	if (have_table)
+		read_filters(want, nwant, filter_names);
 
 	LWLockAcquire(cat->lock, LW_EXCLUSIVE);
 	assign_field_slots(&cat->mapping, rows, nrows, map);
@@ -264,6 +413,38 @@ catalog_sync(void)
 			}
 			want[w].dims[i] = f;
 		}
+	/* metrics: numeric fields; filters: fields with a text */
+	for (int w = 0; w < nwant; w++)
+	{
+		for (int i = 0; i < want[w].nmetrics && want[w].in_use; i++)
+		{
+			int			f = mapping_find(map, want[w].metric_names[i]);
+
+			if (f < 0 || (map->fields[f].type != TA_TYPE_NUMBER &&
+						  map->fields[f].type != TA_TYPE_INTEGER))
+			{
+				appendStringInfo(&unresolved, "%s\"%s\" (metric \"%s\")",
+								 unresolved.len ? ", " : "", want[w].name, want[w].metric_names[i]);
+				want[w].in_use = false;
+			}
+			else
+				want[w].metrics[i] = f;
+		}
+		for (int i = 0; i < want[w].nconds && want[w].in_use; i++)
+		{
+			int			f = mapping_find(map, filter_names[w][i]);
+
+			if (f < 0 || (map->fields[f].type != TA_TYPE_TEXT &&
+						  map->fields[f].type != TA_TYPE_INTEGER))
+			{
+				appendStringInfo(&unresolved, "%s\"%s\" (filter on \"%s\")",
+								 unresolved.len ? ", " : "", want[w].name, filter_names[w][i]);
+				want[w].in_use = false;
+			}
+			else
+				want[w].conds[i].field = f;
+		}
+	}
 	cat->mapping = *map;
 	/* keep unchanged aggregates in their slots */
 	for (int s = 0; s < ta_max_aggregates; s++)
@@ -275,10 +456,7 @@ catalog_sync(void)
 			continue;
 		for (int w = 0; w < nwant; w++)
 		{
-			if (!keep[w] && want[w].in_use && strcmp(want[w].name, cur->name) == 0 &&
-				want[w].ndims == cur->ndims &&
-				memcmp(want[w].dims, cur->dims, sizeof(int) * cur->ndims) == 0 &&
-				memcmp(want[w].dim_names, cur->dim_names, sizeof(cur->dim_names)) == 0)
+			if (!keep[w] && want[w].in_use && same_definition(&want[w], cur))
 			{
 				keep[w] = found = true;
 				break;
@@ -316,6 +494,7 @@ catalog_sync(void)
 	pfree(keep);
 	pfree(rows);
 	pfree(map);
+	pfree(filter_names);
 
 	if (unresolved.len > 0 &&
 		(last_unresolved == NULL || strcmp(last_unresolved, unresolved.data) != 0))
@@ -461,4 +640,16 @@ catalog_mapping(void)
 		local_mapping_valid = true;
 	}
 	return &local_mapping;
+}
+
+/* Metric fields of the aggregate in slot agg. */
+int
+catalog_nmetrics(int agg)
+{
+	int			n;
+
+	LWLockAcquire(cat->lock, LW_SHARED);
+	n = cat->aggs[agg].nmetrics;
+	LWLockRelease(cat->lock);
+	return n;
 }

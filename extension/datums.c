@@ -68,3 +68,40 @@ ta_us_sum_to_numeric(int128 us)
 	return DirectFunctionCall3(numeric_in, CStringGetDatum(p),
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
+
+/*
+ * Millionths (a metric field's sum, minimum or maximum) as an exact numeric,
+ * trailing zeros of the fraction left out: 19990000 is 19.99.
+ */
+Datum
+ta_micro_to_numeric(int128 v)
+{
+	char		buf[56];
+	char	   *p = buf + sizeof(buf);
+	bool		neg = v < 0;
+	uint128		u = neg ? -(uint128) v : (uint128) v;
+	int			digits = 0;
+	bool		in_fraction_zeros = true;
+
+	*--p = '\0';
+	do
+	{
+		int			d = (int) (u % 10);
+
+		u /= 10;
+		digits++;
+		if (digits <= 6 && in_fraction_zeros && d == 0)
+			;					/* a trailing zero of the fraction */
+		else
+		{
+			in_fraction_zeros = false;
+			*--p = '0' + d;
+		}
+		if (digits == 6 && !in_fraction_zeros)
+			*--p = '.';
+	} while (u > 0 || digits < 7);
+	if (neg)
+		*--p = '-';
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(p),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}

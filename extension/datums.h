@@ -12,6 +12,7 @@
 
 extern Datum ta_us_to_numeric(int64 us);
 extern Datum ta_us_sum_to_numeric(int128 us);
+extern Datum ta_micro_to_numeric(int128 v);
 extern Datum ta_datum_array(Datum *values, bool *nulls, int n, Oid type);
 
 #endif							/* TRAFFICAGG_DATUMS_H */

@@ -1077,6 +1077,11 @@ apply_field(int slot, const TaFieldDef *d, const TaMessage *msg, const JsonField
 					ev->has_latency = true;
 					ev->latency_us = f.i * d->unit_us;
 				}
+				if (f.i >= -TA_MAX_METRIC_VALUE && f.i <= TA_MAX_METRIC_VALUE)
+				{
+					ev->has_num[slot] = true;
+					ev->num_micro[slot] = f.i * 1000000;
+				}
 				n = snprintf(buf, sizeof(buf), "%lld", (long long) f.i);
 				ev->field[slot] = keep_bytes(ev, buf, n);
 				ev->field_len[slot] = (uint32) n;
@@ -1095,6 +1100,16 @@ apply_field(int slot, const TaFieldDef *d, const TaMessage *msg, const JsonField
 				ev->latency_us = f.type == JV_INTEGER ? f.i * d->unit_us
 					: (int64) llround(f.d * (double) d->unit_us);
 			}
+			/* as a metric, kept in millionths: exact for up to six decimals */
+			if (f.d >= -(double) TA_MAX_METRIC_VALUE && f.d <= (double) TA_MAX_METRIC_VALUE)
+			{
+				ev->has_num[slot] = true;
+				ev->num_micro[slot] = f.type == JV_INTEGER ? f.i * 1000000
+					: (int64) llround(f.d * 1e6);
+			}
+			else if (d->role != TA_ROLE_LATENCY)
+				REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" is %g, not between -9e12 and 9e12",
+					   what, f.d);
 			break;
 	}
 	if (d->role == TA_ROLE_USER_ID && ev->field[slot] != NULL)

@@ -19,6 +19,7 @@
 #define TA_MAX_FIELDS			32	/* fields of the mapping */
 #define TA_MAX_PATH_LEN			128 /* bytes of a field's path, with NUL */
 #define TA_MAX_PATH_DEPTH		8	/* segments of a path */
+#define TA_MAX_METRIC_VALUE		INT64CONST(9000000000000)	/* |number fields| */
 
 typedef enum TaFieldSource
 {
@@ -127,6 +128,8 @@ typedef struct TaEvent
 	int32		status_code;
 	bool		has_latency;
 	int64		latency_us;		/* the latency role's field in microseconds */
+	bool		has_num[TA_MAX_FIELDS]; /* integer and number fields ... */
+	int64		num_micro[TA_MAX_FIELDS];	/* ... in millionths (metrics) */
 	char	   *strings;		/* the field strings, NUL-terminated */
 	size_t		strings_used;
 } TaEvent;

@@ -132,7 +132,17 @@ static const Oid metric_param_type[MP_COUNT] = {
 #define P_WINDOW_END			1
 #define P_DIM(d)				(2 + (d))
 #define P_METRIC(agg, mp)		(2 + (agg)->ndims + (mp))
-#define P_COUNT(agg)			(2 + (agg)->ndims + MP_COUNT)
+/* then per metric field: count, sum, min, max */
+#define FM_COUNT				0
+#define FM_SUM					1
+#define FM_MIN					2
+#define FM_MAX					3
+#define FM_PARAMS				4
+#define P_FIELD_METRIC(agg, i, k) (2 + (agg)->ndims + MP_COUNT + FM_PARAMS * (i) + (k))
+#define P_COUNT(agg)			(2 + (agg)->ndims + MP_COUNT + FM_PARAMS * (agg)->nmetrics)
+
+static const char *const field_metric_suffix[FM_PARAMS] = {"_count", "_sum", "_min", "_max"};
+static const Oid field_metric_type[FM_PARAMS] = {INT8OID, NUMERICOID, NUMERICOID, NUMERICOID};
 
 /*
  * Write the groups of aggregate agg among groups[0..n).  Returns rows.
@@ -213,6 +223,20 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 			SET(P_METRIC(agg, MP_LATENCY_P99),
 				Float8GetDatum(latency_percentile(g->latency, 0.99, lo, hi)));
 		}
+		for (int m = 0; m < agg->nmetrics; m++)
+		{
+			SET(P_FIELD_METRIC(agg, m, FM_COUNT), Int64GetDatum(g->m.fm[m].count));
+			if (g->m.fm[m].count == 0)
+			{
+				SET_NULL(P_FIELD_METRIC(agg, m, FM_SUM));
+				SET_NULL(P_FIELD_METRIC(agg, m, FM_MIN));
+				SET_NULL(P_FIELD_METRIC(agg, m, FM_MAX));
+				continue;
+			}
+			SET(P_FIELD_METRIC(agg, m, FM_SUM), ta_micro_to_numeric(g->m.fm[m].sum));
+			SET(P_FIELD_METRIC(agg, m, FM_MIN), ta_micro_to_numeric(g->m.fm[m].min));
+			SET(P_FIELD_METRIC(agg, m, FM_MAX), ta_micro_to_numeric(g->m.fm[m].max));
+		}
 		rows++;
 	}
 #undef SET
@@ -228,8 +252,10 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 			t = TIMESTAMPTZOID;
 		else if (c < P_METRIC(agg, 0))
 			t = TEXTOID;
-		else
+		else if (c < P_FIELD_METRIC(agg, 0, 0))
 			t = metric_param_type[c - P_METRIC(agg, 0)];
+		else
+			t = field_metric_type[(c - P_FIELD_METRIC(agg, 0, 0)) % FM_PARAMS];
 		params[c] = ta_datum_array(cols[c], nulls[c], rows, t);
 		types[c] = get_array_type(t);
 	}
@@ -242,15 +268,24 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 		appendStringInfo(&sql, ", %s", quote_identifier(agg->dim_names[d]));
 	appendStringInfoString(&sql, ", events, errors, client_errors, latency_count,"
 						   " latency_sum, latency_min, latency_max, users, unique_users,"
-						   " latency, latency_p50, latency_p95, latency_p99) SELECT ");
+						   " latency, latency_p50, latency_p95, latency_p99");
+	for (int m = 0; m < agg->nmetrics; m++)
+		for (int k = 0; k < FM_PARAMS; k++)
+			appendStringInfo(&sql, ", %s",
+							 quote_identifier(psprintf("%s%s", agg->metric_names[m],
+													   field_metric_suffix[k])));
+	appendStringInfoString(&sql, ") SELECT ");
 	for (int c = 0; c < P_METRIC(agg, MP_USERS); c++)
 		appendStringInfo(&sql, "c%d, ", c + 1);
 	appendStringInfo(&sql, "trafficagg.users_value(c%d),"
 					 " trafficagg.users_count(trafficagg.users_value(c%d)),"
-					 " trafficagg.latency_value(c%d), c%d, c%d, c%d FROM ROWS FROM (",
+					 " trafficagg.latency_value(c%d), c%d, c%d, c%d",
 					 P_METRIC(agg, MP_USERS) + 1, P_METRIC(agg, MP_USERS) + 1,
 					 P_METRIC(agg, MP_LATENCY) + 1, P_METRIC(agg, MP_LATENCY_P50) + 1,
 					 P_METRIC(agg, MP_LATENCY_P95) + 1, P_METRIC(agg, MP_LATENCY_P99) + 1);
+	for (int c = P_FIELD_METRIC(agg, 0, 0); c < nparams; c++)
+		appendStringInfo(&sql, ", c%d", c + 1);
+	appendStringInfoString(&sql, " FROM ROWS FROM (");
 	for (int c = 0; c < nparams; c++)
 		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", c ? ", " : "", c + 1);
 	appendStringInfoString(&sql, ") AS x(");
@@ -271,6 +306,19 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 						   " users = trafficagg.users_merge(t.users, excluded.users),"
 						   " unique_users = trafficagg.users_count(trafficagg.users_merge(t.users, excluded.users)),"
 						   " latency = trafficagg.latency_merge(t.latency, excluded.latency)");
+	for (int m = 0; m < agg->nmetrics; m++)
+	{
+		const char *c = quote_identifier(psprintf("%s_count", agg->metric_names[m]));
+		const char *sm = quote_identifier(psprintf("%s_sum", agg->metric_names[m]));
+		const char *mn = quote_identifier(psprintf("%s_min", agg->metric_names[m]));
+		const char *mx = quote_identifier(psprintf("%s_max", agg->metric_names[m]));
+
+		appendStringInfo(&sql, ", %s = t.%s OPERATOR(pg_catalog.+) excluded.%s,"
+						 " %s = CASE WHEN t.%s IS NULL THEN excluded.%s WHEN excluded.%s IS NULL THEN t.%s"
+						 " ELSE t.%s OPERATOR(pg_catalog.+) excluded.%s END,"
+						 " %s = least(t.%s, excluded.%s), %s = greatest(t.%s, excluded.%s)",
+						 c, c, c, sm, sm, sm, sm, sm, sm, sm, mn, mn, mn, mx, mx, mx);
+	}
 	/* a merged row's percentiles come from the merged digest */
 	for (int k = 0; k < 3; k++)
 	{

@@ -344,6 +344,10 @@ typedef enum GroupsColumn
 	GC_LATENCY_P50,
 	GC_LATENCY_P95,
 	GC_LATENCY_P99,
+	GC_METRIC_COUNTS,			/* the aggregate's metric fields, in order */
+	GC_METRIC_SUMS,
+	GC_METRIC_MINS,
+	GC_METRIC_MAXS,
 	GC_COUNT
 } GroupsColumn;
 
@@ -359,6 +363,8 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int			agg;
 	int			ndims;
+	int			nmetrics;
+	bool		with_metrics;
 	TaGroupCopy *groups;
 	int			n;
 
@@ -376,8 +382,12 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 				 errmsg("trafficagg aggregate \"%s\" does not exist", name),
 				 errhint("Aggregates are the rows of trafficagg.aggregates; after adding one, reload the configuration.")));
 	ndims = catalog_ndims(agg);
+	nmetrics = catalog_nmetrics(agg);
 
-	check_result_columns(rsinfo, GC_COUNT, "trafficagg.groups()");
+	/* groups() (views made before 0.4.0) has no metric fields, live_groups() has */
+	with_metrics = rsinfo->setDesc->natts == GC_COUNT;
+	check_result_columns(rsinfo, with_metrics ? GC_COUNT : GC_METRIC_COUNTS,
+						 "trafficagg.groups()");
 	n = store_collect_live(agg, &groups);
 	for (int i = 0; i < n; i++)
 	{
@@ -423,6 +433,27 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 		}
 		else
 			nulls[GC_LATENCY_HISTOGRAM] = nulls[GC_LATENCY_P50] = nulls[GC_LATENCY_P95] = nulls[GC_LATENCY_P99] = true;
+		if (with_metrics)
+		{
+			Datum		counts[TA_MAX_METRICS],
+						sums[TA_MAX_METRICS],
+						mins[TA_MAX_METRICS],
+						maxs[TA_MAX_METRICS];
+			bool		none[TA_MAX_METRICS];
+
+			for (int m = 0; m < nmetrics; m++)
+			{
+				none[m] = g->m.fm[m].count == 0;
+				counts[m] = Int64GetDatum(g->m.fm[m].count);
+				sums[m] = none[m] ? (Datum) 0 : ta_micro_to_numeric(g->m.fm[m].sum);
+				mins[m] = none[m] ? (Datum) 0 : ta_micro_to_numeric(g->m.fm[m].min);
+				maxs[m] = none[m] ? (Datum) 0 : ta_micro_to_numeric(g->m.fm[m].max);
+			}
+			values[GC_METRIC_COUNTS] = ta_datum_array(counts, NULL, nmetrics, INT8OID);
+			values[GC_METRIC_SUMS] = ta_datum_array(sums, none, nmetrics, NUMERICOID);
+			values[GC_METRIC_MINS] = ta_datum_array(mins, none, nmetrics, NUMERICOID);
+			values[GC_METRIC_MAXS] = ta_datum_array(maxs, none, nmetrics, NUMERICOID);
+		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

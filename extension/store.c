@@ -343,8 +343,21 @@ resolve_fields(const TaEvent *ev, const bool *used, uint32 *ids, LWLockMode *mod
 }
 
 static inline void
-metrics_add(TaMetrics *m, const TaEvent *ev)
+metrics_add(TaMetrics *m, const TaEvent *ev, const TaAggregate *agg)
 {
+	for (int i = 0; i < agg->nmetrics; i++)
+	{
+		int			f = agg->metrics[i];
+
+		if (!ev->has_num[f])
+			continue;
+		if (m->fm[i].count == 0 || ev->num_micro[f] < m->fm[i].min)
+			m->fm[i].min = ev->num_micro[f];
+		if (m->fm[i].count == 0 || ev->num_micro[f] > m->fm[i].max)
+			m->fm[i].max = ev->num_micro[f];
+		m->fm[i].count++;
+		m->fm[i].sum += ev->num_micro[f];
+	}
 	/* the sketches (sketch.c) are added by the caller */
 	m->events++;
 	if (ev->has_status)
@@ -422,8 +435,9 @@ catalog_snapshot(void)
  * A window ending at or before the cutoff is skipped, checked under the
  * partition lock; the cutoff is the current watermark, or *fixed_cutoff if
  * given (replay after a restart, see ingest.c).
- * Returns true if the event went into at least one window; false with *full
- * unset means it is late; false with *full set means there was no room for
+ * Returns true if the event went into at least one window (or would have,
+ * had an aggregate's filter wanted it); false with *full unset means it is
+ * late; false with *full set means there was no room for
  * its new groups, and nothing was added.
  */
 bool
@@ -440,6 +454,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	const bool *used = catalog_used_fields;
 	int64		watermark = fixed_cutoff ? *fixed_cutoff : watermark_get();
 	bool		added = false;
+	bool		any_open = false;	/* a window the event belongs to is open */
+	bool		wanted[TA_MAX_AGGREGATES];
 	bool		far_from_full;
 	uint64		user_hash = 0;
 
@@ -472,17 +488,22 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	far_from_full = pg_atomic_read_u32(&dict->ngroups) + 2 * TA_FAST_PATH_KEYS <=
 		(uint32) ta_max_groups;
 
+	/* the aggregates whose filters let the event in */
+	for (int a = 0; a < ta_max_aggregates; a++)
+		wanted[a] = aggs[a].in_use && catalog_wants(&aggs[a], ev);
+
 	/* build the keys; count the groups that don't exist yet */
 	for (int w = 0; w < nstarts; w++)
 	{
 		if (window_end(starts[w]) <= watermark)
 			continue;
+		any_open = true;
 		for (int a = 0; a < ta_max_aggregates; a++)
 		{
 			GroupKey   *k = &keys[nkeys];
 			LWLock	   *lock;
 
-			if (!aggs[a].in_use)
+			if (!wanted[a])
 				continue;
 			memset(k, 0, sizeof(GroupKey));
 			k->agg = a;
@@ -589,7 +610,7 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 				continue;
 			}
 		}
-		metrics_add(&g->m, ev);
+		metrics_add(&g->m, ev, &aggs[keys[i].agg]);
 		if (ev->user_id != NULL)
 			users_add(&g->sk, user_hash);
 		if (ev->has_latency)
@@ -603,7 +624,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	if (!added && dict_mode == LW_EXCLUSIVE)
 		dict->orphans = true;
 	LWLockRelease(store_shared->dict_lock);
-	return added;
+	/* an on-time event no aggregate's filter wants is accepted all the same */
+	return added || (nkeys == 0 && any_open);
 }
 
 /* The setting whose limit the last "full" answer of this process hit. */

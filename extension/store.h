@@ -10,6 +10,7 @@
 #ifndef TRAFFICAGG_STORE_H
 #define TRAFFICAGG_STORE_H
 
+#include "catalog.h"
 #include "event.h"
 #include "sketch.h"
 
@@ -24,6 +25,14 @@ typedef struct TaMetrics
 								 * after 9,223 events */
 	int64		latency_min_us;
 	int64		latency_max_us;
+	/* the aggregate's metric fields, in millionths of their unit */
+	struct
+	{
+		int64		count;
+		int64		min;
+		int64		max;
+		int128		sum;
+	}			fm[TA_MAX_METRICS];
 } TaMetrics;
 
 /* A group copied out of shared memory, with its dimension values resolved. */

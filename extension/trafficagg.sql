@@ -52,8 +52,8 @@ COMMENT ON TABLE @extschema@.fields IS
   'trafficagg field mapping: where each field of an event comes from, its type and role';
 
 -- Runs as whoever changes trafficagg.fields: only pg_catalog on its
--- search_path.  A field an aggregate groups by can't be removed, renamed or
--- made a type that can't be grouped by; at most 32 fields.
+-- search_path.  A field an aggregate uses can't be removed, renamed or made
+-- a type it can't use; at most 32 fields.
 CREATE FUNCTION @extschema@.fields_changed() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -69,15 +69,19 @@ BEGIN
         END IF;
         RETURN NEW;
     END IF;
-    IF TG_OP = 'DELETE' OR NEW.name IS DISTINCT FROM OLD.name
-       OR NEW.type NOT IN ('text', 'integer') THEN
-        SELECT string_agg(a.name, ', ' ORDER BY a.name) INTO used
-          FROM @extschema@.aggregates a WHERE OLD.name = ANY (a.dimensions);
-        IF used IS NOT NULL THEN
-            RAISE EXCEPTION 'field "%" is a dimension of the trafficagg aggregate %', OLD.name, used
-                USING ERRCODE = 'dependent_objects_still_exist',
-                      HINT = 'Delete those aggregates first, or keep the field''s name and a type of text or integer.';
-        END IF;
+    -- as a dimension or in a filter: text or integer; as a metric: number or integer
+    SELECT string_agg(a.name, ', ' ORDER BY a.name) INTO used
+      FROM @extschema@.aggregates a
+     WHERE ((OLD.name = ANY (a.dimensions) OR a.filter ? OLD.name)
+            AND (TG_OP = 'DELETE' OR NEW.name IS DISTINCT FROM OLD.name
+                 OR NEW.type NOT IN ('text', 'integer')))
+        OR (OLD.name = ANY (a.metrics)
+            AND (TG_OP = 'DELETE' OR NEW.name IS DISTINCT FROM OLD.name
+                 OR NEW.type NOT IN ('number', 'integer')));
+    IF used IS NOT NULL THEN
+        RAISE EXCEPTION 'field "%" is used by the trafficagg aggregate %', OLD.name, used
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Delete those aggregates first, or keep the field''s name and a type they can use.';
     END IF;
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END;
@@ -140,11 +144,23 @@ RETURN pg_catalog.cardinality(dims) OPERATOR(pg_catalog.<=) 8
 
 CREATE TABLE @extschema@.aggregates (
     name        text PRIMARY KEY
+                CONSTRAINT aggregates_name_check
                 CHECK (name ~ '^[a-z][a-z0-9_]{0,39}$'
-                       AND name NOT IN ('aggregates', 'kafka_offsets', 'rejected_events', 'status')),
+                       AND name NOT IN ('aggregates', 'fields', 'kafka_offsets', 'rejected_events',
+                                        'spilled_windows', 'status')),
     dimensions  text[] NOT NULL DEFAULT '{}'
                 CHECK (@extschema@.valid_dimensions(dimensions)),
-    created_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    -- numeric fields whose count, sum, minimum and maximum each row keeps
+    metrics     text[] NOT NULL DEFAULT '{}'
+                CONSTRAINT aggregates_metrics_check
+                CHECK (pg_catalog.cardinality(metrics) OPERATOR(pg_catalog.<=) 4
+                       AND @extschema@.valid_dimensions(metrics)),
+    -- which events the aggregate counts: {"field": value, "field": [values],
+    -- "field": true (present), "field": false (absent)}, all must hold
+    filter      jsonb
+                CONSTRAINT aggregates_filter_check
+                CHECK (pg_catalog.jsonb_typeof(filter) OPERATOR(pg_catalog.=) 'object')
 );
 COMMENT ON TABLE @extschema@.aggregates IS
   'trafficagg aggregates: each row is maintained in the table trafficagg.<name>';
@@ -214,7 +230,8 @@ COMMENT ON FUNCTION @extschema@.latency_percentile(tdigest, double precision) IS
 -- superuser, usually), so its search_path holds only pg_catalog: every other
 -- name, in it and in the views it creates, is schema-qualified, hll's
 -- functions by the schema hll is installed in.
-CREATE FUNCTION @extschema@.create_aggregate_objects(agg_name text, dims text[])
+CREATE FUNCTION @extschema@.create_aggregate_objects(agg_name text, dims text[],
+                                                     metrics text[] DEFAULT '{}')
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
 DECLARE
@@ -229,9 +246,26 @@ DECLARE
         'latency', @extschema@.latency_type(), 'latency_p50', 'double precision',
         'latency_p95', 'double precision', 'latency_p99', 'double precision'];
     sketch_defs text := '';
+    -- per metric field m: m_count, m_sum, m_min, m_max, after the sketches
+    metric_cols text[] := '{}';
+    live_metrics text := '';
+    rt_metrics text := '';
     existed  boolean := to_regclass(t) IS NOT NULL;
     i        int;
 BEGIN
+    FOR i IN 1 .. coalesce(cardinality(metrics), 0) LOOP
+        metric_cols := metric_cols || ARRAY[
+            metrics[i] || '_count', 'bigint', metrics[i] || '_sum', 'numeric',
+            metrics[i] || '_min', 'numeric', metrics[i] || '_max', 'numeric'];
+        live_metrics := live_metrics || format(
+            ', metric_counts[%1$s] AS %2$I, metric_sums[%1$s] AS %3$I,'
+            ' metric_mins[%1$s] AS %4$I, metric_maxs[%1$s] AS %5$I', i,
+            metrics[i] || '_count', metrics[i] || '_sum', metrics[i] || '_min', metrics[i] || '_max');
+        rt_metrics := rt_metrics || format(
+            ', sum(%1$I)::bigint AS %1$I, sum(%2$I) AS %2$I, min(%3$I) AS %3$I, max(%4$I) AS %4$I',
+            metrics[i] || '_count', metrics[i] || '_sum', metrics[i] || '_min', metrics[i] || '_max');
+    END LOOP;
+    sketch_cols := sketch_cols || metric_cols;
     FOR i IN 1 .. cardinality(sketch_cols) BY 2 LOOP
         sketch_defs := sketch_defs || format('%I %s, ', sketch_cols[i], sketch_cols[i + 1]);
     END LOOP;
@@ -275,11 +309,11 @@ BEGIN
         'CREATE OR REPLACE VIEW %s AS SELECT window_start, window_end, %s'
         ' events, errors, client_errors, latency_count, latency_sum, latency_min, latency_max,'
         ' users, @extschema@.users_count(users) AS unique_users, latency,'
-        ' latency_p50, latency_p95, latency_p99'
+        ' latency_p50, latency_p95, latency_p99%s'
         ' FROM (SELECT g.*, @extschema@.users_value(g.users_bytes) AS users,'
         '              @extschema@.latency_digest(g.latency_histogram) AS latency'
-        '       FROM @extschema@.groups(%L) AS g) AS g',
-        format('@extschema@.%I', agg_name || '_live'), live_dims, agg_name);
+        '       FROM @extschema@.live_groups(%L) AS g) AS g',
+        format('@extschema@.%I', agg_name || '_live'), live_dims, live_metrics, agg_name);
 
     EXECUTE format(
         'CREATE OR REPLACE VIEW %1$s AS SELECT window_start, window_end%2$s,'
@@ -297,11 +331,11 @@ BEGIN
         ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.95)'
         '      ELSE max(latency_p95) END AS latency_p95,'
         ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.99)'
-        '      ELSE max(latency_p99) END AS latency_p99'
+        '      ELSE max(latency_p99) END AS latency_p99%6$s'
         ' FROM (SELECT * FROM %3$s UNION ALL SELECT * FROM %4$s) AS u'
         ' GROUP BY window_start, window_end%2$s',
         format('@extschema@.%I', agg_name || '_realtime'), dim_list,
-        t, format('@extschema@.%I', agg_name || '_live'), hll);
+        t, format('@extschema@.%I', agg_name || '_live'), hll, rt_metrics);
 
     -- Rollups of the real-time rows to hours and days (UTC), for tumbling
     -- windows that divide them: exact sums, the union of the users sketches
@@ -320,11 +354,11 @@ BEGIN
             ' @extschema@.latency_union(latency) AS latency,'
             ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.5) AS latency_p50,'
             ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.95) AS latency_p95,'
-            ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.99) AS latency_p99'
+            ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.99) AS latency_p99%6$s'
             ' FROM %4$s GROUP BY 1, 2%3$s',
             format('@extschema@.%I', agg_name || (ARRAY['_hourly', '_daily'])[i]),
             (ARRAY['1 hour', '1 day'])[i], dim_list,
-            format('@extschema@.%I', agg_name || '_realtime'), hll);
+            format('@extschema@.%I', agg_name || '_realtime'), hll, rt_metrics);
     END LOOP;
 
     EXECUTE format('GRANT SELECT ON %s, %s, %s, %s, %s TO PUBLIC', t,
@@ -364,11 +398,40 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Dimensions are fields of trafficagg.fields; add the field there first.';
         END IF;
-        PERFORM @extschema@.create_aggregate_objects(NEW.name, NEW.dimensions);
+        -- metrics are numeric fields; their columns must not clash with a dimension
+        SELECT string_agg(format('"%s"', m), ', ') INTO v
+          FROM unnest(NEW.metrics) AS m
+         WHERE NOT EXISTS (SELECT FROM @extschema@.fields f
+                           WHERE f.name = m AND f.type IN ('number', 'integer'))
+            OR EXISTS (SELECT FROM unnest(NEW.dimensions) AS d
+                        WHERE d IN (m || '_count', m || '_sum', m || '_min', m || '_max'));
+        IF v IS NOT NULL THEN
+            RAISE EXCEPTION 'trafficagg aggregate "%": metric % is not a field of type number or integer', NEW.name, v
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Metrics are fields of trafficagg.fields whose count, sum, minimum and maximum the rows keep.';
+        END IF;
+        -- a filter names fields that can be compared: {"field": "value" | 7 | ["a", "b"] | true | false}
+        SELECT string_agg(format('"%s"', f.key), ', ') INTO v
+          FROM jsonb_each(NEW.filter) AS f
+         WHERE NOT EXISTS (SELECT FROM @extschema@.fields d
+                           WHERE d.name = f.key AND d.type IN ('text', 'integer'))
+            OR NOT (jsonb_typeof(f.value) IN ('string', 'number', 'boolean')
+                    OR (jsonb_typeof(f.value) = 'array' AND jsonb_array_length(f.value) BETWEEN 1 AND 16
+                        AND NOT EXISTS (SELECT FROM jsonb_array_elements(f.value) AS e
+                                         WHERE jsonb_typeof(e) NOT IN ('string', 'number'))))
+            OR (jsonb_typeof(f.value) = 'number' AND f.value::text !~ '^-?[0-9]+$');
+        IF v IS NOT NULL OR (SELECT count(*) FROM jsonb_object_keys(NEW.filter)) > 8
+           OR octet_length(NEW.filter::text) > 1024 THEN
+            RAISE EXCEPTION 'trafficagg aggregate "%": invalid filter %', NEW.name, coalesce(v, NEW.filter::text)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'A filter is a JSON object of at most 8 fields of type text or integer, each a value, a list of up to 16 values (strings or integers), true (present) or false (absent); at most 1 kB.';
+        END IF;
+        PERFORM @extschema@.create_aggregate_objects(NEW.name, NEW.dimensions, NEW.metrics);
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' THEN
-        IF NEW.name IS DISTINCT FROM OLD.name OR NEW.dimensions IS DISTINCT FROM OLD.dimensions THEN
-            RAISE EXCEPTION 'the name and dimensions of a trafficagg aggregate cannot be changed'
+        IF NEW.name IS DISTINCT FROM OLD.name OR NEW.dimensions IS DISTINCT FROM OLD.dimensions
+           OR NEW.metrics IS DISTINCT FROM OLD.metrics OR NEW.filter IS DISTINCT FROM OLD.filter THEN
+            RAISE EXCEPTION 'the name, dimensions, metrics and filter of a trafficagg aggregate cannot be changed'
                 USING ERRCODE = 'feature_not_supported',
                       HINT = 'Delete the aggregate and insert a new one under another name.';
         END IF;
@@ -495,7 +558,22 @@ CREATE FUNCTION @extschema@.groups(aggregate text,
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'trafficagg_groups' LANGUAGE C VOLATILE STRICT;
 COMMENT ON FUNCTION @extschema@.groups(text) IS
-  'groups of an aggregate held in shared memory and not yet visible in its table';
+  'groups of an aggregate held in shared memory (without metric fields: live_groups has them)';
+
+CREATE FUNCTION @extschema@.live_groups(aggregate text,
+    OUT window_start timestamptz, OUT window_end timestamptz, OUT dims text[],
+    OUT events bigint, OUT errors bigint, OUT client_errors bigint,
+    OUT latency_count bigint, OUT latency_sum numeric,
+    OUT latency_min numeric, OUT latency_max numeric,
+    OUT users_bytes bytea, OUT latency_histogram bytea,
+    OUT latency_p50 double precision, OUT latency_p95 double precision,
+    OUT latency_p99 double precision,
+    OUT metric_counts bigint[], OUT metric_sums numeric[],
+    OUT metric_mins numeric[], OUT metric_maxs numeric[])
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'trafficagg_groups' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.live_groups(text) IS
+  'groups of an aggregate held in shared memory and not yet visible in its table, with its metric fields';
 
 CREATE FUNCTION @extschema@.status(
     OUT source text, OUT topic text, OUT partition integer, OUT assigned boolean,
@@ -527,7 +605,7 @@ REVOKE ALL ON FUNCTION @extschema@.ingest(bytea) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.ingest(text, text, timestamptz, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.flush(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.rewind_watermark(timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION @extschema@.create_aggregate_objects(text, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.create_aggregate_objects(text, text[], text[]) FROM PUBLIC;
 GRANT SELECT ON @extschema@.aggregates, @extschema@.kafka_offsets, @extschema@.spilled_windows,
     @extschema@.status TO PUBLIC;
 

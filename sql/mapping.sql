@@ -58,6 +58,46 @@ SELECT window_start, page, region, events FROM trafficagg.by_url_region
 SELECT country, events, unique_users FROM trafficagg.by_country
  WHERE window_start >= '2026-11-25 00:00:00+00' ORDER BY country NULLS FIRST;
 
+-- Metrics and filters: the sum of order.total per page, purchases only, and
+-- server errors of pages with a region
+INSERT INTO trafficagg.fields (name, path, type) VALUES ('order_total', 'order.total', 'number');
+INSERT INTO trafficagg.aggregates (name, dimensions, metrics)
+  VALUES ('revenue_by_page', '{page}', '{order_total}');
+INSERT INTO trafficagg.aggregates (name, dimensions, metrics, filter)
+  VALUES ('purchases', '{country}', '{order_total}', '{"event_type": "purchase"}');
+INSERT INTO trafficagg.aggregates (name, dimensions, filter)
+  VALUES ('errors_by_page', '{page}', '{"status_code": [500, 502, 503], "region": true}');
+SELECT trafficagg.ingest(e) FROM (VALUES
+  ('{"ts": 1795564980000, "type": "purchase", "request": {"url": "/buy", "status": 200},
+     "geo": {"country": "DE"}, "order": {"total": 19.99}}'),
+  ('{"ts": 1795564981000, "type": "purchase", "request": {"url": "/buy", "status": 503},
+     "geo": {"country": "DE", "region": {"code": 2}}, "order": {"total": 0.01}}'),
+  ('{"ts": 1795564982000, "type": "page_view", "request": {"url": "/buy", "status": 500},
+     "geo": {"country": "FR", "region": {"code": 3}}}'),
+  ('{"ts": 1795564983000, "type": "purchase", "request": {"url": "/buy"}, "geo": {"country": "FR"},
+     "order": {"total": 1000000.123456}}'),
+  ('{"ts": 1795564984000, "type": "page_view", "request": {"url": "/x", "status": 502}}')) AS t(e);
+SELECT page, events, order_total_count, order_total_sum, order_total_min, order_total_max
+  FROM trafficagg.revenue_by_page_live ORDER BY page;
+SELECT trafficagg.flush(true) > 0 AS flushed;
+SELECT page, events, order_total_count, order_total_sum, order_total_min, order_total_max
+  FROM trafficagg.revenue_by_page ORDER BY page;
+SELECT page, events, order_total_sum FROM trafficagg.revenue_by_page_hourly ORDER BY page;
+SELECT country, events, order_total_count, order_total_sum FROM trafficagg.purchases ORDER BY country;
+SELECT page, events, errors FROM trafficagg.errors_by_page ORDER BY page;
+\set VERBOSITY terse
+INSERT INTO trafficagg.aggregates (name, metrics) VALUES ('bad_metric', '{page}');
+INSERT INTO trafficagg.aggregates (name, filter) VALUES ('bad_filter', '{"nope": "x"}');
+INSERT INTO trafficagg.aggregates (name, filter) VALUES ('bad_filter', '{"page": {"a": 1}}');
+INSERT INTO trafficagg.aggregates (name, filter) VALUES ('bad_filter', '{"region": 1.5}');
+INSERT INTO trafficagg.aggregates (name, filter) VALUES ('bad_filter', '["page"]');
+DELETE FROM trafficagg.fields WHERE name = 'order_total';
+UPDATE trafficagg.fields SET type = 'text' WHERE name = 'order_total';
+UPDATE trafficagg.aggregates SET filter = NULL WHERE name = 'purchases';
+\set VERBOSITY default
+DELETE FROM trafficagg.aggregates WHERE name IN ('revenue_by_page', 'purchases', 'errors_by_page');
+DELETE FROM trafficagg.fields WHERE name = 'order_total';
+
 -- 2. Event times in seconds (a fraction of milliseconds exactly), in
 -- microseconds, as numbers or strings; RFC 3339 strings only.  The window
 -- boundary at 00:05 tells the milliseconds apart.

@@ -39,6 +39,12 @@ $node->safe_psql(
 	INSERT INTO trafficagg.fields (name, source, type) VALUES ('account', 'key', 'text');
 	INSERT INTO trafficagg.aggregates VALUES ('by_url_country', '{page,country}');
 	INSERT INTO trafficagg.aggregates VALUES ('by_account', '{account}');
+	-- the sum of order.total per url and country, and purchases only
+	INSERT INTO trafficagg.fields (name, path, type) VALUES ('order_total', 'order.total', 'number');
+	INSERT INTO trafficagg.aggregates (name, dimensions, metrics)
+	  VALUES ('revenue', '{page,country}', '{order_total}');
+	INSERT INTO trafficagg.aggregates (name, dimensions, metrics, filter)
+	  VALUES ('purchases', '{country}', '{order_total}', '{"event_type": "purchase"}');
 });
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET trafficagg.brokers = '$broker->{bootstrap}'; SELECT pg_reload_conf();");
@@ -99,7 +105,7 @@ my %dim = (
 	account => q{key});
 sub oracle
 {
-	my (@dims) = @_;
+	my ($where, @dims) = @_;
 	my $cols = join('', map { ", $dim{$_} AS $_" } @dims);
 	my $by = join('', map { ", $_" } @dims);
 	my $us = q{(event->'request'->>'duration_us')};
@@ -117,25 +123,35 @@ sub oracle
 	         hll_cardinality(hll_add_agg(hll_hash_text(event->>'visitor'), 12, 5, -1, 1))::bigint
 	           AS unique_users,
 	         percentile_disc(0.5) WITHIN GROUP (ORDER BY ${us}::float8 / 1000) AS p50,
-	         percentile_disc(0.99) WITHIN GROUP (ORDER BY ${us}::float8 / 1000) AS p99
+	         percentile_disc(0.99) WITHIN GROUP (ORDER BY ${us}::float8 / 1000) AS p99,
+	         count(event->'order'->>'total') AS order_total_count,
+	         sum((event->'order'->>'total')::numeric) AS order_total_sum,
+	         min((event->'order'->>'total')::numeric) AS order_total_min,
+	         max((event->'order'->>'total')::numeric) AS order_total_max
 	    FROM (SELECT to_timestamp((s.event->>'ts')::bigint / 1000.0) AS ts, s.event, s.key
 	            FROM sent s
 	           WHERE s.kind IN ('event', 'late')
 	             AND NOT EXISTS (SELECT 1 FROM trafficagg.rejected_events r
 	                              WHERE r.partition = s.partition AND r."offset" = s."offset")) e
+	   $where
 	   GROUP BY 1, 2 $by};
 }
 
-for my $agg ([ 'by_page', 'page', 'event_type' ], [ 'by_country', 'country' ],
-	[ 'by_device', 'device' ], [ 'by_url_country', 'page', 'country' ],
-	[ 'by_account', 'account' ], ['total'])
+my $purchase = q{WHERE event->>'type' = 'purchase'};
+my @metric = qw(order_total_count order_total_sum order_total_min order_total_max);
+for my $agg ([ '', 'by_page', 'page', 'event_type' ], [ '', 'by_country', 'country' ],
+	[ '', 'by_device', 'device' ], [ '', 'by_url_country', 'page', 'country' ],
+	[ '', 'by_account', 'account' ], [ '', 'total' ],
+	[ 'm', 'revenue', 'page', 'country' ], [ "m $purchase", 'purchases', 'country' ])
 {
-	my ($table, @dims) = @$agg;
+	my ($kind, $table, @dims) = @$agg;
+	my ($m, $where) = $kind =~ /^(m?)\s*(.*)$/;
 	my @keys = ('window_start', 'window_end', @dims);
 	my $cols = join(', ', @keys,
-		qw(events errors client_errors latency_count latency_sum latency_min latency_max users unique_users));
+		qw(events errors client_errors latency_count latency_sum latency_min latency_max users unique_users),
+		$m ? @metric : ());
 	my $tcols = $cols =~ s/\busers\b(?!_)/users::text/r;
-	my $o = oracle(@dims);
+	my $o = oracle($where, @dims);
 	is( $node->safe_psql(
 			'postgres', qq{
 		SELECT (SELECT count(*) FROM (SELECT $cols FROM ($o) o EXCEPT ALL SELECT $tcols FROM trafficagg.$table) a)
@@ -144,6 +160,8 @@ for my $agg ([ 'by_page', 'page', 'event_type' ], [ 'by_country', 'country' ],
 		'0', "trafficagg.$table equals the oracle exactly (users byte for byte)");
 	cmp_ok($node->safe_psql('postgres', "SELECT count(*) FROM trafficagg.$table"),
 		'>', 0, "trafficagg.$table has rows");
+	cmp_ok($node->safe_psql('postgres', "SELECT count(*) FROM trafficagg.$table WHERE order_total_count > 0"),
+		'>', 0, "trafficagg.$table has rows with an order total") if $m;
 	my $join = join(' AND ', map { "t.$_ IS NOT DISTINCT FROM o.$_" } @keys);
 	is( $node->safe_psql(
 			'postgres', qq{

@@ -72,6 +72,9 @@ same_event(const TaEvent *a, const TaEvent *b)
 						memcmp(a->user_id, b->user_id, a->user_id_len) != 0)))
 		return false;
 	for (int f = 0; f < TA_MAX_FIELDS; f++)
+		if (a->has_num[f] != b->has_num[f] || (a->has_num[f] && a->num_micro[f] != b->num_micro[f]))
+			return false;
+	for (int f = 0; f < TA_MAX_FIELDS; f++)
 		if ((a->field[f] == NULL) != (b->field[f] == NULL) ||
 			(a->field[f] && (a->field_len[f] != b->field_len[f] ||
 							 memcmp(a->field[f], b->field[f], a->field_len[f]) != 0)))

@@ -1,10 +1,14 @@
 /*
- * trafficagg 0.3.0 -> 0.4.0: the field mapping.  trafficagg.fields says where
- * each field of an event comes from (JSON paths into nested objects, the
- * Kafka key, timestamp or headers), its type and role; its rows start as the
- * schema 0.3.0 had built in, so events, aggregates and their rows are
- * unchanged.  Aggregates' dimensions are checked against it.  A new
- * ingest(event, key, message_timestamp, headers).
+ * trafficagg 0.3.0 -> 0.4.0: users' own events.
+ *  - trafficagg.fields, the field mapping: where each field of an event comes
+ *    from (JSON paths into nested objects, the Kafka key, timestamp or
+ *    headers), its type and role; its rows start as the schema 0.3.0 had built
+ *    in, so events and existing aggregates are unchanged.
+ *  - aggregates gain metrics (numeric fields whose count, sum, min and max the
+ *    rows keep) and a filter; dimensions are checked against the fields.
+ *  - live_groups(), groups() with the metric fields, which new aggregates'
+ *    views read (the views of existing ones keep reading groups()).
+ *  - ingest(event, key, message_timestamp, headers).
  */
 \echo Use "ALTER EXTENSION trafficagg UPDATE TO '0.4.0'" to load this file. \quit
 
@@ -54,8 +58,8 @@ COMMENT ON TABLE @extschema@.fields IS
   'trafficagg field mapping: where each field of an event comes from, its type and role';
 
 -- Runs as whoever changes trafficagg.fields: only pg_catalog on its
--- search_path.  A field an aggregate groups by can't be removed, renamed or
--- made a type that can't be grouped by; at most 32 fields.
+-- search_path.  A field an aggregate uses can't be removed, renamed or made
+-- a type it can't use; at most 32 fields.
 CREATE FUNCTION @extschema@.fields_changed() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -71,15 +75,19 @@ BEGIN
         END IF;
         RETURN NEW;
     END IF;
-    IF TG_OP = 'DELETE' OR NEW.name IS DISTINCT FROM OLD.name
-       OR NEW.type NOT IN ('text', 'integer') THEN
-        SELECT string_agg(a.name, ', ' ORDER BY a.name) INTO used
-          FROM @extschema@.aggregates a WHERE OLD.name = ANY (a.dimensions);
-        IF used IS NOT NULL THEN
-            RAISE EXCEPTION 'field "%" is a dimension of the trafficagg aggregate %', OLD.name, used
-                USING ERRCODE = 'dependent_objects_still_exist',
-                      HINT = 'Delete those aggregates first, or keep the field''s name and a type of text or integer.';
-        END IF;
+    -- as a dimension or in a filter: text or integer; as a metric: number or integer
+    SELECT string_agg(a.name, ', ' ORDER BY a.name) INTO used
+      FROM @extschema@.aggregates a
+     WHERE ((OLD.name = ANY (a.dimensions) OR a.filter ? OLD.name)
+            AND (TG_OP = 'DELETE' OR NEW.name IS DISTINCT FROM OLD.name
+                 OR NEW.type NOT IN ('text', 'integer')))
+        OR (OLD.name = ANY (a.metrics)
+            AND (TG_OP = 'DELETE' OR NEW.name IS DISTINCT FROM OLD.name
+                 OR NEW.type NOT IN ('number', 'integer')));
+    IF used IS NOT NULL THEN
+        RAISE EXCEPTION 'field "%" is used by the trafficagg aggregate %', OLD.name, used
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Delete those aggregates first, or keep the field''s name and a type they can use.';
     END IF;
     RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 END;
@@ -132,6 +140,185 @@ RETURN pg_catalog.cardinality(dims) OPERATOR(pg_catalog.<=) 8
        (SELECT pg_catalog.count(DISTINCT d) FROM pg_catalog.unnest(dims) AS d);
 
 
+ALTER TABLE @extschema@.aggregates DROP CONSTRAINT aggregates_name_check;
+ALTER TABLE @extschema@.aggregates
+    ADD CONSTRAINT aggregates_name_check
+        CHECK (name ~ '^[a-z][a-z0-9_]{0,39}$'
+               AND name NOT IN ('aggregates', 'fields', 'kafka_offsets', 'rejected_events',
+                                'spilled_windows', 'status')),
+    ADD COLUMN metrics text[] NOT NULL DEFAULT '{}'
+        CONSTRAINT aggregates_metrics_check
+        CHECK (pg_catalog.cardinality(metrics) OPERATOR(pg_catalog.<=) 4
+               AND @extschema@.valid_dimensions(metrics)),
+    ADD COLUMN filter jsonb
+        CONSTRAINT aggregates_filter_check
+        CHECK (pg_catalog.jsonb_typeof(filter) OPERATOR(pg_catalog.=) 'object');
+
+-- groups() stays as it was for the views made before (aggregates without
+-- metric fields); new aggregates' views read live_groups()
+CREATE FUNCTION @extschema@.live_groups(aggregate text,
+    OUT window_start timestamptz, OUT window_end timestamptz, OUT dims text[],
+    OUT events bigint, OUT errors bigint, OUT client_errors bigint,
+    OUT latency_count bigint, OUT latency_sum numeric,
+    OUT latency_min numeric, OUT latency_max numeric,
+    OUT users_bytes bytea, OUT latency_histogram bytea,
+    OUT latency_p50 double precision, OUT latency_p95 double precision,
+    OUT latency_p99 double precision,
+    OUT metric_counts bigint[], OUT metric_sums numeric[],
+    OUT metric_mins numeric[], OUT metric_maxs numeric[])
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'trafficagg_groups' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@.live_groups(text) IS
+  'groups of an aggregate held in shared memory and not yet visible in its table, with its metric fields';
+
+DROP FUNCTION @extschema@.create_aggregate_objects(text, text[]);
+-- Create the table and the _live, _realtime, _hourly and _daily views of one
+-- aggregate.  Run again on an existing table (an upgrade), it adds missing
+-- columns.  It runs as whoever inserts into trafficagg.aggregates (a
+-- superuser, usually), so its search_path holds only pg_catalog: every other
+-- name, in it and in the views it creates, is schema-qualified, hll's
+-- functions by the schema hll is installed in.
+CREATE FUNCTION @extschema@.create_aggregate_objects(agg_name text, dims text[],
+                                                     metrics text[] DEFAULT '{}')
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    hll      text := (SELECT quote_ident(n.nspname) FROM pg_extension e
+                      JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hll');
+    t        text := format('@extschema@.%I', agg_name);
+    dim_cols text := '';
+    dim_list text := '';
+    live_dims text := '';
+    sketch_cols text[] := ARRAY[
+        'users', @extschema@.users_type(), 'unique_users', 'bigint',
+        'latency', @extschema@.latency_type(), 'latency_p50', 'double precision',
+        'latency_p95', 'double precision', 'latency_p99', 'double precision'];
+    sketch_defs text := '';
+    -- per metric field m: m_count, m_sum, m_min, m_max, after the sketches
+    metric_cols text[] := '{}';
+    live_metrics text := '';
+    rt_metrics text := '';
+    existed  boolean := to_regclass(t) IS NOT NULL;
+    i        int;
+BEGIN
+    FOR i IN 1 .. coalesce(cardinality(metrics), 0) LOOP
+        metric_cols := metric_cols || ARRAY[
+            metrics[i] || '_count', 'bigint', metrics[i] || '_sum', 'numeric',
+            metrics[i] || '_min', 'numeric', metrics[i] || '_max', 'numeric'];
+        live_metrics := live_metrics || format(
+            ', metric_counts[%1$s] AS %2$I, metric_sums[%1$s] AS %3$I,'
+            ' metric_mins[%1$s] AS %4$I, metric_maxs[%1$s] AS %5$I', i,
+            metrics[i] || '_count', metrics[i] || '_sum', metrics[i] || '_min', metrics[i] || '_max');
+        rt_metrics := rt_metrics || format(
+            ', sum(%1$I)::bigint AS %1$I, sum(%2$I) AS %2$I, min(%3$I) AS %3$I, max(%4$I) AS %4$I',
+            metrics[i] || '_count', metrics[i] || '_sum', metrics[i] || '_min', metrics[i] || '_max');
+    END LOOP;
+    sketch_cols := sketch_cols || metric_cols;
+    FOR i IN 1 .. cardinality(sketch_cols) BY 2 LOOP
+        sketch_defs := sketch_defs || format('%I %s, ', sketch_cols[i], sketch_cols[i + 1]);
+    END LOOP;
+    FOR i IN 1 .. coalesce(cardinality(dims), 0) LOOP
+        dim_cols  := dim_cols  || format('%I text, ', dims[i]);
+        dim_list  := dim_list  || format(', %I', dims[i]);
+        live_dims := live_dims || format('dims[%s] AS %I, ', i, dims[i]);
+    END LOOP;
+
+    -- (an extension script may not CREATE ... IF NOT EXISTS a table it
+    -- doesn't own, such as one a user's INSERT created: test first)
+    IF NOT existed THEN
+        EXECUTE format(
+            'CREATE TABLE %s ('
+            '  window_start timestamptz NOT NULL,'
+            '  window_end timestamptz NOT NULL, %s'
+            '  events bigint NOT NULL,'
+            '  errors bigint NOT NULL,'
+            '  client_errors bigint NOT NULL,'
+            '  latency_count bigint NOT NULL,'
+            '  latency_sum numeric,'
+            '  latency_min numeric,'
+            '  latency_max numeric, %s'
+            '  UNIQUE NULLS NOT DISTINCT (window_start, window_end%s))',
+            t, dim_cols, sketch_defs, dim_list);
+    ELSE
+        -- a table of an earlier version: add the columns it lacks, at the end
+        FOR i IN 1 .. cardinality(sketch_cols) BY 2 LOOP
+            IF NOT EXISTS (SELECT FROM pg_attribute
+                           WHERE attrelid = t::regclass AND attname = sketch_cols[i]
+                             AND NOT attisdropped) THEN
+                EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', t,
+                               sketch_cols[i], sketch_cols[i + 1]);
+            END IF;
+        END LOOP;
+    END IF;
+    EXECUTE format('COMMENT ON TABLE %s IS %L', t,
+                   'trafficagg aggregate: final rows of closed windows');
+
+    EXECUTE format(
+        'CREATE OR REPLACE VIEW %s AS SELECT window_start, window_end, %s'
+        ' events, errors, client_errors, latency_count, latency_sum, latency_min, latency_max,'
+        ' users, @extschema@.users_count(users) AS unique_users, latency,'
+        ' latency_p50, latency_p95, latency_p99%s'
+        ' FROM (SELECT g.*, @extschema@.users_value(g.users_bytes) AS users,'
+        '              @extschema@.latency_digest(g.latency_histogram) AS latency'
+        '       FROM @extschema@.live_groups(%L) AS g) AS g',
+        format('@extschema@.%I', agg_name || '_live'), live_dims, live_metrics, agg_name);
+
+    EXECUTE format(
+        'CREATE OR REPLACE VIEW %1$s AS SELECT window_start, window_end%2$s,'
+        ' sum(events)::bigint AS events, sum(errors)::bigint AS errors,'
+        ' sum(client_errors)::bigint AS client_errors,'
+        ' sum(latency_count)::bigint AS latency_count, sum(latency_sum) AS latency_sum,'
+        ' min(latency_min) AS latency_min, max(latency_max) AS latency_max,'
+        ' %5$s.hll_union_agg(users) AS users,'
+        ' %5$s.hll_cardinality(%5$s.hll_union_agg(users))::bigint AS unique_users,'
+        ' @extschema@.latency_union(latency) AS latency,'
+        -- one row (the usual case): its percentiles, from the exact ranks;
+        -- a table row and live data of the same window: from the merged digest
+        ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.5)'
+        '      ELSE max(latency_p50) END AS latency_p50,'
+        ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.95)'
+        '      ELSE max(latency_p95) END AS latency_p95,'
+        ' CASE WHEN count(latency) > 1 THEN @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.99)'
+        '      ELSE max(latency_p99) END AS latency_p99%6$s'
+        ' FROM (SELECT * FROM %3$s UNION ALL SELECT * FROM %4$s) AS u'
+        ' GROUP BY window_start, window_end%2$s',
+        format('@extschema@.%I', agg_name || '_realtime'), dim_list,
+        t, format('@extschema@.%I', agg_name || '_live'), hll, rt_metrics);
+
+    -- Rollups of the real-time rows to hours and days (UTC), for tumbling
+    -- windows that divide them: exact sums, the union of the users sketches
+    -- (the same as one sketch over all the hour's events), merged digests.
+    FOR i IN 1 .. 2 LOOP
+        EXECUTE format(
+            'CREATE OR REPLACE VIEW %1$s AS SELECT'
+            ' date_bin(%2$L, window_start, ''epoch'') AS window_start,'
+            ' date_bin(%2$L, window_start, ''epoch'') + %2$L AS window_end%3$s,'
+            ' sum(events)::bigint AS events, sum(errors)::bigint AS errors,'
+            ' sum(client_errors)::bigint AS client_errors,'
+            ' sum(latency_count)::bigint AS latency_count, sum(latency_sum) AS latency_sum,'
+            ' min(latency_min) AS latency_min, max(latency_max) AS latency_max,'
+            ' %5$s.hll_union_agg(users) AS users,'
+            ' %5$s.hll_cardinality(%5$s.hll_union_agg(users))::bigint AS unique_users,'
+            ' @extschema@.latency_union(latency) AS latency,'
+            ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.5) AS latency_p50,'
+            ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.95) AS latency_p95,'
+            ' @extschema@.latency_percentile(@extschema@.latency_union(latency), 0.99) AS latency_p99%6$s'
+            ' FROM %4$s GROUP BY 1, 2%3$s',
+            format('@extschema@.%I', agg_name || (ARRAY['_hourly', '_daily'])[i]),
+            (ARRAY['1 hour', '1 day'])[i], dim_list,
+            format('@extschema@.%I', agg_name || '_realtime'), hll, rt_metrics);
+    END LOOP;
+
+    EXECUTE format('GRANT SELECT ON %s, %s, %s, %s, %s TO PUBLIC', t,
+                   format('@extschema@.%I', agg_name || '_live'),
+                   format('@extschema@.%I', agg_name || '_realtime'),
+                   format('@extschema@.%I', agg_name || '_hourly'),
+                   format('@extschema@.%I', agg_name || '_daily'));
+END;
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@.create_aggregate_objects(text, text[], text[]) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION @extschema@.aggregates_changed() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
 $$
@@ -159,11 +346,40 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'Dimensions are fields of trafficagg.fields; add the field there first.';
         END IF;
-        PERFORM @extschema@.create_aggregate_objects(NEW.name, NEW.dimensions);
+        -- metrics are numeric fields; their columns must not clash with a dimension
+        SELECT string_agg(format('"%s"', m), ', ') INTO v
+          FROM unnest(NEW.metrics) AS m
+         WHERE NOT EXISTS (SELECT FROM @extschema@.fields f
+                           WHERE f.name = m AND f.type IN ('number', 'integer'))
+            OR EXISTS (SELECT FROM unnest(NEW.dimensions) AS d
+                        WHERE d IN (m || '_count', m || '_sum', m || '_min', m || '_max'));
+        IF v IS NOT NULL THEN
+            RAISE EXCEPTION 'trafficagg aggregate "%": metric % is not a field of type number or integer', NEW.name, v
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Metrics are fields of trafficagg.fields whose count, sum, minimum and maximum the rows keep.';
+        END IF;
+        -- a filter names fields that can be compared: {"field": "value" | 7 | ["a", "b"] | true | false}
+        SELECT string_agg(format('"%s"', f.key), ', ') INTO v
+          FROM jsonb_each(NEW.filter) AS f
+         WHERE NOT EXISTS (SELECT FROM @extschema@.fields d
+                           WHERE d.name = f.key AND d.type IN ('text', 'integer'))
+            OR NOT (jsonb_typeof(f.value) IN ('string', 'number', 'boolean')
+                    OR (jsonb_typeof(f.value) = 'array' AND jsonb_array_length(f.value) BETWEEN 1 AND 16
+                        AND NOT EXISTS (SELECT FROM jsonb_array_elements(f.value) AS e
+                                         WHERE jsonb_typeof(e) NOT IN ('string', 'number'))))
+            OR (jsonb_typeof(f.value) = 'number' AND f.value::text !~ '^-?[0-9]+$');
+        IF v IS NOT NULL OR (SELECT count(*) FROM jsonb_object_keys(NEW.filter)) > 8
+           OR octet_length(NEW.filter::text) > 1024 THEN
+            RAISE EXCEPTION 'trafficagg aggregate "%": invalid filter %', NEW.name, coalesce(v, NEW.filter::text)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'A filter is a JSON object of at most 8 fields of type text or integer, each a value, a list of up to 16 values (strings or integers), true (present) or false (absent); at most 1 kB.';
+        END IF;
+        PERFORM @extschema@.create_aggregate_objects(NEW.name, NEW.dimensions, NEW.metrics);
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' THEN
-        IF NEW.name IS DISTINCT FROM OLD.name OR NEW.dimensions IS DISTINCT FROM OLD.dimensions THEN
-            RAISE EXCEPTION 'the name and dimensions of a trafficagg aggregate cannot be changed'
+        IF NEW.name IS DISTINCT FROM OLD.name OR NEW.dimensions IS DISTINCT FROM OLD.dimensions
+           OR NEW.metrics IS DISTINCT FROM OLD.metrics OR NEW.filter IS DISTINCT FROM OLD.filter THEN
+            RAISE EXCEPTION 'the name, dimensions, metrics and filter of a trafficagg aggregate cannot be changed'
                 USING ERRCODE = 'feature_not_supported',
                       HINT = 'Delete the aggregate and insert a new one under another name.';
         END IF;
