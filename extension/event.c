@@ -275,7 +275,7 @@ typedef struct PlanNode
 {
 	const char *key;			/* into the plan's copy of the paths */
 	int			keylen;
-	int			slot;			/* the field whose path ends here, or -1 */
+	int			slot;			/* a field whose path ends here, or -1; */
 	int			first_child;
 	int			nchildren;
 } PlanNode;
@@ -285,6 +285,9 @@ typedef struct Plan
 	const TaMapping *map;		/* built for this mapping ... */
 	uint32		version;		/* ... at this version */
 	int			nnodes;
+	int			next_same[TA_MAX_FIELDS];	/* ... the next one with that path,
+											 * or -1 */
+	int			copies;			/* fields sharing a path with an earlier one */
 	PlanNode	nodes[PLAN_MAX_NODES];
 	char		paths[TA_MAX_FIELDS][TA_MAX_PATH_LEN];
 } Plan;
@@ -398,7 +401,18 @@ plan_for(const TaMapping *map)
 				plan.nnodes++;
 			}
 			if (p->nseg == depth + 1)
-				plan.nodes[c].slot = p->slot;
+			{
+				/* two fields may read the same path: chain them */
+				int		   *last = &plan.nodes[c].slot;
+
+				while (*last >= 0)
+				{
+					last = &plan.next_same[*last];
+					plan.copies++;
+				}
+				*last = p->slot;
+				plan.next_same[p->slot] = -1;
+			}
 		}
 		plan.nodes[node].nchildren = plan.nnodes - plan.nodes[node].first_child;
 	}
@@ -574,6 +588,10 @@ fast_object(const char *p, const char *end, const Plan *pl, int node,
 					   fields, depth);
 		if (p == NULL)
 			return NULL;
+		/* the other fields reading the same path */
+		if (child >= 0 && pl->nodes[child].slot >= 0)
+			for (int f = pl->next_same[pl->nodes[child].slot]; f >= 0; f = pl->next_same[f])
+				fields[f] = fields[pl->nodes[child].slot];
 		p = skip_ws(p, end);
 		if (p < end && *p == ',')
 		{
@@ -700,8 +718,8 @@ jansson_walk(const Plan *pl, int node, json_t *obj, JsonField *fields)
 		const PlanNode *ch = &pl->nodes[c];
 		json_t	   *v = json_object_getn(obj, ch->key, ch->keylen);
 
-		if (ch->slot >= 0)
-			jansson_field(v, &fields[ch->slot]);
+		for (int f = ch->slot; f >= 0; f = pl->next_same[f])
+			jansson_field(v, &fields[f]);
 		if (ch->nchildren > 0 && v != NULL && json_is_object(v))
 			jansson_walk(pl, c, v, fields);
 	}
@@ -1171,10 +1189,28 @@ event_parse_with(const TaMapping *map, const TaMessage *msg, TaEvent *ev, char *
 		REJECT(TA_REJ_TOO_LARGE, "message is %zu bytes, trafficagg.max_event_bytes is %d",
 			   msg->len, ta_max_event_bytes);
 
-	/* room for every field's text, NUL-terminated */
-	need = msg->len + msg->key_len + TA_MAX_FIELDS * 24 + 1;
-	for (int h = 0; h < msg->nheaders; h++)
-		need += msg->headers[h].len;
+	/*
+	 * Room for every field's text, NUL-terminated: the value's strings once,
+	 * again for each field sharing a path with another, the key and the
+	 * headers once for each field reading them, and a number's digits.
+	 */
+	pl = plan_for(map);
+	{
+		size_t		headers = 0;
+		int			from_key = 0,
+					from_header = 0;
+
+		for (int h = 0; h < msg->nheaders; h++)
+			headers += msg->headers[h].len;
+		for (int f = 0; f < TA_MAX_FIELDS; f++)
+			if (map->fields[f].in_use)
+			{
+				from_key += map->fields[f].source == TA_FROM_KEY;
+				from_header += map->fields[f].source == TA_FROM_HEADER;
+			}
+		need = msg->len * (1 + pl->copies) + msg->key_len * from_key +
+			headers * from_header + TA_MAX_FIELDS * 24 + 1;
+	}
 	if (strings_cap < need)
 	{
 		strings_cap = Max(need, 4096);
@@ -1199,7 +1235,6 @@ event_parse_with(const TaMapping *map, const TaMessage *msg, TaEvent *ev, char *
 	ev->strings = strings;
 	ev->strings_used = 0;
 
-	pl = plan_for(map);
 	for (int k = 0; k < TA_MAX_FIELDS; k++)
 		fields[k].type = JV_MISSING;
 	if (use_fast && fast_scan(msg->data, msg->len, pl, fields))
