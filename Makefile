@@ -16,6 +16,7 @@ OBJS         = extension/trafficagg.o \
                extension/store.o \
                extension/sketch_area.o \
                extension/sketch.o \
+               extension/value_area.o \
                extension/hll.o \
                extension/latency.o \
                extension/source.o \

@@ -1065,9 +1065,6 @@ apply_field(int slot, const TaFieldDef *d, const TaMessage *msg, const JsonField
 			if (memchr(f.str, '\0', f.len) != NULL)
 				REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" contains a NUL character, which text cannot hold",
 					   what);
-			if (f.len >= TA_MAX_VALUE_LEN)
-				REJECT(TA_REJ_VALUE_TOO_LONG, "field \"%s\" is %zu bytes, at most %d are allowed",
-					   what, f.len, TA_MAX_VALUE_LEN - 1);
 			ev->field[slot] = keep_bytes(ev, f.str, f.len);
 			ev->field_len[slot] = (uint32) f.len;
 			break;
@@ -1177,6 +1174,7 @@ event_parse_with(const TaMapping *map, const TaMessage *msg, TaEvent *ev, char *
 	TaOutcome	outcome;
 	const Plan *pl;
 	size_t		need;
+	size_t		size;
 	static char *strings = NULL;
 	static size_t strings_cap = 0;
 
@@ -1185,9 +1183,15 @@ event_parse_with(const TaMapping *map, const TaMessage *msg, TaEvent *ev, char *
 
 	if (msg->data == NULL || msg->len == 0)
 		REJECT(TA_REJ_EMPTY, "message has no value");
-	if (msg->len > (size_t) ta_max_event_bytes)
-		REJECT(TA_REJ_TOO_LARGE, "message is %zu bytes, trafficagg.max_event_bytes is %d",
-			   msg->len, ta_max_event_bytes);
+	/* the key and headers count: fields may come from them (store.c's bound) */
+	size = msg->len + msg->key_len;
+	for (int h = 0; h < msg->nheaders; h++)
+		size += msg->headers[h].len;
+	if (size > (size_t) ta_max_event_bytes)
+		REJECT(TA_REJ_TOO_LARGE, size == msg->len
+			   ? "message is %zu bytes, trafficagg.max_event_bytes is %d"
+			   : "message is %zu bytes with its key and headers, trafficagg.max_event_bytes is %d",
+			   size, ta_max_event_bytes);
 
 	/*
 	 * Room for every field's text, NUL-terminated: the value's strings once,

@@ -109,7 +109,8 @@ typedef enum TaOutcome
 	TA_REJ_MISSING_FIELD,
 	TA_REJ_WRONG_TYPE,
 	TA_REJ_BAD_TIMESTAMP,
-	TA_REJ_VALUE_TOO_LONG,
+	TA_REJ_VALUE_TOO_LONG,		/* no longer produced (values of any length are
+								 * accepted); kept for old dead letters */
 	TA_REJ_FUTURE_TIMESTAMP,
 	TA_NUM_OUTCOMES
 } TaOutcome;

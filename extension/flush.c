@@ -150,8 +150,25 @@ static const Oid field_metric_type[FM_PARAMS] = {INT8OID, NUMERICOID, NUMERICOID
  * The statement runs with the worker's privileges (a superuser): every name
  * in it is schema-qualified, operators included, and values are parameters.
  */
+/*
+ * Are the tables unique on each dimension's dimension_key() (0.4.0), or, in
+ * a database not yet updated, on the values themselves?  The ON CONFLICT of
+ * write_aggregate names the one they have.
+ */
+static bool
+tables_keyed_by_dimension_key(void)
+{
+	int			ret = SPI_execute("SELECT pg_catalog.to_regprocedure('trafficagg.dimension_key(text)')"
+								  " IS NOT NULL", true, 1);
+
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute failed looking for trafficagg.dimension_key: %d", ret);
+	return strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
+}
+
 static int64
-write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
+write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno,
+				bool by_dimension_key)
 {
 	int			nparams = P_COUNT(agg);
 	Oid		   *types = palloc(nparams * sizeof(Oid));
@@ -291,9 +308,11 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno)
 	appendStringInfoString(&sql, ") AS x(");
 	for (int c = 0; c < nparams; c++)
 		appendStringInfo(&sql, "%sc%d", c ? ", " : "", c + 1);
+	/* the table's unique index: each dimension by its key (the install script) */
 	appendStringInfoString(&sql, ") ON CONFLICT (window_start, window_end");
 	for (int d = 0; d < agg->ndims; d++)
-		appendStringInfo(&sql, ", %s", quote_identifier(agg->dim_names[d]));
+		appendStringInfo(&sql, by_dimension_key ? ", trafficagg.dimension_key(%s)" : ", %s",
+						 quote_identifier(agg->dim_names[d]));
 	appendStringInfoString(&sql, ") DO UPDATE SET"
 						   " events = t.events OPERATOR(pg_catalog.+) excluded.events,"
 						   " errors = t.errors OPERATOR(pg_catalog.+) excluded.errors,"
@@ -409,9 +428,14 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 			written_through = res->watermark;
 			break;
 	}
-	for (int a = 0; a < ta_max_aggregates; a++)
-		if (aggs[a].in_use)
-			res->rows += write_aggregate(&aggs[a], groups, n, a);
+	if (n > 0)
+	{
+		bool		by_dimension_key = tables_keyed_by_dimension_key();
+
+		for (int a = 0; a < ta_max_aggregates; a++)
+			if (aggs[a].in_use)
+				res->rows += write_aggregate(&aggs[a], groups, n, a, by_dimension_key);
+	}
 
 	if (with_kafka)
 	{

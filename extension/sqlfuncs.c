@@ -501,6 +501,8 @@ typedef enum StatusColumn
 	SC_SKETCH_CAPACITY,
 	SC_VALUES_USED,
 	SC_VALUES_CAPACITY,
+	SC_DICTIONARY_BYTES,
+	SC_DICTIONARY_CAPACITY,
 	SC_COUNT
 } StatusColumn;
 
@@ -514,6 +516,7 @@ trafficagg_status(PG_FUNCTION_ARGS)
 	int			open_windows;
 	long		groups;
 	long		values_used;
+	uint64		values_bytes;
 	int64		dropped;
 	TaStatus	st;
 
@@ -524,12 +527,15 @@ trafficagg_status(PG_FUNCTION_ARGS)
 	open_windows = store_window_count();
 	groups = store_group_count();
 	values_used = store_value_count();
+	values_bytes = store_value_bytes();
 	watermark = watermark_get();
 	dropped = deadletter_dropped();
 	flushed = watermark_flushed();
 	status_read(&st);
 
-	check_result_columns(rsinfo, SC_COUNT, "trafficagg.status()");
+	/* 0.3.0's status() ends before the dictionary's columns: served until the update */
+	if (rsinfo->setDesc->natts != SC_DICTIONARY_BYTES)
+		check_result_columns(rsinfo, SC_COUNT, "trafficagg.status()");
 	for (int i = 0; i < source_slots(); i++)
 	{
 		TaSourceInfo si;
@@ -598,6 +604,8 @@ trafficagg_status(PG_FUNCTION_ARGS)
 		values[SC_SKETCH_CAPACITY] = Int64GetDatum((int64) ta_sketch_memory_kb * 1024);
 		values[SC_VALUES_USED] = Int64GetDatum((int64) values_used);
 		values[SC_VALUES_CAPACITY] = Int64GetDatum((int64) ta_max_values);
+		values[SC_DICTIONARY_BYTES] = Int64GetDatum((int64) values_bytes);
+		values[SC_DICTIONARY_CAPACITY] = Int64GetDatum((int64) ta_dictionary_memory_kb * 1024);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -6,26 +6,42 @@
  *	  piece of shared memory, each private to its module: the sources
  *	  (source.c), the recovery state (recovery.c), the watermarks and event
  *	  times (window.c), the catalog (catalog.c), the dead-letter ring
- *	  (deadletter.c), the requests (request.c), the status (status.c) and the
- *	  sketch area (sketch_area.c).
+ *	  (deadletter.c), the requests (request.c), the status (status.c), the
+ *	  sketch area (sketch_area.c) and the value area (value_area.c).
  *
  * Everything is sized at server start from the settings and never grows.
- * The sketches of a group (unique users, latency histogram) are the only
- * variable-size part: they live in sketch_area.c's area, also sized at start.
+ * The variable-size parts live in areas also sized at start: the sketches of
+ * a group (unique users, latency histogram) in sketch_area.c's, the bytes of
+ * dimension values in value_area.c's.
  *
  * Groups.  A group is (aggregate, window start, dimension values) ->
  * TaMetrics.  Dimension values are interned in the dictionary and a group key
- * holds their ids, so keys have a fixed size.  The group table is a
- * partitioned dynahash with TA_LOCK_PARTITIONS LWLocks.  A group whose window
- * was written by a flush carries the flushing transaction's id in flushed_by:
- * until that transaction commits the group still counts as live data; once it
- * has committed the group is dead and store_forget_flushed() removes it.  An
- * aborted flush leaves groups that simply count as unflushed again.
+ * holds their ids, so keys have a fixed size.
+ *
+ * The dictionary.  A value may be of any length (up to a message's).  Its
+ * entry has a fixed size: the length, the hash, the id, the number of groups
+ * using it, and where its bytes are in value_area.c's area, which bounds
+ * their total (trafficagg.dictionary_memory).  The number of entries is
+ * trafficagg.max_values: the ids index a fixed array (value_by_id), and the
+ * entries are a dynahash sized at start.  An event's field is hashed once
+ * (hash_bytes over its bytes); lookups compare the length, then the bytes.
+ * A value is removed, and its bytes freed, with the last group using it.
+ * When the dictionary is full the event is refused whole (store_add_event
+ * answers "full": the worker spills the oldest window and retries), and an
+ * empty dictionary has room for any event (value_area.c), so that ends.
+ *
+ * The group table is a partitioned dynahash with TA_LOCK_PARTITIONS LWLocks.
+ * A group whose window was written by a flush carries the flushing
+ * transaction's id in flushed_by: until that transaction commits the group
+ * still counts as live data; once it has committed the group is dead and
+ * store_forget_flushed() removes it.  An aborted flush leaves groups that
+ * simply count as unflushed again.
  *
  * Locking (always in this order; never two partition locks except when
  * taking all of them in index order):
- *	  dict_lock		 the dictionary.  Shared to look values up and to read a
- *					 group's values; exclusive to add or remove values.  Group
+ *	  dict_lock		 the dictionary, entries and bytes (value_area.c).  Shared
+ *					 to look values up and to read a group's values; exclusive
+ *					 to add or remove values.  Group
  *					 deletion holds it exclusive, so a value can't vanish under
  *					 a reader holding it shared.
  *	  partition_locks[i]  groups hashing to partition i.  Exclusive to add to
@@ -43,6 +59,7 @@
 
 #include "access/transam.h"
 #include "access/xact.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
@@ -64,6 +81,7 @@
 #include "source.h"
 #include "status.h"
 #include "store.h"
+#include "value_area.h"
 #include "window.h"
 
 
@@ -92,9 +110,23 @@ typedef struct GroupEntry
 	TaSketches	sk;				/* unique users, latencies (sketch.c) */
 } GroupEntry;
 
+/*
+ * A value as the dictionary's dynahash compares it (value_key_match): the key
+ * of a lookup points at the event's bytes (probe); a stored entry's key at
+ * its copy in value_area.c's area (bytes; probe NULL).  Zero-length values
+ * have no bytes.
+ */
+typedef struct ValueKey
+{
+	uint32		len;
+	const char *probe;
+	dsa_pointer bytes;
+} ValueKey;
+
 typedef struct ValueEntry
 {
-	char		str[TA_MAX_VALUE_LEN];	/* must be first */
+	ValueKey	key;			/* must be first */
+	uint32		hash;			/* hash_bytes of the bytes */
 	uint32		id;
 	pg_atomic_uint32 refs;		/* groups using this value */
 } ValueEntry;
@@ -125,6 +157,47 @@ static ValueEntry **value_by_id = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* The bytes of a value's key; caller holds dict_lock. */
+static inline const char *
+value_key_bytes(const ValueKey *k)
+{
+	if (k->probe != NULL)
+		return k->probe;
+	return k->len > 0 ? value_area_bytes(k->bytes) : "";
+}
+
+static inline uint32
+value_hash(const char *bytes, uint32 len)
+{
+	return hash_bytes((const unsigned char *) bytes, (int) len);
+}
+
+/*
+ * The dictionary's hash and match functions (dynahash calls them in every
+ * process, through its own HTAB).  Lookups pass the hash computed once per
+ * field (hash_search_with_hash_value), and dynahash compares hashes before
+ * it calls the match function, so the bytes are compared only for a value
+ * that is almost surely there.
+ */
+static uint32
+value_key_hash(const void *key, Size keysize)
+{
+	const ValueKey *k = key;
+
+	return value_hash(value_key_bytes(k), k->len);
+}
+
+static int
+value_key_match(const void *key1, const void *key2, Size keysize)
+{
+	const ValueKey *a = key1;
+	const ValueKey *b = key2;
+
+	if (a->len != b->len)
+		return 1;
+	return memcmp(value_key_bytes(a), value_key_bytes(b), a->len);
+}
 
 static Size
 shared_struct_size(void)
@@ -164,6 +237,7 @@ store_shmem_size(void)
 										 sizeof(GroupEntry)));
 	sz = add_size(sz, hash_estimate_size(dict_capacity(), sizeof(ValueEntry)));
 	sz = add_size(sz, sketch_shmem_size());
+	sz = add_size(sz, value_area_shmem_size());
 	sz = add_size(sz, request_shmem_size());
 	sz = add_size(sz, watermark_shmem_size());
 	sz = add_size(sz, status_shmem_size());
@@ -212,6 +286,13 @@ store_shmem_startup(void)
 
 		sketch_shmem_init(place, sketches_found);
 	}
+	{
+		bool		values_found;
+		void	   *place = ShmemInitStruct("trafficagg values", value_area_shmem_size(),
+											&values_found);
+
+		value_area_shmem_init(place, values_found);
+	}
 	request_shmem_init();
 	watermark_shmem_init();
 	status_shmem_init();
@@ -244,11 +325,13 @@ store_shmem_startup(void)
 								&info, HASH_ELEM | HASH_BLOBS | HASH_PARTITION);
 
 	memset(&info, 0, sizeof(info));
-	info.keysize = TA_MAX_VALUE_LEN;
+	info.keysize = sizeof(ValueKey);
 	info.entrysize = sizeof(ValueEntry);
-	value_table = ShmemInitHash("trafficagg values",
+	info.hash = value_key_hash;
+	info.match = value_key_match;
+	value_table = ShmemInitHash("trafficagg value dictionary",
 								dict_capacity(), dict_capacity(),
-								&info, HASH_ELEM | HASH_STRINGS);
+								&info, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE);
 
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -280,50 +363,123 @@ partition_lock(uint32 hash)
 	return store_shared->partition_locks[hash % TA_LOCK_PARTITIONS];
 }
 
+/* The dictionary id of a value, or 0.  Caller holds dict_lock. */
+static inline uint32
+value_find(const ValueKey *key, uint32 hash)
+{
+	ValueEntry *v = hash_search_with_hash_value(value_table, key, hash, HASH_FIND, NULL);
+
+	return v != NULL ? v->id : 0;
+}
+
 /*
- * Look up (or, with create, add) the dictionary id of str.  Returns 0 when
- * the dictionary is full.  Caller holds dict_lock, exclusive if create.
+ * The dictionary id of a value, added (its bytes copied into the value area)
+ * if new.  *added: the bytes the current event has added so far (see
+ * value_area_store), increased here.  Returns 0 when there is no room, with
+ * *limit naming the setting reached: max_values (no id left) or
+ * dictionary_memory (no room for the bytes).  Caller holds dict_lock
+ * exclusive.
  */
 static uint32
-value_id(const char *str, bool create)
+value_add(const ValueKey *key, uint32 hash, Size *added, const char **limit)
 {
 	ValueEntry *v;
+	dsa_pointer bytes = InvalidDsaPointer;
 	bool		found;
+	uint32		id = value_find(key, hash);
 
-	v = hash_search(value_table, str, create ? HASH_ENTER_NULL : HASH_FIND, &found);
-	if (v == NULL)
-		return 0;
-	if (!found)
+	if (id != 0)
+		return id;
+	if (dict->nfree == 0)
 	{
-		if (dict->nfree == 0)
-		{
-			hash_search(value_table, str, HASH_REMOVE, NULL);
-			return 0;
-		}
-		v->id = dict->free_ids[--dict->nfree];
-		pg_atomic_init_u32(&v->refs, 0);
-		value_by_id[v->id] = v;
+		*limit = "trafficagg.max_values";
+		return 0;
 	}
+	if (key->len > 0 &&
+		!DsaPointerIsValid(bytes = value_area_store(key->probe, key->len, *added)))
+	{
+		*limit = "trafficagg.dictionary_memory";
+		return 0;
+	}
+	v = hash_search_with_hash_value(value_table, key, hash, HASH_ENTER_NULL, &found);
+	if (v == NULL)
+	{
+		/* every entry is preallocated for max_values ids: not reached */
+		if (key->len > 0)
+			value_area_free(bytes, key->len);
+		*limit = "trafficagg.max_values";
+		return 0;
+	}
+	Assert(!found);
+	v->key.probe = NULL;		/* the entry's bytes are its own copy */
+	v->key.bytes = bytes;
+	*added += key->len;
+	v->hash = hash;
+	v->id = dict->free_ids[--dict->nfree];
+	pg_atomic_init_u32(&v->refs, 0);
+	value_by_id[v->id] = v;
 	return v->id;
+}
+
+/* Remove a value from the dictionary and free its bytes.  dict_lock exclusive. */
+static void
+value_drop(ValueEntry *v)
+{
+	ValueKey	key = v->key;
+
+	value_by_id[v->id] = NULL;
+	dict->free_ids[dict->nfree++] = v->id;
+	/* (the match reads the bytes: free them after) */
+	hash_search_with_hash_value(value_table, &key, v->hash, HASH_REMOVE, NULL);
+	if (key.len > 0)
+		value_area_free(key.bytes, key.len);
+}
+
+/* A palloc'd, NUL-terminated copy of the value with this id.  dict_lock held. */
+static char *
+value_copy(uint32 id)
+{
+	ValueEntry *v = value_by_id[id];
+	char	   *s = palloc(v->key.len + 1);
+
+	memcpy(s, value_key_bytes(&v->key), v->key.len);
+	s[v->key.len] = '\0';
+	return s;
 }
 
 /*
  * Resolve the ids of the event's fields used by the catalog.  Returns false
- * when the dictionary is full.  On return dict_lock is held (mode in *mode).
+ * when the dictionary is full, with *limit naming the setting reached.  On
+ * return dict_lock is held (mode in *mode).
  */
 static bool
-resolve_fields(const TaEvent *ev, const bool *used, uint32 *ids, LWLockMode *mode)
+resolve_fields(const TaEvent *ev, const bool *used, uint32 *ids, LWLockMode *mode,
+			   const char **limit)
 {
+	ValueKey	keys[TA_MAX_FIELDS];
+	uint32		hashes[TA_MAX_FIELDS];
 	bool		missing = false;
+	Size		added = 0;
 
-	*mode = LW_SHARED;
-	LWLockAcquire(store_shared->dict_lock, LW_SHARED);
+	/* each field hashed once, outside the lock */
 	for (int f = 0; f < TA_MAX_FIELDS; f++)
 	{
 		ids[f] = 0;
 		if (!used[f] || ev->field[f] == NULL)
 			continue;
-		if ((ids[f] = value_id(ev->field[f], false)) == 0)
+		keys[f].len = ev->field_len[f];
+		keys[f].probe = ev->field[f];
+		keys[f].bytes = InvalidDsaPointer;
+		hashes[f] = value_hash(keys[f].probe, keys[f].len);
+	}
+
+	*mode = LW_SHARED;
+	LWLockAcquire(store_shared->dict_lock, LW_SHARED);
+	for (int f = 0; f < TA_MAX_FIELDS; f++)
+	{
+		if (!used[f] || ev->field[f] == NULL)
+			continue;
+		if ((ids[f] = value_find(&keys[f], hashes[f])) == 0)
 			missing = true;
 	}
 	if (!missing)
@@ -336,7 +492,7 @@ resolve_fields(const TaEvent *ev, const bool *used, uint32 *ids, LWLockMode *mod
 	{
 		if (!used[f] || ev->field[f] == NULL)
 			continue;
-		if ((ids[f] = value_id(ev->field[f], true)) == 0)
+		if ((ids[f] = value_add(&keys[f], hashes[f], &added, limit)) == 0)
 			return false;
 	}
 	return true;
@@ -471,11 +627,10 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	if (ev->user_id != NULL)
 		user_hash = sketch_user_hash(ev->user_id, ev->user_id_len);
 
-	if (!resolve_fields(ev, used, ids, &dict_mode))
+	if (!resolve_fields(ev, used, ids, &dict_mode, &full_setting))
 	{
 		dict->orphans = true;
 		LWLockRelease(store_shared->dict_lock);
-		full_setting = "trafficagg.max_values";
 		*full = true;
 		return false;
 	}
@@ -642,6 +797,13 @@ store_value_count(void)
 	return (long) (dict->capacity - dict->nfree);
 }
 
+/* Bytes the values in the dictionary take (within trafficagg.dictionary_memory). */
+uint64
+store_value_bytes(void)
+{
+	return value_area_bytes_used();
+}
+
 long
 store_group_count(void)
 {
@@ -801,7 +963,7 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, TaGroupCopy **out
 		agg = &aggs[g->key.agg];
 		for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
 			c->dims[d] = (d < agg->ndims && g->key.dims[d] != 0)
-				? pstrdup(value_by_id[g->key.dims[d]]->str) : NULL;
+				? value_copy(g->key.dims[d]) : NULL;
 	}
 
 	unlock_all_partitions();
@@ -850,13 +1012,7 @@ group_remove(GroupEntry *g)
 		uint32		id = g->key.dims[d];
 
 		if (id != 0 && pg_atomic_sub_fetch_u32(&value_by_id[id]->refs, 1) == 0)
-		{
-			ValueEntry *v = value_by_id[id];
-
-			value_by_id[id] = NULL;
-			hash_search(value_table, v->str, HASH_REMOVE, NULL);
-			dict->free_ids[dict->nfree++] = id;
-		}
+			value_drop(value_by_id[id]);
 	}
 	sketch_free(&g->sk);
 	hash_search(group_table, &g->key, HASH_REMOVE, NULL);
@@ -892,11 +1048,7 @@ store_forget_flushed(void)
 		hash_seq_init(&hs, value_table);
 		while ((v = hash_seq_search(&hs)) != NULL)
 			if (pg_atomic_read_u32(&v->refs) == 0)
-			{
-				value_by_id[v->id] = NULL;
-				dict->free_ids[dict->nfree++] = v->id;
-				hash_search(value_table, v->str, HASH_REMOVE, NULL);
-			}
+				value_drop(v);
 		dict->orphans = false;
 	}
 	unlock_all_partitions();

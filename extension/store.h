@@ -54,6 +54,7 @@ extern bool store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 							const int64 *fixed_cutoff, bool *full);
 extern long store_group_count(void);
 extern long store_value_count(void);
+extern uint64 store_value_bytes(void);
 extern const char *store_full_setting(void);
 extern int	store_window_count(void);
 extern int	store_collect_closed(int64 cutoff, TaGroupCopy **out);

@@ -43,6 +43,7 @@ int			ta_flush_interval_ms = 1000;
 int			ta_max_aggregates = 16;
 int			ta_max_groups = 100000;
 int			ta_max_values = 50000;
+int			ta_dictionary_memory_kb = 8192;
 int			ta_max_partitions = 256;
 int			ta_max_event_bytes = 65536;
 int			ta_queued_max_kbytes = 65536;
@@ -65,6 +66,25 @@ check_start_offset(char **newval, void **extra, GucSource source)
 		parse_rfc3339(*newval, &ms))
 		return true;
 	GUC_check_errdetail("trafficagg.start_offset must be \"earliest\", \"latest\" or an RFC 3339 timestamp with offset.");
+	return false;
+}
+
+/*
+ * A message's dimension values are no longer than the message (value, key
+ * and headers, bounded by max_event_bytes; value_area.c allows for the few
+ * bytes integer fields' text may add), so with max_event_bytes within
+ * dictionary_memory (defined first, and fixed at start) an empty dictionary
+ * has room for any message that is not too large, and making room by
+ * spilling windows always ends.
+ */
+static bool
+check_max_event_bytes(int *newval, void **extra, GucSource source)
+{
+	if ((int64) *newval <= (int64) ta_dictionary_memory_kb * 1024)
+		return true;
+	GUC_check_errdetail("trafficagg.max_event_bytes must not exceed trafficagg.dictionary_memory (%d kB): a message's dimension values must fit in an empty dictionary.",
+						ta_dictionary_memory_kb);
+	GUC_check_errhint("Raise trafficagg.dictionary_memory and restart the server.");
 	return false;
 }
 
@@ -141,16 +161,24 @@ define_settings(void)
 							0, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.max_values",
 							"Distinct dimension values (pages, countries, ...) held by the open groups.",
-							NULL, &ta_max_values, 50000, 100, 100000000, PGC_POSTMASTER,
+							"Their bytes are bounded by trafficagg.dictionary_memory.",
+							&ta_max_values, 50000, 100, 100000000, PGC_POSTMASTER,
 							0, NULL, NULL, NULL);
+	/* before max_event_bytes, whose check reads it */
+	DefineCustomIntVariable("trafficagg.dictionary_memory",
+							"Shared memory for the bytes of the distinct dimension values held by the open groups.",
+							"When it is used up, the oldest open window is written early, as when max_groups is reached. At least trafficagg.max_event_bytes.",
+							&ta_dictionary_memory_kb, 8192, 64, INT_MAX / 2, PGC_POSTMASTER,
+							GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.max_partitions",
 							"Kafka partitions the worker can track.",
 							NULL, &ta_max_partitions, 256, 1, 65536, PGC_POSTMASTER,
 							0, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.max_event_bytes",
 							"Largest message accepted; larger ones are rejected as too_large.",
-							NULL, &ta_max_event_bytes, 65536, 64, 64 * 1024 * 1024, PGC_SIGHUP,
-							GUC_UNIT_BYTE, NULL, NULL, NULL);
+							"The value, key and headers together. At most trafficagg.dictionary_memory.",
+							&ta_max_event_bytes, 65536, 64, 64 * 1024 * 1024, PGC_SIGHUP,
+							GUC_UNIT_BYTE, check_max_event_bytes, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.queued_max_kbytes",
 							"Memory bound of the messages librdkafka prefetches (queued.max.messages.kbytes).",
 							NULL, &ta_queued_max_kbytes, 65536, 64, 2097151, PGC_SIGHUP,

@@ -32,7 +32,6 @@
  */
 #define TA_MAX_AGGREGATES		64	/* ceiling of trafficagg.max_aggregates */
 #define TA_MAX_DIMENSIONS		8	/* dimensions of one aggregate */
-#define TA_MAX_VALUE_LEN		256 /* bytes of a dimension value, with NUL */
 #define TA_LOCK_PARTITIONS		16	/* LWLocks over the group table */
 #define TA_TRACKED_WINDOWS		64	/* open windows tracked per partition */
 #define TA_MAX_WINDOWS_PER_EVENT 64	/* window / slide */
@@ -73,6 +72,7 @@ extern int	ta_flush_interval_ms;
 extern int	ta_max_aggregates;
 extern int	ta_max_groups;
 extern int	ta_max_values;
+extern int	ta_dictionary_memory_kb;
 extern int	ta_max_partitions;
 extern int	ta_max_event_bytes;
 extern int	ta_queued_max_kbytes;

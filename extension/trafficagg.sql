@@ -165,6 +165,19 @@ CREATE TABLE @extschema@.aggregates (
 COMMENT ON TABLE @extschema@.aggregates IS
   'trafficagg aggregates: each row is maintained in the table trafficagg.<name>';
 
+-- The key an aggregate table is unique on, for each dimension: a value of up
+-- to 64 bytes is its own key; a longer one (values may be as long as a
+-- message, and a btree entry can't exceed about 2.7 kB) is keyed by its
+-- SHA-256, 'sha256:' and 64 hex digits, which no value of 64 bytes or fewer
+-- can equal.  (decode(..., 'escape') of the text with its backslashes
+-- doubled is its bytes.)
+CREATE FUNCTION @extschema@.dimension_key(v text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE WHEN pg_catalog.octet_length(v) OPERATOR(pg_catalog.<=) 64 THEN v
+            ELSE 'sha256:' OPERATOR(pg_catalog.||) pg_catalog.encode(pg_catalog.sha256(
+                     pg_catalog.decode(pg_catalog.replace(v, E'\\', E'\\\\'), 'escape')), 'hex')
+       END;
+
 -------------------------------------------------------------------------------
 -- Sketches: unique users are postgresql-hll values, latencies tdigest values.
 -- These helpers are bound to the two extensions' types when this script runs,
@@ -223,6 +236,43 @@ RETURNS double precision
 AS 'MODULE_PATHNAME', 'trafficagg_latency_percentile' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.latency_percentile(tdigest, double precision) IS
   'percentile (0..1) of a latency t-digest, in ms, by percentile_disc''s rule over its centroids';
+
+-- The unique index of an aggregate table with dimensions: the window and
+-- each dimension's dimension_key(), which flush.c's ON CONFLICT names (an
+-- aggregate without dimensions keeps its table's unique constraint on the
+-- window).  A table of a version before 0.4.0, unique on the values
+-- themselves, has that constraint replaced.  Runs as whoever changes
+-- trafficagg.aggregates, with only pg_catalog on its search_path.
+CREATE FUNCTION @extschema@.create_aggregate_key(agg_name text, dims text[])
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    t        text := format('@extschema@.%I', agg_name);
+    dim_list text := '';
+    key_list text := '';
+    c        name;
+BEGIN
+    IF coalesce(cardinality(dims), 0) = 0 THEN
+        RETURN;
+    END IF;
+    FOR i IN 1 .. cardinality(dims) LOOP
+        dim_list := dim_list || format(', %I', dims[i]);
+        key_list := key_list || format(', @extschema@.dimension_key(%I)', dims[i]);
+    END LOOP;
+    FOR c IN SELECT conname FROM pg_constraint
+              WHERE conrelid = t::regclass AND contype = 'u'
+                AND pg_get_constraintdef(oid) =
+                    format('UNIQUE NULLS NOT DISTINCT (window_start, window_end%s)', dim_list) LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', t, c);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_index i
+                    WHERE i.indrelid = t::regclass AND i.indisunique
+                      AND pg_get_indexdef(i.indexrelid) LIKE '%dimension_key(%') THEN
+        EXECUTE format('CREATE UNIQUE INDEX ON %s (window_start, window_end%s) NULLS NOT DISTINCT',
+                       t, key_list);
+    END IF;
+END;
+$$;
 
 -- Create the table and the _live, _realtime, _hourly and _daily views of one
 -- aggregate.  Run again on an existing table (an upgrade), it adds missing
@@ -288,9 +338,10 @@ BEGIN
             '  latency_count bigint NOT NULL,'
             '  latency_sum numeric,'
             '  latency_min numeric,'
-            '  latency_max numeric, %s'
-            '  UNIQUE NULLS NOT DISTINCT (window_start, window_end%s))',
-            t, dim_cols, sketch_defs, dim_list);
+            '  latency_max numeric, %s%s)',
+            t, dim_cols, rtrim(sketch_defs, ', '),
+            CASE WHEN coalesce(cardinality(dims), 0) = 0
+                 THEN ', UNIQUE NULLS NOT DISTINCT (window_start, window_end)' ELSE '' END);
     ELSE
         -- a table of an earlier version: add the columns it lacks, at the end
         FOR i IN 1 .. cardinality(sketch_cols) BY 2 LOOP
@@ -302,6 +353,7 @@ BEGIN
             END IF;
         END LOOP;
     END IF;
+    PERFORM @extschema@.create_aggregate_key(agg_name, dims);
     EXECUTE format('COMMENT ON TABLE %s IS %L', t,
                    'trafficagg aggregate: final rows of closed windows');
 
@@ -586,7 +638,8 @@ CREATE FUNCTION @extschema@.status(
     OUT last_flush_at timestamptz, OUT last_flush_ms double precision,
     OUT last_flush_rows bigint, OUT last_error text, OUT broker_state text,
     OUT shmem_bytes bigint, OUT sketch_bytes bigint, OUT sketch_capacity bigint,
-    OUT values_used bigint, OUT values_capacity bigint)
+    OUT values_used bigint, OUT values_capacity bigint,
+    OUT dictionary_bytes bigint, OUT dictionary_capacity bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'trafficagg_status' LANGUAGE C VOLATILE;
 
@@ -606,6 +659,7 @@ REVOKE ALL ON FUNCTION @extschema@.ingest(text, text, timestamptz, jsonb) FROM P
 REVOKE ALL ON FUNCTION @extschema@.flush(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.rewind_watermark(timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.create_aggregate_objects(text, text[], text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.create_aggregate_key(text, text[]) FROM PUBLIC;
 GRANT SELECT ON @extschema@.aggregates, @extschema@.kafka_offsets, @extschema@.spilled_windows,
     @extschema@.status TO PUBLIC;
 

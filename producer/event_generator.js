@@ -197,6 +197,9 @@ const EXTERNAL_REFERRERS = new Weighted([
 
 const SITE = 'https://shop.example.com';
 
+const UTM_SOURCES = ['news', 'google', 'facebook', 'partner', 'mail'];
+const UTM_MEDIA = ['email', 'cpc', 'social', 'referral'];
+
 // Offsets (minutes) used for a minority of timestamps; the instant is the same, only its
 // rendering differs.
 const TZ_OFFSETS = [120, -300, 330, 540, -480, 0, 60, -180, 345, 600, -210];
@@ -276,6 +279,7 @@ class Generator {
     this.badCursor = 0;
     this.emptyCount = 0;
     this.oversizeBytes = opts.oversizeBytes;
+    this.longPages = opts.longPages;
     this.seq = 0;
     this.partitionOfKey = new Map();
     this.schema = opts.schema;
@@ -325,6 +329,26 @@ class Generator {
     return round3(Math.min(v, RT_CAP_MS));
   }
 
+  // With --long-pages: the page, or with the probability of an entry of the spec, a URL of
+  // that page with a query string of exactly that many bytes (UTM parameters and a random
+  // search term: such URLs are unique in practice and compress badly). One draw per event,
+  // and none without the option, so other streams are unchanged.
+  longPage(page) {
+    const r = this.rng;
+    const u = r.next();
+    let cum = 0;
+    for (const { fraction, bytes } of this.longPages) {
+      cum += fraction;
+      if (u < cum) {
+        let url = `${page}?utm_source=${r.pick(UTM_SOURCES)}&utm_medium=${r.pick(UTM_MEDIA)}` +
+          `&utm_campaign=c${r.int(1000)}&q=`;
+        while (url.length < bytes) url += r.u32().toString(36);
+        return url.slice(0, bytes);
+      }
+    }
+    return page;
+  }
+
   // One valid event object for the user with index uidx at instant timeMs.
   makeEvent(uidx, timeMs) {
     const r = this.rng;
@@ -350,7 +374,8 @@ class Generator {
     st.left--;
 
     const eventType = EVENT_TYPES.sample(r);
-    const page = this.pages[this.pageZipf.sample(r)];
+    let page = this.pages[this.pageZipf.sample(r)];
+    if (this.longPages.length > 0) page = this.longPage(page);
     let referrer;
     const u = r.next();
     if (st.lastPage !== null) {
@@ -573,6 +598,8 @@ Content
                             ${BAD_KINDS.join(', ')}
   --oversize-bytes N        size an 'oversized' message exceeds        (1100000)
   --schema flat|nested      the shape of an event (see README.md)      (flat)
+  --long-pages F:N[,F:N..]  with probability F an event's page is a URL of exactly N bytes
+                            (a query string added), e.g. 0.125:301,0.02:3000   (none)
 
 Output
   --out FILE                write every acknowledged message as NDJSON, in production order
@@ -628,6 +655,7 @@ function parseOptions(argv) {
     'bad-kinds': { type: 'string' },
     'oversize-bytes': { type: 'string', default: '1100000' },
     schema: { type: 'string', default: 'flat' },
+    'long-pages': { type: 'string' },
     out: { type: 'string' },
     quiet: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -692,6 +720,20 @@ function parseOptions(argv) {
     o.badKinds = o.badKinds.filter((k) => !SCHEMA_BAD_KINDS.includes(k));
   }
   o.oversizeBytes = parseNumber('oversize-bytes', values['oversize-bytes'], { integer: true, min: 1, max: 64 * 1024 * 1024 });
+  o.longPages = [];
+  if (values['long-pages'] !== undefined) {
+    let total = 0;
+    for (const item of values['long-pages'].split(',').map((x) => x.trim()).filter(Boolean)) {
+      const m = /^([^:]+):([^:]+)$/.exec(item);
+      if (!m) throw new UsageError(`--long-pages: expected FRACTION:BYTES[,FRACTION:BYTES..]: ${item}`);
+      const fraction = parseNumber('long-pages', m[1], { min: 0, max: 1 });
+      const bytes = parseNumber('long-pages', m[2], { integer: true, min: 1, max: 64 * 1024 * 1024 });
+      total += fraction;
+      o.longPages.push({ fraction, bytes });
+    }
+    if (o.longPages.length === 0) throw new UsageError('--long-pages: empty list');
+    if (total > 1 + 1e-12) throw new UsageError(`--long-pages: the fractions add up to ${total}, more than 1`);
+  }
   o.out = values.out === undefined ? null : values.out;
   if (o.out !== null && o.acks === 0) throw new UsageError('--out needs offsets from the broker: it cannot be used with --acks 0');
   o.quiet = values.quiet;

@@ -74,12 +74,24 @@ SELECT trafficagg.ingest(ev('2026-01-01T00:00:00+2:00'));
 SELECT trafficagg.ingest('{"timestamp": 99999999999999999, "event_type": "click", "page": "/"}');
 -- too_large (trafficagg.max_event_bytes is 64kB here)
 SELECT trafficagg.ingest(ev('2026-01-01T00:00:00Z', repeat('x', 70000)));
+-- ... the key and headers included (a mapping may take fields from them)
+SELECT trafficagg.ingest(ev('2026-01-01T00:00:00Z'), repeat('k', 70000), NULL, NULL);
+SELECT trafficagg.ingest(ev('2026-01-01T00:00:00Z'), 'k', NULL,
+                         jsonb_build_object('h', repeat('h', 70000)));
 -- invalid_utf8
 SELECT trafficagg.ingest('\x7b2274696d657374616d70223a22c328227d'::bytea);
 SELECT trafficagg.ingest('\xff'::bytea);
--- value_too_long: a dimension value of 256 bytes or more
+-- values of any length (up to max_event_bytes) are accepted: 256 bytes used
+-- to be rejected as value_too_long.  A 3,000-byte page of hex digits (it
+-- hardly compresses: too long for a btree entry) is one value, kept whole.
+CREATE TABLE long_page AS
+  SELECT left('/p?q=' || string_agg(md5(i::text), '' ORDER BY i), 3000) AS page
+    FROM generate_series(1, 100) AS i;
 SELECT trafficagg.ingest(ev('2026-01-01T00:00:00Z', repeat('p', 256)));
 SELECT trafficagg.ingest(ev('2026-01-01T00:00:00Z', repeat('p', 255)));
+SELECT octet_length(page), trafficagg.ingest(ev('2026-01-01T00:00:00Z', page)) FROM long_page;
+SELECT trafficagg.ingest(ev('2026-01-01T00:00:01Z', page, 'click',
+                            jsonb_build_object('referrer', page))) FROM long_page;
 
 -- every rejection is in the dead-letter table, with its reason and a
 -- payload truncated to trafficagg.rejected_payload_bytes (64 here)
@@ -101,4 +113,34 @@ SELECT window_start, left(page, 12) AS page, event_type, events, errors, client_
   FROM trafficagg.by_page_live ORDER BY window_start, page, event_type;
 SELECT window_start, country, events FROM trafficagg.by_country_live ORDER BY 1, 2;
 SELECT window_start, device, events FROM trafficagg.by_device_live ORDER BY 1, 2;
+-- the long values whole in the live view; the dictionary holds the distinct
+-- values of the groups in memory, and its bytes are theirs
+SELECT octet_length(page) AS bytes, page = (SELECT page FROM long_page) AS whole,
+       event_type, events
+  FROM trafficagg.by_page_live WHERE octet_length(page) > 255 ORDER BY 1, 3;
+CREATE VIEW live_values AS
+  SELECT DISTINCT v FROM trafficagg.aggregates a, trafficagg.groups(a.name) g, unnest(g.dims) v
+   WHERE v IS NOT NULL;
+SELECT values_used = (SELECT count(*) FROM live_values) AS values_match,
+       dictionary_bytes = (SELECT sum(octet_length(v)) FROM live_values) AS bytes_match,
+       dictionary_bytes > 3256 AS holds_long, dictionary_capacity
+  FROM trafficagg.status WHERE source = 'sql';
 SELECT trafficagg.flush(close_all => true) > 0 AS flushed;
+-- ... and in the table, whole; with the groups gone, their values' bytes are freed
+SELECT octet_length(page) AS bytes, page = (SELECT page FROM long_page) AS whole,
+       event_type, events
+  FROM trafficagg.by_page WHERE octet_length(page) > 255 ORDER BY 1, 3;
+SELECT values_used, dictionary_bytes FROM trafficagg.status WHERE source = 'sql';
+DROP VIEW live_values;
+
+-- the key the tables are unique on: a value of up to 64 bytes is its own key,
+-- a longer one 'sha256:' and the SHA-256 of its bytes (backslashes and
+-- multibyte characters included), so no short value equals a long one's key
+SELECT v_bytes, trafficagg.dimension_key(v) = v AS own_key,
+       trafficagg.dimension_key(v) = 'sha256:' || encode(sha256(convert_to(v, 'UTF8')), 'hex')
+         AS sha256_key
+  FROM (VALUES ('/short'), (repeat('é', 32)), (repeat('é', 32) || 'x'),
+               (E'\\x41\\\\' || repeat('€', 30)), (repeat('/long', 600))) AS t(v),
+       LATERAL (SELECT octet_length(v) AS v_bytes) b
+ ORDER BY 1;
+SELECT trafficagg.dimension_key(NULL) IS NULL AS null_key;

@@ -136,5 +136,24 @@ SELECT * FROM trafficagg.ingest(ARRAY(
 SELECT values_used > 500 AS nearly_full, values_capacity FROM trafficagg.status WHERE source = 'sql';
 SELECT trafficagg.flush(close_all => true) > 0 AS flushed;
 SELECT values_used, sketch_bytes FROM trafficagg.status WHERE source = 'sql';
+-- ... and their bytes by trafficagg.dictionary_memory (128kB here): 60 pages
+-- of 3,000 bytes don't fit, the error names the setting, a flush frees them
+SHOW trafficagg.dictionary_memory;
+SELECT * FROM trafficagg.ingest(ARRAY(
+    SELECT ev('2026-03-05T00:01:00Z', '/long/' || g || '/' || repeat('x', 3000))
+      FROM generate_series(1, 60) g));
+SELECT values_used BETWEEN 40 AND 45 AS most_stored, dictionary_bytes <= dictionary_capacity AS within,
+       dictionary_capacity
+  FROM trafficagg.status WHERE source = 'sql';
+SELECT trafficagg.flush(close_all => true) > 0 AS flushed;
+SELECT values_used, dictionary_bytes FROM trafficagg.status WHERE source = 'sql';
+-- an empty dictionary has room for any event: max_event_bytes can't be set
+-- above dictionary_memory
+SELECT trafficagg.ingest(ev('2026-03-05T00:02:00Z', repeat('y', 65000)));
+SELECT max(octet_length(page)) FROM trafficagg.by_page_live;
+SELECT trafficagg.flush(close_all => true) > 0 AS flushed;
+ALTER SYSTEM SET trafficagg.max_event_bytes = '129kB';
+ALTER SYSTEM SET trafficagg.max_event_bytes = '128kB';
+ALTER SYSTEM RESET trafficagg.max_event_bytes;
 -- bytes that are not a histogram are refused
 SELECT trafficagg.latency_digest('\x0001'::bytea);

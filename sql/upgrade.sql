@@ -55,6 +55,42 @@ INSERT INTO trafficagg.aggregates VALUES ('by_colour', '{colour}');
 \set VERBOSITY default
 SELECT has_function_privilege('public', 'trafficagg.ingest(text, text, timestamptz, jsonb)', 'EXECUTE')
        AS public_may_ingest;
+-- dimension values of any length: tables with dimensions are unique on each
+-- dimension's dimension_key() (the old constraint on the values themselves
+-- is replaced); status() reports the dictionary's bytes
+SELECT conrelid::regclass AS unique_constraint FROM pg_constraint
+ WHERE contype = 'u' AND conrelid IN (SELECT ('trafficagg.' || name)::regclass
+                                        FROM trafficagg.aggregates
+                                      UNION SELECT 'trafficagg.by_referrer'::regclass)
+ ORDER BY 1;
+SELECT indrelid::regclass AS table, pg_get_indexdef(indexrelid) AS unique_index
+  FROM pg_index WHERE indisunique AND indrelid IN (SELECT ('trafficagg.' || name)::regclass
+                                                     FROM trafficagg.aggregates)
+ ORDER BY 1;
+-- (the indexes belong to their tables, not to the extension)
+SELECT count(*) AS index_members FROM pg_depend
+ WHERE classid = 'pg_class'::regclass AND deptype = 'e'
+   AND objid IN (SELECT indexrelid FROM pg_index);
+-- a table kept from a deleted aggregate is converted when it is inserted again
+INSERT INTO trafficagg.aggregates VALUES ('by_referrer', '{referrer}');
+SELECT pg_get_indexdef(indexrelid) FROM pg_index
+ WHERE indrelid = 'trafficagg.by_referrer'::regclass;
+SELECT column_name FROM information_schema.columns
+ WHERE table_schema = 'trafficagg' AND table_name = 'status' AND column_name LIKE 'dictionary%'
+ ORDER BY 1;
+-- a flush merges into a row already there by the new key, long values too
+INSERT INTO trafficagg.by_page VALUES ('2026-04-01 00:01+00', '2026-04-01 00:02+00',
+    repeat('/long', 700), 'click', 5, 0, 0, 0);
+SELECT trafficagg.ingest(ev('2026-04-01T00:01:20Z', repeat('/long', 700), 'click',
+       jsonb_build_object('referrer', repeat('r', 5000))));
+SELECT trafficagg.ingest(ev('2026-04-01T00:01:30Z', '/old', 'click',
+       jsonb_build_object('referrer', repeat('r', 5000))));
+SELECT trafficagg.flush(close_all => true);
+SELECT window_start, octet_length(page), events FROM trafficagg.by_page
+ WHERE page LIKE '/long%' OR page = '/old' ORDER BY 1, 2;
+SELECT window_start, octet_length(referrer), referrer = repeat('r', 5000) AS whole, events
+  FROM trafficagg.by_referrer ORDER BY 1, 2;
+DELETE FROM trafficagg.aggregates WHERE name = 'by_referrer';
 -- the upgrade path ends in the objects a fresh install makes (views aside:
 -- this test changed the aggregates)
 SELECT current_database() AS upgraded_db \gset

@@ -72,6 +72,7 @@ my %private = (
 	'ring->' => 'deadletter.c',
 	'status->' => 'status.c',
 	'area_header' => 'sketch_area.c',
+	'value_header' => 'value_area.c',
 	'group_table' => 'store.c',
 	'value_table' => 'store.c');
 for my $token (sort keys %private)

@@ -9,6 +9,10 @@
  *  - live_groups(), groups() with the metric fields, which new aggregates'
  *    views read (the views of existing ones keep reading groups()).
  *  - ingest(event, key, message_timestamp, headers).
+ *  - dimension values of any length: an aggregate table with dimensions is
+ *    unique on the window and each dimension's dimension_key() instead of the
+ *    values themselves, which a btree can't hold beyond about 2.7 kB (rows
+ *    and views stay); status() reports the bytes of the value dictionary.
  */
 \echo Use "ALTER EXTENSION trafficagg UPDATE TO '0.4.0'" to load this file. \quit
 
@@ -236,9 +240,10 @@ BEGIN
             '  latency_count bigint NOT NULL,'
             '  latency_sum numeric,'
             '  latency_min numeric,'
-            '  latency_max numeric, %s'
-            '  UNIQUE NULLS NOT DISTINCT (window_start, window_end%s))',
-            t, dim_cols, sketch_defs, dim_list);
+            '  latency_max numeric, %s%s)',
+            t, dim_cols, rtrim(sketch_defs, ', '),
+            CASE WHEN coalesce(cardinality(dims), 0) = 0
+                 THEN ', UNIQUE NULLS NOT DISTINCT (window_start, window_end)' ELSE '' END);
     ELSE
         -- a table of an earlier version: add the columns it lacks, at the end
         FOR i IN 1 .. cardinality(sketch_cols) BY 2 LOOP
@@ -250,6 +255,7 @@ BEGIN
             END IF;
         END LOOP;
     END IF;
+    PERFORM @extschema@.create_aggregate_key(agg_name, dims);
     EXECUTE format('COMMENT ON TABLE %s IS %L', t,
                    'trafficagg aggregate: final rows of closed windows');
 
@@ -408,3 +414,89 @@ COMMENT ON FUNCTION @extschema@.ingest(text, text, timestamptz, jsonb) IS
   'ingest one event with the Kafka key, timestamp and headers (an object of strings) a mapping may read';
 
 REVOKE ALL ON FUNCTION @extschema@.ingest(text, text, timestamptz, jsonb) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Dimension values of any length (create_aggregate_objects above calls
+-- create_aggregate_key)
+-------------------------------------------------------------------------------
+
+-- The key an aggregate table is unique on, for each dimension: a value of up
+-- to 64 bytes is its own key; a longer one (values may be as long as a
+-- message, and a btree entry can't exceed about 2.7 kB) is keyed by its
+-- SHA-256, 'sha256:' and 64 hex digits, which no value of 64 bytes or fewer
+-- can equal.  (decode(..., 'escape') of the text with its backslashes
+-- doubled is its bytes.)
+CREATE FUNCTION @extschema@.dimension_key(v text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE WHEN pg_catalog.octet_length(v) OPERATOR(pg_catalog.<=) 64 THEN v
+            ELSE 'sha256:' OPERATOR(pg_catalog.||) pg_catalog.encode(pg_catalog.sha256(
+                     pg_catalog.decode(pg_catalog.replace(v, E'\\', E'\\\\'), 'escape')), 'hex')
+       END;
+
+-- The unique index of an aggregate table with dimensions: the window and
+-- each dimension's dimension_key(), which flush.c's ON CONFLICT names (an
+-- aggregate without dimensions keeps its table's unique constraint on the
+-- window).  A table of a version before 0.4.0, unique on the values
+-- themselves, has that constraint replaced.  Runs as whoever changes
+-- trafficagg.aggregates, with only pg_catalog on its search_path.
+CREATE FUNCTION @extschema@.create_aggregate_key(agg_name text, dims text[])
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    t        text := format('@extschema@.%I', agg_name);
+    dim_list text := '';
+    key_list text := '';
+    c        name;
+BEGIN
+    IF coalesce(cardinality(dims), 0) = 0 THEN
+        RETURN;
+    END IF;
+    FOR i IN 1 .. cardinality(dims) LOOP
+        dim_list := dim_list || format(', %I', dims[i]);
+        key_list := key_list || format(', @extschema@.dimension_key(%I)', dims[i]);
+    END LOOP;
+    FOR c IN SELECT conname FROM pg_constraint
+              WHERE conrelid = t::regclass AND contype = 'u'
+                AND pg_get_constraintdef(oid) =
+                    format('UNIQUE NULLS NOT DISTINCT (window_start, window_end%s)', dim_list) LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', t, c);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_index i
+                    WHERE i.indrelid = t::regclass AND i.indisunique
+                      AND pg_get_indexdef(i.indexrelid) LIKE '%dimension_key(%') THEN
+        EXECUTE format('CREATE UNIQUE INDEX ON %s (window_start, window_end%s) NULLS NOT DISTINCT',
+                       t, key_list);
+    END IF;
+END;
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@.create_aggregate_key(text, text[]) FROM PUBLIC;
+
+-- every aggregate's table gets its new unique index
+SELECT @extschema@.create_aggregate_key(name, dimensions)
+  FROM @extschema@.aggregates ORDER BY name;
+
+-- status() reports the bytes of the values in the dictionary
+DROP VIEW @extschema@.status;
+DROP FUNCTION @extschema@.status();
+CREATE FUNCTION @extschema@.status(
+    OUT source text, OUT topic text, OUT partition integer, OUT assigned boolean,
+    OUT "position" bigint, OUT stored_offset bigint, OUT end_offset bigint, OUT lag bigint,
+    OUT consumed bigint, OUT accepted bigint, OUT late bigint, OUT rejected bigint,
+    OUT rejected_by_reason jsonb, OUT max_event_time timestamptz,
+    OUT watermark timestamptz, OUT flushed_watermark timestamptz,
+    OUT open_windows integer, OUT groups_used bigint, OUT groups_capacity bigint,
+    OUT spills bigint, OUT rejected_dropped bigint, OUT flushes bigint,
+    OUT last_flush_at timestamptz, OUT last_flush_ms double precision,
+    OUT last_flush_rows bigint, OUT last_error text, OUT broker_state text,
+    OUT shmem_bytes bigint, OUT sketch_bytes bigint, OUT sketch_capacity bigint,
+    OUT values_used bigint, OUT values_capacity bigint,
+    OUT dictionary_bytes bigint, OUT dictionary_capacity bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'trafficagg_status' LANGUAGE C VOLATILE;
+
+CREATE VIEW @extschema@.status AS SELECT * FROM @extschema@.status();
+COMMENT ON VIEW @extschema@.status IS
+  'one row per source (the SQL path, each Kafka partition) with the worker''s state';
+
+GRANT SELECT ON @extschema@.status TO PUBLIC;
