@@ -1,7 +1,8 @@
 # Users' own events: the README's nested example, mapped with SQL alone on a
 # running server, streamed through Kafka and compared with an oracle computed
 # in plain SQL from what the producer sent (--schema nested).  One event
-# from a clock in 2099 is rejected and moves no window.
+# from a clock in 2099 is rejected and moves no window; one page in eight is
+# a 301-byte URL, one in fifty 3,000 bytes.
 use strict;
 use warnings;
 use lib 't';
@@ -58,7 +59,7 @@ produce(
 	late => 0.02,
 	bad => 0.01,
 	out => $out,
-	extra => [ '--schema', 'nested', '--users', '800', '--pages', '300' ]);
+	extra => [ '--schema', 'nested', '--users', '800', '--pages', '300', '--long-pages', '0.125:301,0.02:3000' ]);
 # a device whose clock says 2099: more than trafficagg.max_future ahead of
 # the message's Kafka timestamp
 produce_lines($broker, $topic, 0,
