@@ -15,6 +15,7 @@ APT_PACKAGES=(
     libipc-run-perl                              # PostgreSQL::Test::Cluster
     libyaml-libyaml-perl                         # YAML::XS: t/014 reads docker/'s YAML files
     kcat                                         # independent Kafka reader in tests
+    clang-14 libclang-rt-14-dev llvm-14          # libFuzzer, ASan, UBSan, llvm-symbolizer: make -C test fuzz
     build-essential ca-certificates
 )
 
