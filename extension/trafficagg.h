@@ -17,6 +17,7 @@
 #define TRAFFICAGG_H
 
 #include "postgres.h"
+#include "compat.h"
 
 /* latency sums are 128-bit (TaMetrics); every platform PostgreSQL 15+ builds on with gcc or clang has it */
 #ifndef HAVE_INT128

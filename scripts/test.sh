@@ -36,66 +36,6 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 . scripts/lib.sh
 
-# copy_tree DIR: this tree, built, with node_modules and the Kafka jars, into
-# DIR (emptied first); timestamps kept so nothing rebuilds
-copy_tree() {
-    rm -rf "$1"
-    mkdir -p "$1"
-    tar -C "$root" --exclude=./.git --exclude=./tmp_check --exclude=./results -cf - . | tar -C "$1" -xpf -
-}
-
-# The TAP files prove is asked to run, one per line, relative to $run_dir:
-# PROVE_TESTS from the environment or the make arguments $@ (the last one
-# wins, as in make), else t/*.pl, as in PGXS.
-requested_tap_tests() {
-    local spec=${PROVE_TESTS:-} a t
-    for a in "$@"; do
-        case $a in PROVE_TESTS=*) spec=${a#PROVE_TESTS=} ;; esac
-    done
-    [ -n "$spec" ] || spec='t/*.pl'
-    # unquoted on purpose: a list of files, maybe with globs, as prove's shell sees it
-    (cd "$run_dir" && for t in $spec; do printf '%s\n' "$t"; done)
-}
-
-# check_tests_ran LOG MAKE_ARGS...: succeeds only if the output LOG of `make
-# installcheck` shows that pg_regress passed its tests (unless REGRESS= was
-# given empty) and that prove ran every requested TAP file, none skipped, and
-# more than zero tests in all.  Prints what is missing.  No reliance on set -e:
-# it is called from an `if`.
-check_tests_ran() {
-    local log=$1 ok=0 regress=1 a t n=0 summary nfiles ntests
-    shift
-    for a in "$@"; do
-        case $a in REGRESS=) regress=0 ;; REGRESS=*) regress=1 ;; esac
-    done
-    if [ $regress -eq 1 ] && ! grep -Eq '^ *All [0-9]+ tests passed\.' "$log"; then
-        echo "==== pg_regress did not report \"All N tests passed.\"" >&2
-        ok=1
-    fi
-    if grep -q 'TAP tests not enabled' "$log"; then
-        echo "==== prove did not run: TAP tests not enabled in this PostgreSQL build" >&2
-        ok=1
-    fi
-    while IFS= read -r t; do
-        n=$((n + 1))
-        if [ ! -f "$run_dir/tmp_check/log/regress_log_$(basename "$t" .pl)" ]; then
-            echo "==== $t did not run (no tmp_check/log/regress_log_$(basename "$t" .pl))" >&2
-            ok=1
-        fi
-    done < <(requested_tap_tests "$@")
-    if grep -E '^t/[^ ]*\.pl [. ]*skipped' "$log" >&2; then
-        echo "==== TAP files were skipped (above)" >&2
-        ok=1
-    fi
-    summary=$(sed -n 's/^Files=\([0-9]*\), Tests=\([0-9]*\),.*/\1 \2/p' "$log" | tail -n 1)
-    read -r nfiles ntests <<<"$summary"
-    if ! grep -qx 'Result: PASS' "$log" || [ "${ntests:-0}" -eq 0 ] || [ "${nfiles:-0}" -ne $n ]; then
-        echo "==== prove did not report \"Result: PASS\" with Files=$n and Tests > 0 (got: ${summary:-no summary})" >&2
-        ok=1
-    fi
-    return $ok
-}
-
 if [ $asserts -eq 0 ]; then
     build_and_install WERROR=1
     run_dir=$root
@@ -125,25 +65,8 @@ else
     make_args=(PROVE_TESTS=t/002_stream_oracle.pl "$@")
 fi
 
-log=$run_dir/installcheck.log
 status=0
-# pipefail: the pipeline's status is make's when make fails
-"${as_user[@]}" make -C "$run_dir" installcheck "${make_args[@]}" 2>&1 | tee "$log" || status=$?
-if [ $status -eq 0 ] && ! check_tests_ran "$log" "${make_args[@]}"; then
-    status=1
-fi
-
-if [ $status -ne 0 ]; then
-    echo "==== tests failed (exit $status); details in $run_dir" >&2
-    [ -f "$run_dir/regression.diffs" ] && head -n 200 "$run_dir/regression.diffs" >&2
-    for f in "$run_dir"/tmp_check/log/regress_log_*; do
-        [ -f "$f" ] && grep -q "not ok" "$f" && { echo "---- $f" >&2; tail -n 60 "$f" >&2; }
-    done
-    # failed assertions (and other aborts) in the server logs of pg_regress' and the TAP tests' instances
-    for f in "$run_dir"/log/*.log "$run_dir"/tmp_check/log/*.log; do
-        [ -f "$f" ] && grep -q "TRAP:" "$f" && { echo "---- $f" >&2; grep -m 10 -A 3 "TRAP:" "$f" >&2 || true; }
-    done
-fi
+run_installcheck "${make_args[@]}" || status=$?
 
 if [ $asserts -eq 1 ]; then
     # the normal build back, pass or fail: -B rebuilds every object whatever this tree held

@@ -92,7 +92,8 @@ SELECT window_start, octet_length(referrer), referrer = repeat('r', 5000) AS who
   FROM trafficagg.by_referrer ORDER BY 1, 2;
 DELETE FROM trafficagg.aggregates WHERE name = 'by_referrer';
 -- the upgrade path ends in the objects a fresh install makes (views aside:
--- this test changed the aggregates)
+-- this test changed the aggregates; and the row types of tables and views,
+-- members since PostgreSQL 17, which go with their relations)
 SELECT current_database() AS upgraded_db \gset
 CREATE TEMP VIEW members AS
   SELECT count(*) AS objects,
@@ -101,7 +102,10 @@ CREATE TEMP VIEW members AS
     FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
    WHERE e.extname = 'trafficagg' AND d.deptype = 'e'
      AND NOT EXISTS (SELECT FROM pg_class c WHERE d.classid = 'pg_class'::regclass
-                     AND c.oid = d.objid AND c.relkind = 'v');
+                     AND c.oid = d.objid AND c.relkind = 'v')
+     AND NOT EXISTS (SELECT FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
+                     WHERE d.classid = 'pg_type'::regclass AND c.relkind <> 'c'
+                       AND d.objid IN (t.oid, t.typarray));
 SELECT * FROM members;
 CREATE DATABASE trafficagg_fresh;
 \c trafficagg_fresh
@@ -113,6 +117,9 @@ SELECT count(*) AS objects,
   FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
  WHERE e.extname = 'trafficagg' AND d.deptype = 'e'
    AND NOT EXISTS (SELECT FROM pg_class c WHERE d.classid = 'pg_class'::regclass
-                   AND c.oid = d.objid AND c.relkind = 'v');
+                   AND c.oid = d.objid AND c.relkind = 'v')
+   AND NOT EXISTS (SELECT FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
+                   WHERE d.classid = 'pg_type'::regclass AND c.relkind <> 'c'
+                     AND d.objid IN (t.oid, t.typarray));
 \c :upgraded_db
 DROP DATABASE trafficagg_fresh;
