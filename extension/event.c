@@ -288,6 +288,8 @@ typedef struct Plan
 	int			next_same[TA_MAX_FIELDS];	/* ... the next one with that path,
 											 * or -1 */
 	int			copies;			/* fields sharing a path with an earlier one */
+	int			from_key;		/* fields reading the key */
+	int			from_header;	/* fields reading a header */
 	PlanNode	nodes[PLAN_MAX_NODES];
 	char		paths[TA_MAX_FIELDS][TA_MAX_PATH_LEN];
 } Plan;
@@ -323,6 +325,11 @@ plan_for(const TaMapping *map)
 		Path	   *p = &paths[npaths];
 		const char *c;
 
+		if (d->in_use)
+		{
+			plan.from_key += d->source == TA_FROM_KEY;
+			plan.from_header += d->source == TA_FROM_HEADER;
+		}
 		if (!d->in_use || d->source != TA_FROM_VALUE)
 			continue;
 		strlcpy(plan.paths[f], d->path, TA_MAX_PATH_LEN);
@@ -1201,19 +1208,11 @@ event_parse_with(const TaMapping *map, const TaMessage *msg, TaEvent *ev, char *
 	pl = plan_for(map);
 	{
 		size_t		headers = 0;
-		int			from_key = 0,
-					from_header = 0;
 
 		for (int h = 0; h < msg->nheaders; h++)
 			headers += msg->headers[h].len;
-		for (int f = 0; f < TA_MAX_FIELDS; f++)
-			if (map->fields[f].in_use)
-			{
-				from_key += map->fields[f].source == TA_FROM_KEY;
-				from_header += map->fields[f].source == TA_FROM_HEADER;
-			}
-		need = msg->len * (1 + pl->copies) + msg->key_len * from_key +
-			headers * from_header + TA_MAX_FIELDS * 24 + 1;
+		need = msg->len * (1 + pl->copies) + msg->key_len * pl->from_key +
+			headers * pl->from_header + TA_MAX_FIELDS * 24 + 1;
 	}
 	if (strings_cap < need)
 	{
