@@ -262,6 +262,8 @@ same_definition(const TaAggregate *want, const TaAggregate *cur)
 		want->nmetrics == cur->nmetrics &&
 		memcmp(want->metrics, cur->metrics, sizeof(int) * cur->nmetrics) == 0 &&
 		memcmp(want->metric_names, cur->metric_names, sizeof(cur->metric_names)) == 0 &&
+		want->users_field == cur->users_field &&
+		strcmp(want->users_name, cur->users_name) == 0 &&
 		want->nconds == cur->nconds &&
 		memcmp(want->conds, cur->conds, sizeof(TaFilterCond) * cur->nconds) == 0 &&
 		memcmp(want->value_off, cur->value_off, sizeof(cur->value_off)) == 0 &&
@@ -348,9 +350,9 @@ catalog_sync(void)
 
 	/* (metrics and filters came with the field mapping, in 0.4.0) */
 	ret = SPI_execute(have_table
-					  ? "SELECT name, dimensions, metrics FROM trafficagg.aggregates"
+					  ? "SELECT name, dimensions, metrics, users_field FROM trafficagg.aggregates"
 					  " ORDER BY created_at, name"
-					  : "SELECT name, dimensions, NULL::text[] FROM trafficagg.aggregates"
+					  : "SELECT name, dimensions, NULL::text[], NULL::text FROM trafficagg.aggregates"
 					  " ORDER BY created_at, name", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed reading trafficagg.aggregates: %d", ret);
@@ -388,6 +390,11 @@ catalog_sync(void)
 				if (!nulls[i])
 					strlcpy(a->metric_names[a->nmetrics++], TextDatumGetCString(elems[i]), NAMEDATALEN);
 		}
+		{
+			char	   *uf = SPI_getvalue(tup, desc, 4);
+
+			strlcpy(a->users_name, uf ? uf : "", sizeof(a->users_name));
+		}
 		a->in_use = true;
 		nwant++;
 	}
@@ -416,6 +423,25 @@ catalog_sync(void)
 	/* metrics: numeric fields; filters: fields with a text */
 	for (int w = 0; w < nwant; w++)
 	{
+		/* users: the named field, or the user_id role's */
+		want[w].users_field = -1;
+		if (want[w].users_name[0] != '\0')
+		{
+			int			f = mapping_find(map, want[w].users_name);
+
+			if (f < 0 || (map->fields[f].type != TA_TYPE_TEXT &&
+						  map->fields[f].type != TA_TYPE_INTEGER))
+			{
+				appendStringInfo(&unresolved, "%s\"%s\" (users_field \"%s\")",
+								 unresolved.len ? ", " : "", want[w].name, want[w].users_name);
+				want[w].in_use = false;
+			}
+			want[w].users_field = f;
+		}
+		else
+			for (int f = 0; f < TA_MAX_FIELDS; f++)
+				if (map->fields[f].in_use && map->fields[f].role == TA_ROLE_USER_ID)
+					want[w].users_field = f;
 		for (int i = 0; i < want[w].nmetrics && want[w].in_use; i++)
 		{
 			int			f = mapping_find(map, want[w].metric_names[i]);

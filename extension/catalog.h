@@ -45,6 +45,8 @@ typedef struct TaAggregate
 	int			nmetrics;
 	int			metrics[TA_MAX_METRICS];	/* field slots */
 	char		metric_names[TA_MAX_METRICS][NAMEDATALEN];
+	int			users_field;	/* field slot users counts, -1: none */
+	char		users_name[NAMEDATALEN];	/* as written; "": the user_id role's */
 	int			nconds;			/* the filter; 0: every event */
 	TaFilterCond conds[TA_MAX_FILTER_FIELDS];
 	uint16		value_off[TA_MAX_FILTER_VALUES];	/* into filter_text */

@@ -613,7 +613,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 	bool		any_open = false;	/* a window the event belongs to is open */
 	bool		wanted[TA_MAX_AGGREGATES];
 	bool		far_from_full;
-	uint64		user_hash = 0;
+	uint64		user_hash[TA_MAX_FIELDS];
+	bool		hashed[TA_MAX_FIELDS] = {0};
 
 	*full = false;
 	if (keys == NULL)
@@ -624,8 +625,17 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 		hashes = MemoryContextAlloc(TopMemoryContext, n * sizeof(uint32));
 	}
 
-	if (ev->user_id != NULL)
-		user_hash = sketch_user_hash(ev->user_id, ev->user_id_len);
+	/* users: each aggregate counts its field's values, hashed once per event */
+	for (int a = 0; a < ta_max_aggregates; a++)
+	{
+		int			f = aggs[a].users_field;
+
+		if (aggs[a].in_use && f >= 0 && ev->field[f] != NULL && !hashed[f])
+		{
+			user_hash[f] = sketch_user_hash(ev->field[f], ev->field_len[f]);
+			hashed[f] = true;
+		}
+	}
 
 	if (!resolve_fields(ev, used, ids, &dict_mode, &full_setting))
 	{
@@ -766,8 +776,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 			}
 		}
 		metrics_add(&g->m, ev, &aggs[keys[i].agg]);
-		if (ev->user_id != NULL)
-			users_add(&g->sk, user_hash);
+		if (aggs[keys[i].agg].users_field >= 0 && hashed[aggs[keys[i].agg].users_field])
+			users_add(&g->sk, user_hash[aggs[keys[i].agg].users_field]);
 		if (ev->has_latency)
 			latency_add(&g->sk, ev->latency_us);
 		added = true;

@@ -67,11 +67,14 @@ INSERT INTO trafficagg.aggregates (name, dimensions, metrics, filter)
   VALUES ('purchases', '{country}', '{order_total}', '{"event_type": "purchase"}');
 INSERT INTO trafficagg.aggregates (name, dimensions, filter)
   VALUES ('errors_by_page', '{page}', '{"status_code": [500, 502, 503], "region": true}');
+-- unique users of another field: orders (order_id), per page
+INSERT INTO trafficagg.aggregates (name, dimensions, users_field)
+  VALUES ('orders_by_page', '{page}', 'order_id');
 SELECT trafficagg.ingest(e) FROM (VALUES
   ('{"ts": 1795564980000, "type": "purchase", "request": {"url": "/buy", "status": 200},
-     "geo": {"country": "DE"}, "order": {"total": 19.99}}'),
+     "geo": {"country": "DE"}, "order": {"total": 19.99, "id": "o-1"}, "visitor": "v-1"}'),
   ('{"ts": 1795564981000, "type": "purchase", "request": {"url": "/buy", "status": 503},
-     "geo": {"country": "DE", "region": {"code": 2}}, "order": {"total": 0.01}}'),
+     "geo": {"country": "DE", "region": {"code": 2}}, "order": {"total": 0.01, "id": "o-2"}, "visitor": "v-1"}'),
   ('{"ts": 1795564982000, "type": "page_view", "request": {"url": "/buy", "status": 500},
      "geo": {"country": "FR", "region": {"code": 3}}}'),
   ('{"ts": 1795564983000, "type": "purchase", "request": {"url": "/buy"}, "geo": {"country": "FR"},
@@ -85,17 +88,24 @@ SELECT page, events, order_total_count, order_total_sum, order_total_min, order_
 SELECT page, events, order_total_sum FROM trafficagg.revenue_by_page_hourly ORDER BY page;
 SELECT country, events, order_total_count, order_total_sum FROM trafficagg.purchases ORDER BY country;
 SELECT page, events, errors FROM trafficagg.errors_by_page ORDER BY page;
+-- two orders by one visitor: two unique orders, one unique user
+SELECT o.page, o.unique_users AS orders, p.unique_users AS visitors
+  FROM trafficagg.orders_by_page o JOIN trafficagg.revenue_by_page p USING (window_start, page)
+ WHERE o.page = '/buy';
 \set VERBOSITY terse
 INSERT INTO trafficagg.aggregates (name, metrics) VALUES ('bad_metric', '{page}');
 INSERT INTO trafficagg.aggregates (name, filter) VALUES ('bad_filter', '{"nope": "x"}');
 INSERT INTO trafficagg.aggregates (name, filter) VALUES ('bad_filter', '{"page": {"a": 1}}');
 INSERT INTO trafficagg.aggregates (name, filter) VALUES ('bad_filter', '{"region": 1.5}');
 INSERT INTO trafficagg.aggregates (name, filter) VALUES ('bad_filter', '["page"]');
+INSERT INTO trafficagg.aggregates (name, users_field) VALUES ('bad_users', 'order_total');
+DELETE FROM trafficagg.fields WHERE name = 'order_id';
 DELETE FROM trafficagg.fields WHERE name = 'order_total';
 UPDATE trafficagg.fields SET type = 'text' WHERE name = 'order_total';
 UPDATE trafficagg.aggregates SET filter = NULL WHERE name = 'purchases';
 \set VERBOSITY default
-DELETE FROM trafficagg.aggregates WHERE name IN ('revenue_by_page', 'purchases', 'errors_by_page');
+DELETE FROM trafficagg.aggregates WHERE name IN ('revenue_by_page', 'purchases', 'errors_by_page',
+                                                'orders_by_page');
 DELETE FROM trafficagg.fields WHERE name = 'order_total';
 
 -- 2. Event times in seconds (a fraction of milliseconds exactly), in

@@ -46,6 +46,9 @@ $node->safe_psql(
 	  VALUES ('revenue', '{page,country}', '{order_total}');
 	INSERT INTO trafficagg.aggregates (name, dimensions, metrics, filter)
 	  VALUES ('purchases', '{country}', '{order_total}', '{"event_type": "purchase"}');
+	-- unique sessions rather than visitors
+	INSERT INTO trafficagg.aggregates (name, dimensions, users_field)
+	  VALUES ('sessions_by_country', '{country}', 'session_id');
 });
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET trafficagg.brokers = '$broker->{bootstrap}'; SELECT pg_reload_conf();");
@@ -106,7 +109,7 @@ my %dim = (
 	account => q{key});
 sub oracle
 {
-	my ($where, @dims) = @_;
+	my ($where, $users, @dims) = @_;
 	my $cols = join('', map { ", $dim{$_} AS $_" } @dims);
 	my $by = join('', map { ", $_" } @dims);
 	my $us = q{(event->'request'->>'duration_us')};
@@ -120,8 +123,8 @@ sub oracle
 	         sum(${us}::numeric) / 1000 AS latency_sum,
 	         min(${us}::numeric) / 1000 AS latency_min,
 	         max(${us}::numeric) / 1000 AS latency_max,
-	         hll_add_agg(hll_hash_text(event->>'visitor'), 12, 5, -1, 1)::text AS users,
-	         hll_cardinality(hll_add_agg(hll_hash_text(event->>'visitor'), 12, 5, -1, 1))::bigint
+	         hll_add_agg(hll_hash_text(event->>'$users'), 12, 5, -1, 1)::text AS users,
+	         hll_cardinality(hll_add_agg(hll_hash_text(event->>'$users'), 12, 5, -1, 1))::bigint
 	           AS unique_users,
 	         percentile_disc(0.5) WITHIN GROUP (ORDER BY ${us}::float8 / 1000) AS p50,
 	         percentile_disc(0.99) WITHIN GROUP (ORDER BY ${us}::float8 / 1000) AS p99,
@@ -143,16 +146,18 @@ my @metric = qw(order_total_count order_total_sum order_total_min order_total_ma
 for my $agg ([ '', 'by_page', 'page', 'event_type' ], [ '', 'by_country', 'country' ],
 	[ '', 'by_device', 'device' ], [ '', 'by_url_country', 'page', 'country' ],
 	[ '', 'by_account', 'account' ], [ '', 'total' ],
-	[ 'm', 'revenue', 'page', 'country' ], [ "m $purchase", 'purchases', 'country' ])
+	[ 'm', 'revenue', 'page', 'country' ], [ "m $purchase", 'purchases', 'country' ],
+	[ 's', 'sessions_by_country', 'country' ])
 {
 	my ($kind, $table, @dims) = @$agg;
-	my ($m, $where) = $kind =~ /^(m?)\s*(.*)$/;
+	my ($m, $where) = $kind =~ /^(m?)s?\s*(.*)$/;
+	my $users = $kind =~ /^s/ ? 'session' : 'visitor';
 	my @keys = ('window_start', 'window_end', @dims);
 	my $cols = join(', ', @keys,
 		qw(events errors client_errors latency_count latency_sum latency_min latency_max users unique_users),
 		$m ? @metric : ());
 	my $tcols = $cols =~ s/\busers\b(?!_)/users::text/r;
-	my $o = oracle($where, @dims);
+	my $o = oracle($where, $users, @dims);
 	is( $node->safe_psql(
 			'postgres', qq{
 		SELECT (SELECT count(*) FROM (SELECT $cols FROM ($o) o EXCEPT ALL SELECT $tcols FROM trafficagg.$table) a)

@@ -82,7 +82,7 @@ BEGIN
     -- as a dimension or in a filter: text or integer; as a metric: number or integer
     SELECT string_agg(a.name, ', ' ORDER BY a.name) INTO used
       FROM @extschema@.aggregates a
-     WHERE ((OLD.name = ANY (a.dimensions) OR a.filter ? OLD.name)
+     WHERE ((OLD.name = ANY (a.dimensions) OR a.filter ? OLD.name OR a.users_field = OLD.name)
             AND (TG_OP = 'DELETE' OR NEW.name IS DISTINCT FROM OLD.name
                  OR NEW.type NOT IN ('text', 'integer')))
         OR (OLD.name = ANY (a.metrics)
@@ -156,7 +156,8 @@ ALTER TABLE @extschema@.aggregates
                AND @extschema@.valid_dimensions(metrics)),
     ADD COLUMN filter jsonb
         CONSTRAINT aggregates_filter_check
-        CHECK (pg_catalog.jsonb_typeof(filter) OPERATOR(pg_catalog.=) 'object');
+        CHECK (pg_catalog.jsonb_typeof(filter) OPERATOR(pg_catalog.=) 'object'),
+    ADD COLUMN users_field text;
 
 -- groups() stays as it was for the views made before (aggregates without
 -- metric fields); new aggregates' views read live_groups()
@@ -380,12 +381,21 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'A filter is a JSON object of at most 8 fields of type text or integer, each a value, a list of up to 16 values (strings or integers), true (present) or false (absent); at most 1 kB.';
         END IF;
+        IF NEW.users_field IS NOT NULL AND NOT EXISTS (
+               SELECT FROM @extschema@.fields f
+                WHERE f.name = NEW.users_field AND f.type IN ('text', 'integer')) THEN
+            RAISE EXCEPTION 'trafficagg aggregate "%": users_field "%" is not a field of type text or integer',
+                            NEW.name, NEW.users_field
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'users counts the distinct values of a field of trafficagg.fields (visitors, sessions).';
+        END IF;
         PERFORM @extschema@.create_aggregate_objects(NEW.name, NEW.dimensions, NEW.metrics);
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' THEN
         IF NEW.name IS DISTINCT FROM OLD.name OR NEW.dimensions IS DISTINCT FROM OLD.dimensions
-           OR NEW.metrics IS DISTINCT FROM OLD.metrics OR NEW.filter IS DISTINCT FROM OLD.filter THEN
-            RAISE EXCEPTION 'the name, dimensions, metrics and filter of a trafficagg aggregate cannot be changed'
+           OR NEW.metrics IS DISTINCT FROM OLD.metrics OR NEW.filter IS DISTINCT FROM OLD.filter
+           OR NEW.users_field IS DISTINCT FROM OLD.users_field THEN
+            RAISE EXCEPTION 'the name, dimensions, metrics, filter and users_field of a trafficagg aggregate cannot be changed'
                 USING ERRCODE = 'feature_not_supported',
                       HINT = 'Delete the aggregate and insert a new one under another name.';
         END IF;
