@@ -51,7 +51,7 @@ typedef struct CatalogShared
 {
 	LWLock	   *lock;
 	bool		loaded;			/* some process has synced since the start */
-	pg_atomic_uint32 version;	/* bumped at every sync */
+	pg_atomic_uint32 version;	/* bumped at every change */
 	TaAggregate aggs[TA_MAX_AGGREGATES];
 	TaMapping	mapping;		/* its version changes when it does */
 } CatalogShared;
@@ -332,6 +332,7 @@ catalog_sync(void)
 	TaMapping  *map = palloc(sizeof(TaMapping));
 	StringInfoData unresolved;
 	char		(*filter_names)[TA_MAX_FILTER_FIELDS][NAMEDATALEN];
+	bool		changed;
 
 	initStringInfo(&removed);
 	initStringInfo(&left_out);
@@ -471,6 +472,8 @@ catalog_sync(void)
 				want[w].conds[i].field = f;
 		}
 	}
+	/* the version moves only when something did: copies of it stay valid */
+	changed = !cat->loaded || map->version != cat->mapping.version;
 	cat->mapping = *map;
 	/* keep unchanged aggregates in their slots */
 	for (int s = 0; s < ta_max_aggregates; s++)
@@ -493,6 +496,7 @@ catalog_sync(void)
 			if (cat->loaded)
 				appendStringInfo(&removed, "%s\"%s\"", removed.len ? ", " : "", cur->name);
 			cur->in_use = false;
+			changed = true;
 		}
 	}
 	/* new ones into free slots, oldest first, with a fresh generation */
@@ -512,9 +516,11 @@ catalog_sync(void)
 		}
 		want[w].generation = cat->aggs[s].generation + 1;
 		cat->aggs[s] = want[w];
+		changed = true;
 	}
 	cat->loaded = true;
-	pg_atomic_fetch_add_u32(&cat->version, 1);
+	if (changed)
+		pg_atomic_fetch_add_u32(&cat->version, 1);
 	LWLockRelease(cat->lock);
 	pfree(want);
 	pfree(keep);
@@ -602,7 +608,7 @@ catalog_shmem_init(void)
 
 /*
  * A copy of the shared catalog (TA_MAX_AGGREGATES slots, by slot) into out;
- * returns its version, which changes at every catalog_sync().
+ * returns its version, which changes whenever catalog_sync() changes the catalog.
  */
 uint32
 catalog_read(TaAggregate *out)
