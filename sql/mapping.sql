@@ -122,7 +122,13 @@ UPDATE trafficagg.fields SET time_format = 'rfc3339' WHERE name = 'timestamp';
 SELECT trafficagg.ingest('{"ts": "2026-11-25T00:06:00.25Z", "type": "r", "request": {"url": "/r"}}'),
        trafficagg.ingest('{"ts": 1795565161000, "type": "r", "request": {"url": "/r"}}');
 SELECT max_event_time FROM trafficagg.status WHERE source = 'sql';
+-- a latency in seconds (kept in microseconds, shown in milliseconds)
+UPDATE trafficagg.fields SET latency_unit = 's' WHERE name = 'response_time_ms';
+SELECT trafficagg.ingest('{"ts": "2026-11-25T00:06:01Z", "type": "r", "request": {"url": "/sec", "duration_us": 1.5}}'),
+       trafficagg.ingest('{"ts": "2026-11-25T00:06:02Z", "type": "r", "request": {"url": "/sec", "duration_us": 2e9}}');
+UPDATE trafficagg.fields SET latency_unit = 'us' WHERE name = 'response_time_ms';
 SELECT trafficagg.flush(true) > 0 AS flushed;
+SELECT page, latency_count, latency_sum FROM trafficagg.by_page WHERE page = '/sec';
 SELECT page, window_start, events FROM trafficagg.by_page
  WHERE page IN ('/s-a', '/s-b', '/s-c', '/us', '/r') ORDER BY page;
 
