@@ -13,6 +13,7 @@ OBJS         = extension/trafficagg.o \
                extension/window.o \
                extension/catalog.o \
                extension/ingest.o \
+               extension/batch.o \
                extension/store.o \
                extension/sketch_area.o \
                extension/sketch.o \

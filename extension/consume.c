@@ -59,6 +59,13 @@ static int *slot_of_partition = NULL;
 static int	nslots_cached = 0;
 
 
+/*
+ * The partitions assigned to this worker's consumer (source slots): with
+ * trafficagg.workers > 1 the others belong to the other workers.
+ */
+static int *my_partitions = NULL;
+static int	nmy_partitions = 0;
+
 /* messages taken from librdkafka and not served yet (shared memory was full) */
 static rd_kafka_message_t **held = NULL;
 static int	nheld = 0;
@@ -265,6 +272,14 @@ place_partitions(rd_kafka_topic_partition_list_t *parts)
 		}
 		source_set_assigned(src, true);
 		source_set_active(src, true);
+		{
+			int			j = 0;
+
+			while (j < nmy_partitions && my_partitions[j] != src)
+				j++;
+			if (j == nmy_partitions)
+				my_partitions[nmy_partitions++] = src;
+		}
 		if (recovery_place(src, &offset))
 			p->offset = offset;
 		else if (by_time)
@@ -275,10 +290,51 @@ place_partitions(rd_kafka_topic_partition_list_t *parts)
 	}
 }
 
+/*
+ * Partitions revoked: this worker no longer owns them, and the messages of
+ * theirs it has taken but not served are dropped (they are after the
+ * position, which is all the next owner reads: another worker of this server
+ * starts at the position in shared memory).
+ */
+static void
+revoke_partitions(rd_kafka_topic_partition_list_t *parts)
+{
+	for (int i = 0; i < parts->cnt; i++)
+	{
+		int			src = source_lookup(parts->elems[i].topic, parts->elems[i].partition, false);
+		int			kept = 0;
+
+		if (src < 0)
+			continue;
+		source_set_assigned(src, false);
+		for (int j = 0; j < nmy_partitions; j++)
+			if (my_partitions[j] != src)
+				my_partitions[kept++] = my_partitions[j];
+		nmy_partitions = kept;
+	}
+	for (int h = held_next; h < nheld; h++)
+	{
+		rd_kafka_message_t *m = held[h];
+
+		if (m == NULL)
+			continue;
+		for (int i = 0; i < parts->cnt; i++)
+			if (m->partition == parts->elems[i].partition &&
+				strcmp(rd_kafka_topic_name(m->rkt), parts->elems[i].topic) == 0)
+			{
+				rd_kafka_message_destroy(m);
+				held[h] = NULL;
+				break;
+			}
+	}
+}
+
 static void
 rebalance_cb(rd_kafka_t *k, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
+	if (my_partitions == NULL)
+		my_partitions = MemoryContextAlloc(TopMemoryContext, source_slots() * sizeof(int));
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
 	{
 		place_partitions(parts);
@@ -288,13 +344,7 @@ rebalance_cb(rd_kafka_t *k, rd_kafka_resp_err_t err,
 	}
 	else
 	{
-		for (int i = 0; i < parts->cnt; i++)
-		{
-			int			src = source_lookup(parts->elems[i].topic, parts->elems[i].partition, false);
-
-			if (src >= 0)
-				source_set_assigned(src, false);
-		}
+		revoke_partitions(parts);
 		rd_kafka_assign(k, NULL);
 		ereport(LOG, (errmsg("trafficagg: %d partition(s) of \"%s\" revoked",
 							 parts->cnt, ta_topic)));
@@ -643,7 +693,8 @@ consumer_stop(void)
 		return;
 	/* messages still held are read again by the next consumer: positions stay */
 	for (int i = held_next; i < nheld; i++)
-		rd_kafka_message_destroy(held[i]);
+		if (held[i] != NULL)
+			rd_kafka_message_destroy(held[i]);
 	nheld = held_next = 0;
 	if (start_time_offsets != NULL)
 		rd_kafka_topic_partition_list_destroy(start_time_offsets);
@@ -654,7 +705,10 @@ consumer_stop(void)
 	rk = NULL;
 	rkqu = NULL;
 
-	source_unassign_all();
+	/* (closing revoked them, unless the brokers were away) */
+	for (int i = 0; i < nmy_partitions; i++)
+		source_set_assigned(my_partitions[i], false);
+	nmy_partitions = 0;
 }
 
 /* Is a consumer running? */
@@ -738,10 +792,10 @@ message_headers(rd_kafka_message_t *m, const TaHeader **out)
 }
 
 /*
- * One queue entry: a message, a partition EOF or a consumer error.  Returns
- * false, keeping the message, when shared memory had no room for it.
+ * One queue entry, in the batch being served: a message (through
+ * ingest_message()), a partition EOF or a consumer error.
  */
-static bool
+static void
 serve_message(rd_kafka_message_t *m, bool hold)
 {
 	int			src;
@@ -770,7 +824,6 @@ serve_message(rd_kafka_message_t *m, bool hold)
 	}
 	else if ((src = source_of(m)) >= 0)
 	{
-		bool		full;
 		bool		replay = recovery_is_replay(src, m->offset);
 		rd_kafka_timestamp_type_t tstype;
 		int64		sent_ms = rd_kafka_message_timestamp(m, &tstype);
@@ -786,20 +839,21 @@ serve_message(rd_kafka_message_t *m, bool hold)
 		if (sent_ms < 0)
 			sent_ms = TA_NO_REFERENCE_TIME;
 		msg.nheaders = message_headers(m, &msg.headers);
-		ingest_message(src, m->offset, sent_ms, &msg, replay, hold, &full);
-		if (full)
-			return false;
+		ingest_message(src, m->offset, sent_ms, &msg, replay, hold);
 		source_set_active(src, true);
 		set_broker_state("up");
 	}
-	rd_kafka_message_destroy(m);
-	return true;
 }
 
 /*
- * Serve held[next..nheld) in order.  Stops at the first that finds shared
- * memory full: it and those after it stay held for the next call.
+ * Serve held[next..nheld) in order, in batches of at most batch_limit
+ * (ingest.c).  A batch that finds shared memory full is not recorded: its
+ * messages stay held, and the next call serves them again, after the caller
+ * made room, in a batch of half the size (down to one message, which always
+ * fits once memory is empty).
  */
+static int	batch_limit = 0;
+
 static int
 serve_held(bool hold, bool *memory_full)
 {
@@ -807,13 +861,29 @@ serve_held(bool hold, bool *memory_full)
 
 	while (held_next < nheld)
 	{
-		if (!serve_message(held[held_next], hold))
+		int			end = Min(nheld, held_next + batch_limit);
+
+		ingest_begin();
+		for (int i = held_next; i < end; i++)
+		{
+			if (held[i] != NULL)
+				serve_message(held[i], hold);
+			if (ingest_batch_full())
+				end = i + 1;	/* the rest in the next batch */
+		}
+		if (!ingest_end())
 		{
 			*memory_full = true;
+			batch_limit = Max(1, (end - held_next) / 2);
 			return served;
 		}
-		held[held_next++] = NULL;
-		served++;
+		for (; held_next < end; held_next++)
+		{
+			if (held[held_next] != NULL)
+				rd_kafka_message_destroy(held[held_next]);
+			held[held_next] = NULL;
+			served++;
+		}
 	}
 	nheld = held_next = 0;
 	return served;
@@ -821,17 +891,16 @@ serve_held(bool hold, bool *memory_full)
 
 /*
  * Consume up to max messages, waiting at most wait_ms for the first one.
- * Each goes through ingest_message().  When shared memory is full the call
- * returns at once with *memory_full set: the message that found no room, and
- * those after it, are kept and served first by the next call, once the
- * caller has made room (the worker loop spills).  Returns the number of
- * queue entries served.
+ * They are taken from librdkafka first (callbacks, rebalances included, run
+ * only then), then each goes through ingest_message(), as one batch.  When
+ * shared memory is full the call returns at once with *memory_full set: the
+ * message that found no room, and those after it, are kept and served first
+ * by the next call, once the caller has made room (the worker loop spills).
+ * Returns the number of queue entries served.
  */
 int
 consumer_poll(int max, int wait_ms, bool *memory_full)
 {
-	rd_kafka_message_t *first;
-	ssize_t		n;
 	bool		hold;
 	int			served = 0;
 
@@ -840,61 +909,46 @@ consumer_poll(int max, int wait_ms, bool *memory_full)
 		return 0;
 	if (held == NULL)
 		held = MemoryContextAllocZero(TopMemoryContext, max * sizeof(rd_kafka_message_t *));
-	hold = recovery_replaying();
 
-	if (nheld > 0)
+	if (nheld == 0)
 	{
-		/* what found no room last time goes first, in order */
-		served = serve_held(hold, memory_full);
-		if (*memory_full)
-			return served;
-	}
-	else
-	{
+		ssize_t		n;
+
+		batch_limit = max;
+
 		/* wait in librdkafka for the first message; serves callbacks too */
-		first = rd_kafka_consumer_poll(rk, wait_ms);
-		if (first == NULL)
+		held[0] = rd_kafka_consumer_poll(rk, wait_ms);
+		if (held[0] == NULL)
 			return 0;
-
-		/*
-		 * Serve it before the batch call below: that call serves callbacks
-		 * too, and a rebalance there places a partition at the position in
-		 * shared memory, which must already count this message (librdkafka
-		 * drops outdated messages only from the batch's own array).
-		 */
-		held[0] = first;
 		nheld = 1;
 		held_next = 0;
-		served = serve_held(hold, memory_full);
-		if (!*memory_full)
-		{
-			/* then whatever else is queued, without waiting */
-			n = rd_kafka_consume_batch_queue(rkqu, 0, held, max);
-			nheld = (int) Max(n, 0);
-			held_next = 0;
-			served += serve_held(hold, memory_full);
-		}
+
+		/*
+		 * then whatever else is queued, without waiting.  A rebalance here
+		 * drops the first message if its partition is revoked (see
+		 * revoke_partitions): the next owner reads it again from the position.
+		 */
+		n = rd_kafka_consume_batch_queue(rkqu, 0, held + 1, max - 1);
+		nheld += (int) Max(n, 0);
 	}
+	/* what found no room last time goes first, in order */
+	hold = recovery_replaying();
+	served = serve_held(hold, memory_full);
 
 	/*
 	 * high watermarks as last seen by the fetcher: no broker round trip (they
 	 * may be older than what consumer_refresh_end_offsets() asked for: only
 	 * ever raise end_offset)
 	 */
+	for (int i = 0; i < nmy_partitions; i++)
 	{
-		int		   *srcs = palloc(source_slots() * sizeof(int));
-		int			n = source_assigned(srcs);
+		int64		lo,
+					hi;
+		int			src = my_partitions[i];
 
-		for (int i = 0; i < n; i++)
-		{
-			int64		lo,
-						hi;
-
-			if (rd_kafka_get_watermark_offsets(rk, source_topic(srcs[i]), source_partition(srcs[i]),
-											   &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR)
-				source_raise_end_offset(srcs[i], hi);
-		}
-		pfree(srcs);
+		if (rd_kafka_get_watermark_offsets(rk, source_topic(src), source_partition(src),
+										   &lo, &hi) == RD_KAFKA_RESP_ERR_NO_ERROR)
+			source_raise_end_offset(src, hi);
 	}
 	watermark_advance();
 	return served;
@@ -919,8 +973,8 @@ consumer_refresh_end_offsets(void)
 
 	if (rk == NULL || !status_brokers_up())
 		return;
-	srcs = palloc(source_slots() * sizeof(int));
-	n = source_assigned(srcs);
+	srcs = my_partitions;
+	n = nmy_partitions;
 	list = rd_kafka_topic_partition_list_new(Max(n, 1));
 	for (int i = 0; i < n; i++)
 		rd_kafka_topic_partition_list_add(list, source_topic(srcs[i]), source_partition(srcs[i]))->offset =
@@ -936,7 +990,6 @@ consumer_refresh_end_offsets(void)
 				source_set_end_offset(src, list->elems[i].offset);
 		}
 	rd_kafka_topic_partition_list_destroy(list);
-	pfree(srcs);
 }
 
 /* After a flush committed: tell Kafka our positions (monitoring only). */
@@ -949,8 +1002,8 @@ consumer_commit_positions(void)
 
 	if (rk == NULL)
 		return;
-	srcs = palloc(source_slots() * sizeof(int));
-	n = source_assigned(srcs);
+	srcs = my_partitions;
+	n = nmy_partitions;
 	list = rd_kafka_topic_partition_list_new(Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
@@ -962,7 +1015,6 @@ consumer_commit_positions(void)
 			rd_kafka_topic_partition_list_add(list, source_topic(srcs[i]),
 											  source_partition(srcs[i]))->offset = position;
 	}
-	pfree(srcs);
 	if (list->cnt > 0)
 		rd_kafka_commit(rk, list, 1);
 	rd_kafka_topic_partition_list_destroy(list);

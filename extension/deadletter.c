@@ -170,14 +170,26 @@ deadletter_queue(const char *topic, int32 partition, int64 offset, TaOutcome rea
 	LWLockRelease(ring->lock);
 }
 
-/*
- * Write the queued dead letters, in the flush's transaction.  They stay in
- * the ring until deadletter_release() after the commit.  Returns how many.
- */
+/* How many dead letters are queued (a flush takes this many, inside its cut). */
 int
-deadletter_write_queued(void)
+deadletter_queued(void)
 {
 	int			n;
+
+	LWLockAcquire(ring->lock, LW_SHARED);
+	n = ring->count;
+	LWLockRelease(ring->lock);
+	return n;
+}
+
+/*
+ * Write the oldest n queued dead letters (deadletter_queued() at the flush's
+ * cut), in the flush's transaction.  They stay in the ring until
+ * deadletter_release() after the commit.  Returns n.
+ */
+int
+deadletter_write_queued(int n)
+{
 	Datum	   *cols[8];
 	bool	   *nulls;
 	Oid			types[8] = {TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID,
@@ -188,7 +200,7 @@ deadletter_write_queued(void)
 	int			ret;
 
 	LWLockAcquire(ring->lock, LW_SHARED);
-	n = ring->count;
+	Assert(n <= ring->count);
 	for (int c = 0; c < 8; c++)
 		cols[c] = palloc(Max(n, 1) * sizeof(Datum));
 	for (int i = 0; i < n; i++)

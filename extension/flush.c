@@ -375,6 +375,8 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 	int			n;
 	TaAggregate aggs[TA_MAX_AGGREGATES];
 	int64		written_through;
+	TaRecoveryCut *cut = NULL;
+	int			queued = 0;
 
 	memset(res, 0, sizeof(*res));
 	SPI_connect();
@@ -406,6 +408,11 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 		res->watermark = Min(res->watermark, watermark_replay_cutoff());
 	}
 
+	/*
+	 * The cut (recovery.c): no batch is half way through the data path while
+	 * the groups are collected and the positions and dead letters counted.
+	 */
+	recovery_cut_begin();
 	switch (kind)
 	{
 		case FLUSH_SPILL_OLDEST:
@@ -428,6 +435,13 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 			written_through = res->watermark;
 			break;
 	}
+	if (with_kafka)
+	{
+		cut = recovery_snapshot(written_through);
+		queued = deadletter_queued();
+	}
+	recovery_cut_end();
+
 	if (n > 0)
 	{
 		bool		by_dimension_key = tables_keyed_by_dimension_key();
@@ -443,9 +457,9 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 			recovery_rewind(rewind_to);
 		else if (kind != FLUSH_SPILL_OLDEST)
 			recovery_forget_spilled(res->watermark);
-		recovery_write(written_through, res->watermark,
-					  kind == FLUSH_SPILL_OLDEST && n > 0 ? groups[0].window_start : TA_NO_TIME);
-		res->rejected_taken = deadletter_write_queued();
+		recovery_write(cut, res->watermark,
+					   kind == FLUSH_SPILL_OLDEST && n > 0 ? groups[0].window_start : TA_NO_TIME);
+		res->rejected_taken = deadletter_write_queued(queued);
 	}
 	deadletter_trim();
 	SPI_finish();

@@ -1,16 +1,28 @@
 /*-------------------------------------------------------------------------
  *
  * ingest.c
- *	  One message through the data path: validate (event.c), assign windows
- *	  and check lateness (window.c), aggregate (store.c), and account for it.
+ *	  A batch of messages through the data path: validate (event.c), assign
+ *	  windows and check lateness (window.c), aggregate (batch.c, then
+ *	  store.c), and account for each message.
  *
- * Both entry points use it: the Kafka worker (consume.c) and the SQL
- * functions trafficagg.ingest() (sqlfuncs.c), so the two can't disagree on
- * what is accepted, late or rejected.  Every message ends with exactly one
- * outcome, counted on its source; rejected and late messages go to the
- * dead-letter table trafficagg.rejected_events: directly, in the caller's
- * transaction, for the SQL path; through the shared ring, written by the next
- * flush together with the partition's offsets, for Kafka.
+ * Both entry points use it: the Kafka worker (consume.c; a batch is what
+ * one poll brought) and the SQL functions trafficagg.ingest() (sqlfuncs.c;
+ * a batch of one message), so the two can't disagree on what is accepted,
+ * late or rejected.  Every message ends with exactly one outcome, counted on
+ * its source; rejected and late messages go to the dead-letter table
+ * trafficagg.rejected_events: directly, in the caller's transaction, for the
+ * SQL path; through the shared ring, written by the next flush together with
+ * the partition's offsets, for Kafka.
+ *
+ * A batch: ingest_begin(), ingest_message() for each message, ingest_end().
+ * In between it holds recovery.c's batch lock, so that a flush sees the
+ * whole batch or nothing of it.  ingest_message() judges a message and adds
+ * its event to the batch's groups in this process (batch.c); ingest_end()
+ * merges them into shared memory (store.c) and only then records each
+ * message: its outcome, its source's position and open windows, its event
+ * time, its dead letter.  When shared memory has no room for the batch,
+ * ingest_end() records nothing and answers false: the caller makes room and
+ * serves the same messages again (in a smaller batch if need be).
  *
  * Replay (the protocol is recovery.c's).  After a crash the worker re-reads
  * each partition from its stored resume offset.  Messages before the stored
@@ -32,8 +44,10 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "batch.h"
 #include "catalog.h"
 #include "deadletter.h"
 #include "event.h"
@@ -73,46 +87,78 @@ event_from_future(const TaEvent *ev, int64 received_ms, char *detail, size_t det
 	return true;
 }
 
+/* A message of the batch, recorded by ingest_end() once the batch is merged. */
+typedef struct Pending
+{
+	int			src;
+	int64		offset;
+	TaOutcome	outcome;
+	bool		replay;
+	bool		has_time;		/* accepted or late: an event time to note */
+	int64		ts_ms;
+	int64		first_end;		/* accepted: its first and last window end */
+	int64		last_end;
+	const char *data;			/* rejected or late: the message, valid until */
+	size_t		len;			/* ingest_end() */
+	char		detail[TA_DETAIL_LEN];
+} Pending;
+
+static Pending *pending = NULL;
+static int	npending = 0;
+static int	pending_cap = 0;
+
+/* Start a batch (see the file header). */
+void
+ingest_begin(void)
+{
+	batch_reset();
+	npending = 0;
+	recovery_batch_begin();
+}
+
 /*
- * Process one message of source src (offset: its Kafka offset, or -1;
+ * Judge one message of source src (offset: its Kafka offset, or -1;
  * received_ms: its Kafka timestamp, or TA_NO_TIME; msg: its value, and
  * from Kafka its key, timestamp and headers, which the field mapping may
- * read), under the field mapping in force (catalog.c).
- * replay: the message was read before the restart (see the file header).
- * hold: some partition is still replaying; then no window beyond the stored
- * watermark is final yet (flushes hold them back), so fresh messages are
- * judged against the stored watermark too, as replayed ones are: a message
- * judged late now must stay late if it is read again after another crash.
- * Returns its outcome; *full is set (and nothing is recorded) when shared
- * memory had no room for its groups: the caller makes room and retries.
+ * read), under the field mapping in force (catalog.c), and add its event to
+ * the batch.  replay: the message was read before the restart (see the file
+ * header).  hold: some partition is still replaying; then no window beyond
+ * the stored watermark is final yet (flushes hold them back), so fresh
+ * messages are judged against the stored watermark too, as replayed ones
+ * are: a message judged late now must stay late if it is read again after
+ * another crash.  Returns its outcome, recorded only by ingest_end().
  */
 TaOutcome
 ingest_message(int src, int64 offset, int64 received_ms, const TaMessage *msg,
-			   bool replay, bool hold, bool *full)
+			   bool replay, bool hold)
 {
-	const char *data = msg->data;
-	size_t		len = msg->len;
 	TaEvent		ev;
-	char		detail[TA_DETAIL_LEN];
 	TaOutcome	outcome;
 	int64		starts[TA_MAX_WINDOWS_PER_EVENT];
 	int			nstarts = 0;
-	int64		watermark = watermark_get();
-	int64		cutoff;
-	int64		first_end = 0;
+	int64		cutoff = (replay || hold) ? watermark_replay_cutoff() : watermark_get();
 	char		t1[32],
 				t2[32],
 				t3[32];
+	Pending    *p;
 
-	*full = false;
-	if (replay || hold)
+	if (npending == pending_cap)
 	{
-		cutoff = watermark_replay_cutoff();
+		pending_cap = Max(pending_cap * 2, 64);
+		pending = pending ? repalloc(pending, pending_cap * sizeof(Pending))
+			: MemoryContextAlloc(TopMemoryContext, pending_cap * sizeof(Pending));
 	}
-	else
-		cutoff = watermark;
-	outcome = event_parse(catalog_mapping(), msg, &ev, detail, sizeof(detail));
-	if (outcome == TA_ACCEPTED && event_from_future(&ev, received_ms, detail, sizeof(detail)))
+	p = &pending[npending++];
+	p->src = src;
+	p->offset = offset;
+	p->replay = replay;
+	p->has_time = false;
+	p->data = msg->data;
+	p->len = msg->len;
+	batch_count_message();
+
+	outcome = event_parse(catalog_mapping(), msg, &ev, p->detail, sizeof(p->detail));
+	if (outcome == TA_ACCEPTED && event_from_future(&ev, received_ms, p->detail, sizeof(p->detail)))
 	{
 		event_free(&ev);
 		outcome = TA_REJ_FUTURE_TIMESTAMP;
@@ -136,42 +182,72 @@ ingest_message(int src, int64 offset, int64 received_ms, const TaMessage *msg,
 					starts[kept++] = starts[w];
 			nstarts = kept;
 		}
-		if (nstarts == 0 ||
-			!store_add_event(&ev, starts, nstarts, (replay || hold) ? &cutoff : NULL, full))
+		p->has_time = true;
+		p->ts_ms = ev.ts_ms;
+		if (nstarts == 0)
 		{
-			if (*full)
-			{
-				event_free(&ev);
-				return TA_ACCEPTED;
-			}
 			outcome = TA_LATE;
-			snprintf(detail, sizeof(detail),
+			snprintf(p->detail, sizeof(p->detail),
 					 "event time %s is in windows closed by the watermark %s (last window ended %s)",
 					 format_rfc3339(ev.ts_ms, t1, sizeof(t1)),
 					 format_rfc3339(watermark_get(), t2, sizeof(t2)),
 					 format_rfc3339(window_last_end(ev.ts_ms), t3, sizeof(t3)));
 		}
 		else
-			first_end = window_end(starts[0]);
-	}
-
-	if (src == TA_SQL_SOURCE && outcome != TA_ACCEPTED)
-		deadletter_insert(outcome, detail, data, len);
-
-	if (outcome == TA_ACCEPTED || outcome == TA_LATE)
-		window_saw_event_time(src, ev.ts_ms);
-	if (src != TA_SQL_SOURCE)
-		recovery_note_message(src, offset, outcome == TA_ACCEPTED,
-							  first_end, outcome == TA_ACCEPTED ? window_end(starts[nstarts - 1]) : 0);
-	if (!replay)
-	{
-		source_count(src, outcome);
-		if (src != TA_SQL_SOURCE && outcome != TA_ACCEPTED)
-			deadletter_queue(source_topic(src), source_partition(src), offset, outcome,
-							 detail, data, len);
-	}
-
-	if (outcome == TA_ACCEPTED || outcome == TA_LATE)
+		{
+			batch_add_event(&ev, starts, nstarts);
+			p->first_end = window_end(starts[0]);
+			p->last_end = window_end(starts[nstarts - 1]);
+		}
 		event_free(&ev);
+	}
+	p->outcome = outcome;
 	return outcome;
+}
+
+/* Has the batch as many groups as a batch may have?  Then end it. */
+bool
+ingest_batch_full(void)
+{
+	return batch_full();
+}
+
+/*
+ * Merge the batch and record its messages (see the file header).  Returns
+ * false, having recorded nothing, when shared memory has no room for it;
+ * store_full_setting() says which limit.  Either way the batch is over.
+ */
+bool
+ingest_end(void)
+{
+	bool		merged = store_merge_batch(batch_contents());
+
+	if (merged)
+		for (int i = 0; i < npending; i++)
+		{
+			Pending    *p = &pending[i];
+
+			if (p->has_time)
+				window_saw_event_time(p->src, p->ts_ms);
+			if (p->src != TA_SQL_SOURCE)
+				recovery_note_message(p->src, p->offset, p->outcome == TA_ACCEPTED,
+									  p->outcome == TA_ACCEPTED ? p->first_end : 0,
+									  p->outcome == TA_ACCEPTED ? p->last_end : 0);
+			if (p->replay)
+				continue;
+			source_count(p->src, p->outcome);
+			if (p->src != TA_SQL_SOURCE && p->outcome != TA_ACCEPTED)
+				deadletter_queue(source_topic(p->src), source_partition(p->src), p->offset,
+								 p->outcome, p->detail, p->data, p->len);
+		}
+	recovery_batch_end();
+
+	/* the SQL path's dead letters: in the caller's transaction, after the lock */
+	if (merged)
+		for (int i = 0; i < npending; i++)
+			if (pending[i].src == TA_SQL_SOURCE && pending[i].outcome != TA_ACCEPTED)
+				deadletter_insert(pending[i].outcome, pending[i].detail,
+								  pending[i].data, pending[i].len);
+	npending = 0;
+	return merged;
 }

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * ingest.h
- *	  One message through the data path (ingest.c), shared by the Kafka
- *	  worker and trafficagg.ingest().
+ *	  A batch of messages through the data path (ingest.c), shared by the
+ *	  Kafka worker and trafficagg.ingest().
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -13,8 +13,10 @@
 
 #include "event.h"
 
+extern void ingest_begin(void);
 extern TaOutcome ingest_message(int src, int64 offset, int64 received_ms,
-								const TaMessage *msg,
-								bool replay, bool hold, bool *full);
+								const TaMessage *msg, bool replay, bool hold);
+extern bool ingest_batch_full(void);
+extern bool ingest_end(void);
 
 #endif							/* TRAFFICAGG_INGEST_H */

@@ -144,11 +144,17 @@ latency_to_dense(TaSketches *sk, uint16 lo, uint16 hi, bool grow_lo, bool grow_h
 		hi = (uint16) Min(TA_LATENCY_BUCKETS - 1, (int) hi + pad);
 	return latency_to_dense_exact(sk, lo, hi);
 }
-/* Add one response time (microseconds) to the group's histogram. */
-void
-latency_add(TaSketches *sk, int64 us)
+/* The histogram bucket of a response time (microseconds). */
+uint16
+latency_bucket(int64 us)
 {
-	uint16		b = lat_bucket(us);
+	return lat_bucket(us);
+}
+
+/* Add one response time, as its bucket (latency_bucket), to the group's histogram. */
+void
+latency_add_bucket(TaSketches *sk, uint16 b)
+{
 	uint32	   *data;
 
 	if (!DsaPointerIsValid(sk->latency))

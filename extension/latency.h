@@ -24,7 +24,8 @@ typedef struct TaLatency TaLatency;	/* a histogram copied out, palloc'd */
 struct TaSketches;
 struct TaSketchCopy;
 
-extern void latency_add(struct TaSketches *sk, int64 us);
+extern uint16 latency_bucket(int64 us);
+extern void latency_add_bucket(struct TaSketches *sk, uint16 bucket);
 extern Size latency_bytes(const struct TaSketches *sk);
 extern Size latency_max_growth(void);
 extern TaLatency *latency_copy(const struct TaSketchCopy *copy);

@@ -19,7 +19,8 @@
  *		(recovery_write, recovery_forget_spilled), which replay skips
  *		(recovery_skip_window);
  *	  - whether partitions are still replaying (recovery_replaying): until
- *		none is, no window past the stored watermark is written.
+ *		none is, no window past the stored watermark is written;
+ *	  - the cut between batches and flushes (below).
  *
  * The protocol.  After a crash the worker replays each partition from its
  * stored resume offset.  Messages before the stored position were accounted
@@ -28,6 +29,17 @@
  * written before the crash, and the event was in them), except a window a
  * spill wrote early, for the messages the spill covered.  That rebuilds
  * exactly the open windows the crash lost (ingest.c applies it per message).
+ *
+ * The cut.  Several workers consume at once (trafficagg.workers), and any of
+ * them may flush.  What a flush writes must be one consistent cut: the rows
+ * of the windows it collects, and for every partition the position, resume
+ * offset and dead letters of exactly the messages before that cut.  A batch
+ * of messages (consume.c) goes through the whole data path, from judging
+ * lateness to the dead-letter ring and the positions, holding the batch lock
+ * shared (recovery_batch_begin/end); a flush takes it exclusive while it
+ * collects its groups and snapshots the positions (recovery_cut_begin,
+ * recovery_snapshot, recovery_cut_end), and writes the snapshot afterwards.
+ * So a flush sees every batch either whole or not at all.
  *
  * Every statement here runs as the worker (a superuser): schema-qualified,
  * operators included, values as parameters.
@@ -80,6 +92,7 @@ typedef struct RecoverySource
 typedef struct RecoveryShared
 {
 	LWLock	   *lock;
+	LWLock	   *batch_lock;		/* the cut: batches shared, flushes exclusive */
 	int			nslots;
 	RecoverySource sources[FLEXIBLE_ARRAY_MEMBER];
 } RecoveryShared;
@@ -122,6 +135,7 @@ void
 recovery_shmem_request(void)
 {
 	RequestNamedLWLockTranche("trafficagg recovery", 1);
+	RequestNamedLWLockTranche("trafficagg batches", 1);
 }
 
 /* From the shmem_startup hook, under AddinShmemInitLock. */
@@ -134,6 +148,7 @@ recovery_shmem_init(void)
 	if (!found)
 	{
 		rec->lock = &GetNamedLWLockTranche("trafficagg recovery")[0].lock;
+		rec->batch_lock = &GetNamedLWLockTranche("trafficagg batches")[0].lock;
 		rec->nslots = source_slots();
 		for (int i = 0; i < rec->nslots; i++)
 		{
@@ -397,28 +412,58 @@ recovery_note_message(int src, int64 offset, bool accepted, int64 first_end, int
 	LWLockRelease(rec->lock);
 }
 
-/*
- * Per partition: forget the windows ending at or before written_through
- * (now in the tables), compute the resume offset and write it, with the
- * watermark to store.  If a spill wrote the window starting at spilled
- * early, also record each partition's position as the offset through which
- * that window's events are in the tables (replay after a crash must not add
- * them again).
- */
+/* A batch of messages goes through the data path: see "The cut" above. */
 void
-recovery_write(int64 written_through, int64 watermark, int64 spilled)
+recovery_batch_begin(void)
 {
-	StringInfoData sql;
-	Oid			types[5] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID};
-	Datum		params[5];
-	char		nulls[6] = "     ";
-	Datum	   *topics = palloc(rec->nslots * sizeof(Datum));
-	Datum	   *parts = palloc(rec->nslots * sizeof(Datum));
-	Datum	   *resumes = palloc(rec->nslots * sizeof(Datum));
-	Datum	   *positions = palloc(rec->nslots * sizeof(Datum));
-	Datum	   *read_through = palloc(rec->nslots * sizeof(Datum));
-	int			n = 0;
-	int			ret;
+	LWLockAcquire(rec->batch_lock, LW_SHARED);
+}
+
+void
+recovery_batch_end(void)
+{
+	LWLockRelease(rec->batch_lock);
+}
+
+/* A flush collects its groups and snapshots the positions in between. */
+void
+recovery_cut_begin(void)
+{
+	LWLockAcquire(rec->batch_lock, LW_EXCLUSIVE);
+}
+
+void
+recovery_cut_end(void)
+{
+	LWLockRelease(rec->batch_lock);
+}
+
+/* What a flush writes for the partitions (recovery_snapshot). */
+struct TaRecoveryCut
+{
+	int			n;
+	Datum	   *topics;
+	Datum	   *parts;
+	Datum	   *resumes;
+	Datum	   *positions;
+	Datum	   *read_through;
+};
+
+/*
+ * Per partition, inside the cut: forget the windows ending at or before
+ * written_through (the flush writes them), and compute the resume offset and
+ * the position to store.  palloc'd, for recovery_write.
+ */
+TaRecoveryCut *
+recovery_snapshot(int64 written_through)
+{
+	TaRecoveryCut *cut = palloc0(sizeof(TaRecoveryCut));
+
+	cut->topics = palloc(rec->nslots * sizeof(Datum));
+	cut->parts = palloc(rec->nslots * sizeof(Datum));
+	cut->resumes = palloc(rec->nslots * sizeof(Datum));
+	cut->positions = palloc(rec->nslots * sizeof(Datum));
+	cut->read_through = palloc(rec->nslots * sizeof(Datum));
 
 	LWLockAcquire(rec->lock, LW_EXCLUSIVE);
 	for (int i = 1; i < rec->nslots; i++)
@@ -426,6 +471,7 @@ recovery_write(int64 written_through, int64 watermark, int64 spilled)
 		RecoverySource *s = &rec->sources[i];
 		int64		resume;
 		int			kept = 0;
+		int			n = cut->n;
 
 		if (s->position == TA_NO_OFFSET)
 			continue;
@@ -447,35 +493,52 @@ recovery_write(int64 written_through, int64 watermark, int64 spilled)
 				resume = s->overflow_min_offset;
 		}
 		s->resume_offset = resume;
-		topics[n] = CStringGetTextDatum(source_topic(i));
-		parts[n] = Int32GetDatum(source_partition(i));
-		resumes[n] = Int64GetDatum(resume);
+		cut->topics[n] = CStringGetTextDatum(source_topic(i));
+		cut->parts[n] = Int32GetDatum(source_partition(i));
+		cut->resumes[n] = Int64GetDatum(resume);
 		/* during a replay the accounted-for boundary is still the old one */
-		positions[n] = Int64GetDatum(Max(s->position, s->replay_until));
-		read_through[n] = Int64GetDatum(s->position);
-		n++;
+		cut->positions[n] = Int64GetDatum(Max(s->position, s->replay_until));
+		cut->read_through[n] = Int64GetDatum(s->position);
+		cut->n++;
 	}
 	LWLockRelease(rec->lock);
+	return cut;
+}
+
+/*
+ * Write a snapshot in the flush's transaction: per partition the resume
+ * offset, the position and the watermark to store.  If a spill wrote the
+ * window starting at spilled early, also record each partition's position
+ * as the offset through which that window's events are in the tables
+ * (replay after a crash must not add them again).
+ */
+void
+recovery_write(const TaRecoveryCut *cut, int64 watermark, int64 spilled)
+{
+	Oid			types[5] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID};
+	Datum		params[5];
+	char		nulls[6] = "     ";
+	int			n = cut->n;
+	int			ret;
+
 	if (n == 0)
 		return;
 
-	params[0] = ta_datum_array(topics, NULL, n, TEXTOID);
-	params[1] = ta_datum_array(parts, NULL, n, INT4OID);
-	params[2] = ta_datum_array(resumes, NULL, n, INT8OID);
-	params[3] = ta_datum_array(positions, NULL, n, INT8OID);
+	params[0] = ta_datum_array(cut->topics, NULL, n, TEXTOID);
+	params[1] = ta_datum_array(cut->parts, NULL, n, INT4OID);
+	params[2] = ta_datum_array(cut->resumes, NULL, n, INT8OID);
+	params[3] = ta_datum_array(cut->positions, NULL, n, INT8OID);
 	params[4] = TimestampTzGetDatum(ta_ms_to_timestamptz(watermark));
 	nulls[4] = (watermark == TA_NO_TIME) ? 'n' : ' ';
-	initStringInfo(&sql);
-	appendStringInfoString(&sql,
-						   "INSERT INTO trafficagg.kafka_offsets AS o"
-						   " (topic, partition, resume_offset, position, flushed_watermark, updated_at)"
-						   " SELECT u.t, u.p, u.r, u.o, $5, pg_catalog.now()"
-						   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-						   "   pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(t, p, r, o)"
-						   " ON CONFLICT (topic, partition) DO UPDATE SET"
-						   " resume_offset = excluded.resume_offset, position = excluded.position,"
-						   " flushed_watermark = excluded.flushed_watermark, updated_at = pg_catalog.now()");
-	ret = SPI_execute_with_args(sql.data, 5, types, params, nulls, false, 0);
+	ret = SPI_execute_with_args("INSERT INTO trafficagg.kafka_offsets AS o"
+								" (topic, partition, resume_offset, position, flushed_watermark, updated_at)"
+								" SELECT u.t, u.p, u.r, u.o, $5, pg_catalog.now()"
+								" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+								"   pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(t, p, r, o)"
+								" ON CONFLICT (topic, partition) DO UPDATE SET"
+								" resume_offset = excluded.resume_offset, position = excluded.position,"
+								" flushed_watermark = excluded.flushed_watermark, updated_at = pg_catalog.now()",
+								5, types, params, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_with_args failed writing trafficagg.kafka_offsets: %d", ret);
 
@@ -483,7 +546,7 @@ recovery_write(int64 written_through, int64 watermark, int64 spilled)
 	{
 		Oid			stypes[4] = {TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID};
 		Datum		sparams[4] = {params[0], params[1],
-			ta_datum_array(read_through, NULL, n, INT8OID),
+			ta_datum_array(cut->read_through, NULL, n, INT8OID),
 		TimestampTzGetDatum(ta_ms_to_timestamptz(spilled))};
 
 		ret = SPI_execute_with_args("INSERT INTO trafficagg.spilled_windows AS s"

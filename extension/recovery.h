@@ -31,7 +31,14 @@ extern bool recovery_has_positions(void);
 extern void recovery_read(int src, int64 *position, int64 *resume_offset);
 
 /* in a flush's transaction */
-extern void recovery_write(int64 written_through, int64 watermark, int64 spilled);
+typedef struct TaRecoveryCut TaRecoveryCut;
+
+extern void recovery_batch_begin(void);
+extern void recovery_batch_end(void);
+extern void recovery_cut_begin(void);
+extern void recovery_cut_end(void);
+extern TaRecoveryCut *recovery_snapshot(int64 written_through);
+extern void recovery_write(const TaRecoveryCut *cut, int64 watermark, int64 spilled);
 extern void recovery_forget_spilled(int64 watermark);
 extern void recovery_rewind(int64 to_ms);
 

@@ -13,7 +13,7 @@
  * a histogram holds (bucket, count) pairs (4 bytes each) until a dense range
  * of counters is smaller.  The forms and sizes are kept in the group
  * (TaSketches, sketch.h), the contents in the area.  Bytes in use are counted
- * here; store.c asks sketch_has_room() before it changes anything, and
+ * here; store.c asks sketch_reserve() before it changes anything, and
  * treats "no room" like a full group table (the oldest window is spilled),
  * so an allocation never fails half-way through an event.
  *
@@ -38,6 +38,7 @@ typedef struct SketchAreaHeader
 {
 	int			tranche_id;
 	pg_atomic_uint64 bytes_used;	/* requested bytes of live sketches */
+	pg_atomic_uint64 bytes_reserved;	/* growth batches being merged may add */
 	/* the DSA follows, MAXALIGN'd */
 } SketchAreaHeader;
 
@@ -61,17 +62,18 @@ static Size
 area_size(void)
 {
 	Size		limit = (Size) ta_sketch_memory_kb * 1024;
-	Size		one_event = mul_size((Size) window_count() * ta_max_aggregates,
+	Size		one_batch = mul_size((Size) TA_BATCH_MAX_GROUPS +
+									 window_count() * ta_max_aggregates,
 									 group_max_growth);
 
 	/*
-	 * Beyond the limit: what one event can add once the limit is reached
-	 * (sketch_has_room() lets an event start while below it), and slack for
+	 * Beyond the limit: what one batch can add once the limit is reached
+	 * (sketch_reserve() lets one start while below it), and slack for
 	 * the allocator: our sizes are powers of two or close to a size class
 	 * (register arrays of 2^log2m bytes, hash and pair arrays doubling), dense
 	 * histograms round up by at most a quarter; plus partly used superblocks.
 	 */
-	return add_size(add_size(dsa_minimum_size(), one_event),
+	return add_size(add_size(dsa_minimum_size(), one_batch),
 					add_size(limit + limit / 4, 4 * 1024 * 1024));
 }
 
@@ -98,6 +100,7 @@ sketch_shmem_init(void *place, bool found)
 
 		area_header->tranche_id = LWLockNewTrancheId();
 		pg_atomic_init_u64(&area_header->bytes_used, 0);
+		pg_atomic_init_u64(&area_header->bytes_reserved, 0);
 		a = dsa_create_in_place(area_place(), area_size(), area_header->tranche_id, NULL);
 		dsa_pin(a);
 		/* never more than the place: no extra DSM segments */
@@ -153,12 +156,29 @@ sketch_bytes_used(void)
 }
 
 /*
- * May an event add to sketches?  Checked before it changes anything: below
- * the limit it may, and the area's size past the limit covers the most one
- * event can add, so an allocation never fails half-way through an event.
+ * May a batch with this many groups add to their sketches?  Reserved before
+ * it changes anything: while the bytes used and reserved are below the limit
+ * it may, and reserves the most its groups can grow by; the area's size past
+ * the limit covers the most one batch can add (a batch ends at
+ * TA_BATCH_MAX_GROUPS groups, plus one event's), so an allocation never
+ * fails half-way through a batch.  sketch_unreserve() after the merge.
  */
 bool
-sketch_has_room(void)
+sketch_reserve(int groups)
 {
-	return sketch_bytes_used() < (uint64) ta_sketch_memory_kb * 1024;
+	uint64		limit = (uint64) ta_sketch_memory_kb * 1024;
+	uint64		bytes = (uint64) groups * group_max_growth;
+
+	if (sketch_bytes_used() + pg_atomic_fetch_add_u64(&area_header->bytes_reserved, bytes) >= limit)
+	{
+		pg_atomic_fetch_sub_u64(&area_header->bytes_reserved, bytes);
+		return false;
+	}
+	return true;
+}
+
+void
+sketch_unreserve(int groups)
+{
+	pg_atomic_fetch_sub_u64(&area_header->bytes_reserved, (uint64) groups * group_max_growth);
 }

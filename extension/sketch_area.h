@@ -21,6 +21,7 @@ extern dsa_area *sketch_area(void);
 extern dsa_pointer sketch_alloc(Size size);
 extern void sketch_release(dsa_pointer p, Size size);
 extern uint64 sketch_bytes_used(void);
-extern bool sketch_has_room(void);
+extern bool sketch_reserve(int groups);
+extern void sketch_unreserve(int groups);
 
 #endif							/* TRAFFICAGG_SKETCH_AREA_H */

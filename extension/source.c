@@ -162,33 +162,6 @@ source_set_assigned(int src, bool assigned)
 	LWLockRelease(table->lock);
 }
 
-/* The consumer is closed: no partition is assigned. */
-void
-source_unassign_all(void)
-{
-	LWLockAcquire(table->lock, LW_EXCLUSIVE);
-	for (int i = 1; i < table->nslots; i++)
-		table->slots[i].assigned = false;
-	LWLockRelease(table->lock);
-}
-
-/*
- * The slots of the partitions assigned now into out (source_slots() entries
- * at most); returns how many.
- */
-int
-source_assigned(int *out)
-{
-	int			n = 0;
-
-	LWLockAcquire(table->lock, LW_SHARED);
-	for (int i = 1; i < table->nslots; i++)
-		if (table->slots[i].in_use && table->slots[i].assigned)
-			out[n++] = i;
-	LWLockRelease(table->lock);
-	return n;
-}
-
 /*
  * A partition has unread data (a message came, or stored offsets say it is
  * to be replayed), or reached its end.  The flag is written only by the

@@ -37,8 +37,6 @@ extern const char *source_topic(int src);
 extern int32 source_partition(int src);
 
 extern void source_set_assigned(int src, bool assigned);
-extern void source_unassign_all(void);
-extern int	source_assigned(int *out);
 extern void source_set_active(int src, bool active);
 extern void source_read_active(bool *active);
 extern void source_set_end_offset(int src, int64 end_offset);

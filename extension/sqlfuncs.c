@@ -86,15 +86,18 @@ sync_catalog_in_backend(const char *function)
 	SPI_finish();
 }
 
-/* Ingest one message through the SQL source; ERROR when memory is full. */
+/*
+ * Ingest one message through the SQL source, a batch of its own; ERROR when
+ * memory is full.
+ */
 static TaOutcome
 ingest_msg(const TaMessage *msg)
 {
-	bool		full;
-	TaOutcome	outcome = ingest_message(TA_SQL_SOURCE, TA_NO_OFFSET, TA_NO_TIME, msg,
-										 false, false, &full);
+	TaOutcome	outcome;
 
-	if (full)
+	ingest_begin();
+	outcome = ingest_message(TA_SQL_SOURCE, TA_NO_OFFSET, TA_NO_TIME, msg, false, false);
+	if (!ingest_end())
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("trafficagg shared memory is full (%s)", store_full_setting()),

@@ -26,9 +26,13 @@
  * entries are a dynahash sized at start.  An event's field is hashed once
  * (hash_bytes over its bytes); lookups compare the length, then the bytes.
  * A value is removed, and its bytes freed, with the last group using it.
- * When the dictionary is full the event is refused whole (store_add_event
- * answers "full": the worker spills the oldest window and retries), and an
- * empty dictionary has room for any event (value_area.c), so that ends.
+ * When the dictionary is full the batch is refused whole (store_merge_batch
+ * answers "full": the worker spills the oldest window and retries, with a
+ * smaller batch if need be), and an empty dictionary has room for any one
+ * message's values (value_area.c), so that ends.
+ *
+ * Groups are added to in batches (batch.c aggregates a batch's events in the
+ * worker's own memory; store_merge_batch adds each of its groups here once).
  *
  * The group table is a partitioned dynahash with TA_LOCK_PARTITIONS LWLocks.
  * A group whose window was written by a flush carries the flushing
@@ -45,9 +49,11 @@
  *					 deletion holds it exclusive, so a value can't vanish under
  *					 a reader holding it shared.
  *	  partition_locks[i]  groups hashing to partition i.  Exclusive to add to
- *					 a group or mark it flushed, shared to read.  The closed
- *					 check for a window is made under this lock, which is what
- *					 makes "flushed" and "late" exclusive.
+ *					 a group or mark it flushed, shared to read.
+ *	  (what makes "flushed" and "late" exclusive is recovery.c's batch lock,
+ *	  taken before all of these: a batch judges its messages' windows and
+ *	  merges them while holding it shared, a flush collects holding it
+ *	  exclusive)
  *	  (the other modules' state has their own locks, taken by their
  *	  functions and never held across a call into this file)
  *
@@ -69,6 +75,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "batch.h"
 #include "catalog.h"
 #include "deadletter.h"
 #include "event.h"
@@ -88,10 +95,8 @@
 
 /* Extra group slots beyond max_groups: absorbs races between ingesters. */
 #define TA_GROUP_SLACK 1024
-/* Events with at most this many keys may skip counting their new groups. */
-#define TA_FAST_PATH_KEYS 64
 
-/* Which limit the last store_add_event() that found no room hit. */
+/* Which limit the last store_merge_batch() that found no room hit. */
 static const char *full_setting = "trafficagg.max_groups";
 
 typedef struct GroupKey
@@ -167,12 +172,6 @@ value_key_bytes(const ValueKey *k)
 	return k->len > 0 ? value_area_bytes(k->bytes) : "";
 }
 
-static inline uint32
-value_hash(const char *bytes, uint32 len)
-{
-	return hash_bytes((const unsigned char *) bytes, (int) len);
-}
-
 /*
  * The dictionary's hash and match functions (dynahash calls them in every
  * process, through its own HTAB).  Lookups pass the hash computed once per
@@ -185,7 +184,7 @@ value_key_hash(const void *key, Size keysize)
 {
 	const ValueKey *k = key;
 
-	return value_hash(value_key_bytes(k), k->len);
+	return store_value_hash(value_key_bytes(k), k->len);
 }
 
 static int
@@ -447,90 +446,32 @@ value_copy(uint32 id)
 	return s;
 }
 
-/*
- * Resolve the ids of the event's fields used by the catalog.  Returns false
- * when the dictionary is full, with *limit naming the setting reached.  On
- * return dict_lock is held (mode in *mode).
- */
-static bool
-resolve_fields(const TaEvent *ev, const bool *used, uint32 *ids, LWLockMode *mode,
-			   const char **limit)
-{
-	ValueKey	keys[TA_MAX_FIELDS];
-	uint32		hashes[TA_MAX_FIELDS];
-	bool		missing = false;
-	Size		added = 0;
-
-	/* each field hashed once, outside the lock */
-	for (int f = 0; f < TA_MAX_FIELDS; f++)
-	{
-		ids[f] = 0;
-		if (!used[f] || ev->field[f] == NULL)
-			continue;
-		keys[f].len = ev->field_len[f];
-		keys[f].probe = ev->field[f];
-		keys[f].bytes = InvalidDsaPointer;
-		hashes[f] = value_hash(keys[f].probe, keys[f].len);
-	}
-
-	*mode = LW_SHARED;
-	LWLockAcquire(store_shared->dict_lock, LW_SHARED);
-	for (int f = 0; f < TA_MAX_FIELDS; f++)
-	{
-		if (!used[f] || ev->field[f] == NULL)
-			continue;
-		if ((ids[f] = value_find(&keys[f], hashes[f])) == 0)
-			missing = true;
-	}
-	if (!missing)
-		return true;
-
-	LWLockRelease(store_shared->dict_lock);
-	*mode = LW_EXCLUSIVE;
-	LWLockAcquire(store_shared->dict_lock, LW_EXCLUSIVE);
-	for (int f = 0; f < TA_MAX_FIELDS; f++)
-	{
-		if (!used[f] || ev->field[f] == NULL)
-			continue;
-		if ((ids[f] = value_add(&keys[f], hashes[f], &added, limit)) == 0)
-			return false;
-	}
-	return true;
-}
-
+/* Add a batch group's exact metrics into a shared group's. */
 static inline void
-metrics_add(TaMetrics *m, const TaEvent *ev, const TaAggregate *agg)
+metrics_merge(TaMetrics *m, const TaMetrics *add)
 {
-	for (int i = 0; i < agg->nmetrics; i++)
+	for (int i = 0; i < TA_MAX_METRICS; i++)
 	{
-		int			f = agg->metrics[i];
-
-		if (!ev->has_num[f])
+		if (add->fm[i].count == 0)
 			continue;
-		if (m->fm[i].count == 0 || ev->num_micro[f] < m->fm[i].min)
-			m->fm[i].min = ev->num_micro[f];
-		if (m->fm[i].count == 0 || ev->num_micro[f] > m->fm[i].max)
-			m->fm[i].max = ev->num_micro[f];
-		m->fm[i].count++;
-		m->fm[i].sum += ev->num_micro[f];
+		if (m->fm[i].count == 0 || add->fm[i].min < m->fm[i].min)
+			m->fm[i].min = add->fm[i].min;
+		if (m->fm[i].count == 0 || add->fm[i].max > m->fm[i].max)
+			m->fm[i].max = add->fm[i].max;
+		m->fm[i].count += add->fm[i].count;
+		m->fm[i].sum += add->fm[i].sum;
 	}
-	/* the sketches (sketch.c) are added by the caller */
-	m->events++;
-	if (ev->has_status)
+	m->events += add->events;
+	m->errors += add->errors;
+	m->client_errors += add->client_errors;
+	if (add->latency_count > 0)
 	{
-		if (ev->status_code >= 500)
-			m->errors++;
-		else if (ev->status_code >= 400)
-			m->client_errors++;
-	}
-	if (ev->has_latency)
-	{
-		if (m->latency_count == 0 || ev->latency_us < m->latency_min_us)
-			m->latency_min_us = ev->latency_us;
-		if (m->latency_count == 0 || ev->latency_us > m->latency_max_us)
-			m->latency_max_us = ev->latency_us;
-		m->latency_count++;
-		m->latency_sum_us += ev->latency_us;
+		if (m->latency_count == 0 || add->latency_min_us < m->latency_min_us)
+			m->latency_min_us = add->latency_min_us;
+		if (m->latency_count == 0 || add->latency_max_us > m->latency_max_us)
+			m->latency_max_us = add->latency_max_us;
+		m->latency_count += add->latency_count;
+		m->latency_sum_us += add->latency_sum_us;
 	}
 }
 
@@ -559,180 +500,145 @@ group_flush_state(GroupEntry *g)
 }
 
 /*
- * This process's copy of the catalog, refreshed when its version changes (it
- * changes rarely; events are many), and the fields any aggregate groups by.
+ * The dictionary ids of the batch's values, added if new.  Returns false
+ * when the dictionary is full, with full_setting naming the setting reached.
+ * On return dict_lock is held (mode in *mode).
  */
-static TaAggregate catalog_copy[TA_MAX_AGGREGATES];
-static bool catalog_used_fields[TA_MAX_FIELDS];
-static uint32 catalog_copy_version = 0;
-static bool catalog_copy_valid = false;
-
-static const TaAggregate *
-catalog_snapshot(void)
+static bool
+resolve_values(const TaBatch *b, uint32 *ids, LWLockMode *mode)
 {
-	uint32		version = catalog_version();
+	bool		missing = false;
+	Size		added = 0;
 
-	if (!catalog_copy_valid || version != catalog_copy_version)
+	*mode = LW_SHARED;
+	LWLockAcquire(store_shared->dict_lock, LW_SHARED);
+	for (int i = 0; i < b->nvalues; i++)
 	{
-		version = catalog_read(catalog_copy);
-		memset(catalog_used_fields, 0, sizeof(catalog_used_fields));
-		for (int a = 0; a < ta_max_aggregates; a++)
-			if (catalog_copy[a].in_use)
-				for (int d = 0; d < catalog_copy[a].ndims; d++)
-					catalog_used_fields[catalog_copy[a].dims[d]] = true;
-		catalog_copy_version = version;
-		catalog_copy_valid = true;
+		ValueKey	key = {.len = b->values[i].len, .probe = b->values[i].bytes,
+		.bytes = InvalidDsaPointer};
+
+		if ((ids[i] = value_find(&key, b->values[i].hash)) == 0)
+			missing = true;
 	}
-	return catalog_copy;
+	if (!missing)
+		return true;
+
+	LWLockRelease(store_shared->dict_lock);
+	*mode = LW_EXCLUSIVE;
+	LWLockAcquire(store_shared->dict_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < b->nvalues; i++)
+	{
+		ValueKey	key = {.len = b->values[i].len, .probe = b->values[i].bytes,
+		.bytes = InvalidDsaPointer};
+		/* one message may exceed the budget in an empty dictionary; a batch not */
+		Size		own = b->nmessages <= 1 ? added : 0;
+
+		if ((ids[i] = value_add(&key, b->values[i].hash, &own, &full_setting)) == 0)
+			return false;
+		if (b->nmessages <= 1)
+			added = own;
+	}
+	return true;
 }
 
 /*
- * Add the event to the groups of every aggregate for each window start given.
- * A window ending at or before the cutoff is skipped, checked under the
- * partition lock; the cutoff is the current watermark, or *fixed_cutoff if
- * given (replay after a restart, see ingest.c).
- * Returns true if the event went into at least one window (or would have,
- * had an aggregate's filter wanted it); false with *full unset means it is
- * late; false with *full set means there was no room for
- * its new groups, and nothing was added.
+ * Merge a batch (batch.c) into the groups: each batch group into its shared
+ * group, created if new, under that group's partition lock; the sketches get
+ * the batch's user hashes and latency buckets in event order.  All or
+ * nothing: returns false, having changed no group, when there is no room for
+ * the batch's new groups, values or sketches (full_setting names the limit):
+ * the caller makes room (a spill) and tries again, with fewer messages if
+ * need be.  A batch of one message always fits once memory is empty.
+ *
+ * Windows are not checked here: the caller judged them open under the batch
+ * lock (recovery.c, "The cut"), and no flush collects while it is held.
  */
 bool
-store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
-				const int64 *fixed_cutoff, bool *full)
+store_merge_batch(const TaBatch *b)
 {
-	uint32		ids[TA_MAX_FIELDS];
+	uint32	   *ids;
+	GroupKey   *keys;
+	uint32	   *hashes;
 	LWLockMode	dict_mode;
-	static GroupKey *keys = NULL;	/* room for every key of one event */
-	static uint32 *hashes = NULL;
-	int			nkeys = 0;
-	int			nnew = 0;
-	const TaAggregate *aggs = catalog_snapshot();
-	const bool *used = catalog_used_fields;
-	int64		watermark = fixed_cutoff ? *fixed_cutoff : watermark_get();
-	bool		added = false;
-	bool		any_open = false;	/* a window the event belongs to is open */
-	bool		wanted[TA_MAX_AGGREGATES];
-	bool		far_from_full;
-	uint64		user_hash[TA_MAX_FIELDS];
-	bool		hashed[TA_MAX_FIELDS] = {0};
+	uint32		reserved;
 
-	*full = false;
-	if (keys == NULL)
-	{
-		Size		n = (Size) ta_max_aggregates * window_count();
+	if (b->ngroups == 0)
+		return true;
+	ids = palloc((b->nvalues + 1) * sizeof(uint32));
+	keys = palloc(b->ngroups * sizeof(GroupKey));
+	hashes = palloc(b->ngroups * sizeof(uint32));
 
-		keys = MemoryContextAlloc(TopMemoryContext, n * sizeof(GroupKey));
-		hashes = MemoryContextAlloc(TopMemoryContext, n * sizeof(uint32));
-	}
-
-	/* users: each aggregate counts its field's values, hashed once per event */
-	for (int a = 0; a < ta_max_aggregates; a++)
-	{
-		int			f = aggs[a].users_field;
-
-		if (aggs[a].in_use && f >= 0 && ev->field[f] != NULL && !hashed[f])
-		{
-			user_hash[f] = sketch_user_hash(ev->field[f], ev->field_len[f]);
-			hashed[f] = true;
-		}
-	}
-
-	if (!resolve_fields(ev, used, ids, &dict_mode, &full_setting))
+	if (!resolve_values(b, ids, &dict_mode))
 	{
 		dict->orphans = true;
 		LWLockRelease(store_shared->dict_lock);
-		*full = true;
 		return false;
 	}
 
-	/*
-	 * Far from full (the usual case), new groups need no reservation: skip
-	 * the lookups that count them.  Concurrent ingesters can then overshoot
-	 * max_groups by at most their keys each, which the slack absorbs.
-	 */
-	far_from_full = pg_atomic_read_u32(&dict->ngroups) + 2 * TA_FAST_PATH_KEYS <=
-		(uint32) ta_max_groups;
-
-	/* the aggregates whose filters let the event in */
-	for (int a = 0; a < ta_max_aggregates; a++)
-		wanted[a] = aggs[a].in_use && catalog_wants(&aggs[a], ev);
-
-	/* build the keys; count the groups that don't exist yet */
-	for (int w = 0; w < nstarts; w++)
+	for (int i = 0; i < b->ngroups; i++)
 	{
-		if (window_end(starts[w]) <= watermark)
-			continue;
-		any_open = true;
-		for (int a = 0; a < ta_max_aggregates; a++)
-		{
-			GroupKey   *k = &keys[nkeys];
-			LWLock	   *lock;
+		const TaBatchGroup *bg = &b->groups[i];
+		GroupKey   *k = &keys[i];
 
-			if (!wanted[a])
-				continue;
-			memset(k, 0, sizeof(GroupKey));
-			k->agg = a;
-			k->catalog_generation = aggs[a].generation;
-			k->window_start = starts[w];
-			for (int d = 0; d < aggs[a].ndims; d++)
-				k->dims[d] = ids[aggs[a].dims[d]];
-			hashes[nkeys] = get_hash_value(group_table, k);
-			if (far_from_full && nstarts * ta_max_aggregates <= TA_FAST_PATH_KEYS)
-			{
-				nkeys++;
-				continue;
-			}
-			lock = partition_lock(hashes[nkeys]);
-			LWLockAcquire(lock, LW_SHARED);
-			if (hash_search_with_hash_value(group_table, k, hashes[nkeys],
-											HASH_FIND, NULL) == NULL)
-				nnew++;
-			LWLockRelease(lock);
-			nkeys++;
-		}
+		memset(k, 0, sizeof(GroupKey));
+		k->agg = bg->agg;
+		k->catalog_generation = bg->generation;
+		k->window_start = bg->window_start;
+		for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
+			k->dims[d] = bg->dims[d] ? ids[bg->dims[d] - 1] : 0;
+		hashes[i] = get_hash_value(group_table, k);
 	}
 
 	/*
 	 * Room for the sketches to grow, checked before anything changes (they
 	 * are the only allocation below): no room counts as full.
 	 */
-	if (!sketch_has_room())
+	if (!sketch_reserve(b->ngroups))
 	{
 		dict->orphans |= dict_mode == LW_EXCLUSIVE;
 		LWLockRelease(store_shared->dict_lock);
 		full_setting = "trafficagg.sketch_memory";
-		*full = true;
 		return false;
 	}
 
-	if (nnew > 0)
+	/*
+	 * Reserve a group slot for each batch group, as if all were new; what is
+	 * left is given back at the end.  Near the limit, count the new ones.
+	 */
+	reserved = b->ngroups;
+	if (pg_atomic_fetch_add_u32(&dict->ngroups, reserved) + reserved > (uint32) ta_max_groups)
 	{
-		uint32		before = pg_atomic_fetch_add_u32(&dict->ngroups, nnew);
-
-		if (before + nnew > (uint32) ta_max_groups)
+		pg_atomic_fetch_sub_u32(&dict->ngroups, reserved);
+		reserved = 0;
+		for (int i = 0; i < b->ngroups; i++)
 		{
-			pg_atomic_fetch_sub_u32(&dict->ngroups, nnew);
+			LWLock	   *lock = partition_lock(hashes[i]);
+
+			LWLockAcquire(lock, LW_SHARED);
+			if (hash_search_with_hash_value(group_table, &keys[i], hashes[i],
+											HASH_FIND, NULL) == NULL)
+				reserved++;
+			LWLockRelease(lock);
+		}
+		if (pg_atomic_fetch_add_u32(&dict->ngroups, reserved) + reserved > (uint32) ta_max_groups)
+		{
+			pg_atomic_fetch_sub_u32(&dict->ngroups, reserved);
+			sketch_unreserve(b->ngroups);
 			dict->orphans |= dict_mode == LW_EXCLUSIVE;
 			LWLockRelease(store_shared->dict_lock);
 			full_setting = "trafficagg.max_groups";
-			*full = true;
 			return false;
 		}
 	}
 
-	for (int i = 0; i < nkeys; i++)
+	for (int i = 0; i < b->ngroups; i++)
 	{
+		const TaBatchGroup *bg = &b->groups[i];
 		LWLock	   *lock = partition_lock(hashes[i]);
 		GroupEntry *g;
 		bool		found;
 
 		LWLockAcquire(lock, LW_EXCLUSIVE);
-		if (window_end(keys[i].window_start) <=
-			(fixed_cutoff ? *fixed_cutoff : watermark_get()))
-		{
-			LWLockRelease(lock);
-			continue;			/* closed since we looked */
-		}
 		g = hash_search_with_hash_value(group_table, &keys[i], hashes[i],
 										HASH_ENTER_NULL, &found);
 		if (g == NULL)
@@ -745,8 +651,8 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 			for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
 				if (keys[i].dims[d] != 0)
 					pg_atomic_fetch_add_u32(&value_by_id[keys[i].dims[d]]->refs, 1);
-			if (nnew > 0)
-				nnew--;
+			if (reserved > 0)
+				reserved--;
 			else
 				pg_atomic_fetch_add_u32(&dict->ngroups, 1);
 		}
@@ -775,22 +681,21 @@ store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
 				continue;
 			}
 		}
-		metrics_add(&g->m, ev, &aggs[keys[i].agg]);
-		if (aggs[keys[i].agg].users_field >= 0 && hashed[aggs[keys[i].agg].users_field])
-			users_add(&g->sk, user_hash[aggs[keys[i].agg].users_field]);
-		if (ev->has_latency)
-			latency_add(&g->sk, ev->latency_us);
-		added = true;
+		metrics_merge(&g->m, &bg->m);
+		for (uint32 u = 0; u < bg->nusers; u++)
+			users_add(&g->sk, bg->users[u]);
+		for (uint32 l = 0; l < bg->nlatency; l++)
+			latency_add_bucket(&g->sk, bg->latency[l]);
 		LWLockRelease(lock);
 	}
-	if (nnew > 0)
-		pg_atomic_fetch_sub_u32(&dict->ngroups, nnew);
-	/* late after all (the watermark moved): values it added are unused */
-	if (!added && dict_mode == LW_EXCLUSIVE)
-		dict->orphans = true;
+	if (reserved > 0)
+		pg_atomic_fetch_sub_u32(&dict->ngroups, reserved);
+	sketch_unreserve(b->ngroups);
 	LWLockRelease(store_shared->dict_lock);
-	/* an on-time event no aggregate's filter wants is accepted all the same */
-	return added || (nkeys == 0 && any_open);
+	pfree(ids);
+	pfree(keys);
+	pfree(hashes);
+	return true;
 }
 
 /* The setting whose limit the last "full" answer of this process hit. */

@@ -10,9 +10,13 @@
 #ifndef TRAFFICAGG_STORE_H
 #define TRAFFICAGG_STORE_H
 
+#include "common/hashfn.h"
+
 #include "catalog.h"
 #include "event.h"
 #include "sketch.h"
+
+struct TaBatch;
 
 /* Exact metrics of one group. */
 typedef struct TaMetrics
@@ -50,8 +54,7 @@ typedef struct TaGroupCopy
 extern void store_request_shmem(void);
 extern Size store_shmem_size(void);
 extern void store_check_attached(void);
-extern bool store_add_event(const TaEvent *ev, const int64 *starts, int nstarts,
-							const int64 *fixed_cutoff, bool *full);
+extern bool store_merge_batch(const struct TaBatch *b);
 extern long store_group_count(void);
 extern long store_value_count(void);
 extern uint64 store_value_bytes(void);
@@ -61,5 +64,12 @@ extern int	store_collect_closed(int64 cutoff, TaGroupCopy **out);
 extern int	store_collect_oldest_window(TaGroupCopy **out);
 extern int	store_collect_live(int agg, TaGroupCopy **out);
 extern void store_forget_flushed(void);
+
+/* The hash of a dimension value, as the dictionary and batch.c compute it. */
+static inline uint32
+store_value_hash(const char *bytes, uint32 len)
+{
+	return hash_bytes((const unsigned char *) bytes, (int) len);
+}
 
 #endif							/* TRAFFICAGG_STORE_H */

@@ -45,6 +45,7 @@ int			ta_max_groups = 100000;
 int			ta_max_values = 50000;
 int			ta_dictionary_memory_kb = 8192;
 int			ta_max_partitions = 256;
+int			ta_workers = 1;
 int			ta_max_event_bytes = 65536;
 int			ta_queued_max_kbytes = 65536;
 int			ta_rejected_max_rows = 100000;
@@ -170,6 +171,11 @@ define_settings(void)
 							"When it is used up, the oldest open window is written early, as when max_groups is reached. At least trafficagg.max_event_bytes.",
 							&ta_dictionary_memory_kb, 8192, 64, INT_MAX / 2, PGC_POSTMASTER,
 							GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("trafficagg.workers",
+							"Background workers consuming the topic's partitions together.",
+							"Each is a member of the consumer group trafficagg.group_id; Kafka shares the partitions among them. The first also flushes.",
+							&ta_workers, 1, 1, 64, PGC_POSTMASTER,
+							0, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.max_partitions",
 							"Kafka partitions the worker can track.",
 							NULL, &ta_max_partitions, 256, 1, 65536, PGC_POSTMASTER,

@@ -35,6 +35,7 @@
 #define TA_MAX_DIMENSIONS		8	/* dimensions of one aggregate */
 #define TA_LOCK_PARTITIONS		16	/* LWLocks over the group table */
 #define TA_TRACKED_WINDOWS		64	/* open windows tracked per partition */
+#define TA_BATCH_MAX_GROUPS		256 /* a batch ends once it has this many groups */
 #define TA_MAX_WINDOWS_PER_EVENT 64	/* window / slide */
 #define TA_MAX_WATERMARK_EVENTS	100 /* ceiling of trafficagg.watermark_events */
 #define TA_ERROR_LEN			256 /* last-error text kept in status */
@@ -75,6 +76,7 @@ extern int	ta_max_groups;
 extern int	ta_max_values;
 extern int	ta_dictionary_memory_kb;
 extern int	ta_max_partitions;
+extern int	ta_workers;
 extern int	ta_max_event_bytes;
 extern int	ta_queued_max_kbytes;
 extern int	ta_rejected_max_rows;

@@ -69,6 +69,7 @@
 
 static volatile sig_atomic_t got_sigterm = false;
 static MemoryContext worker_context;
+static int	worker_index = 0;		/* 0: the leader */
 
 static void
 handle_sigterm(SIGNAL_ARGS)
@@ -83,6 +84,8 @@ handle_sigterm(SIGNAL_ARGS)
 static void
 worker_detach(int code, Datum arg)
 {
+	if (worker_index != 0)
+		return;
 	request_set_worker(NULL);
 	status_set_worker_pid(0);
 }
@@ -284,6 +287,7 @@ trafficagg_worker_main(Datum arg)
 	TimestampTz last_end_offsets = 0;
 	bool		logged_waiting = false;
 
+	worker_index = DatumGetInt32(arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, handle_sigterm);
 	BackgroundWorkerUnblockSignals();
@@ -301,7 +305,8 @@ trafficagg_worker_main(Datum arg)
 	worker_context = AllocSetContextCreate(TopMemoryContext, "trafficagg worker",
 										   ALLOCSET_DEFAULT_SIZES);
 
-	status_set_worker_pid(MyProcPid);
+	if (worker_index == 0)
+		status_set_worker_pid(MyProcPid);
 	on_shmem_exit(worker_detach, (Datum) 0);
 
 	/* wait for CREATE EXTENSION trafficagg */
@@ -326,15 +331,20 @@ trafficagg_worker_main(Datum arg)
 		proc_exit(0);
 
 	/*
-	 * From now on trafficagg.flush() and rewind_watermark() go through this
-	 * worker: it has offsets to write with the rows.
+	 * From now on trafficagg.flush() and rewind_watermark() go through the
+	 * leader: it has offsets to write with the rows.
 	 */
-	request_set_worker(MyLatch);
+	if (worker_index == 0)
+		request_set_worker(MyLatch);
 	begin_tx("trafficagg: waiting for flushes begun elsewhere");
 	flush_wait_for_backends();
 	commit_tx();
 	start_consumer();
-	ereport(LOG, (errmsg("trafficagg worker started in database \"%s\"", ta_database)));
+	if (ta_workers > 1)
+		ereport(LOG, (errmsg("trafficagg worker %d of %d started in database \"%s\"",
+							 worker_index + 1, ta_workers, ta_database)));
+	else
+		ereport(LOG, (errmsg("trafficagg worker started in database \"%s\"", ta_database)));
 
 	while (!got_sigterm)
 	{
@@ -359,7 +369,8 @@ trafficagg_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 			if (consumer_settings_changed())
 			{
-				worker_flush(FLUSH_CLOSED, 0, NULL, NULL, 0);
+				if (worker_index == 0)
+					worker_flush(FLUSH_CLOSED, 0, NULL, NULL, 0);
 				consumer_stop();
 				start_consumer();
 			}
@@ -379,6 +390,23 @@ trafficagg_worker_main(Datum arg)
 		served_last = memory_full ? TA_BATCH : served;	/* don't wait after a spill */
 		if (memory_full && !spill_oldest())
 			break;
+
+		/* the others only consume (and spill); the leader does the rest */
+		if (worker_index != 0)
+		{
+			if (served_last < TA_BATCH &&
+				TimestampDifferenceExceeds(last_end_offsets, GetCurrentTimestamp(), 1000))
+			{
+				consumer_refresh_end_offsets();
+				consumer_commit_positions();
+				last_end_offsets = GetCurrentTimestamp();
+			}
+			if (!consumer_active())
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 ta_flush_interval_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
 
 		/* trafficagg.rewind_watermark(): served before anything else */
 		if ((ticket = rewind_request_take(&rewind_to)) != 0)
@@ -436,7 +464,8 @@ trafficagg_worker_main(Datum arg)
 	}
 
 	/* SIGTERM: write what is closed, then leave the group */
-	worker_flush(FLUSH_CLOSED, 0, NULL, NULL, 0);
+	if (worker_index == 0)
+		worker_flush(FLUSH_CLOSED, 0, NULL, NULL, 0);
 	consumer_stop();
 	ereport(LOG, (errmsg("trafficagg worker stopped")));
 	proc_exit(0);
@@ -445,15 +474,22 @@ trafficagg_worker_main(Datum arg)
 void
 worker_register(void)
 {
-	BackgroundWorker worker;
+	for (int i = 0; i < ta_workers; i++)
+	{
+		BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	strlcpy(worker.bgw_library_name, "trafficagg", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "trafficagg_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "trafficagg worker", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "trafficagg worker", BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = 5;
+		worker.bgw_main_arg = Int32GetDatum(i);
+		strlcpy(worker.bgw_library_name, "trafficagg", BGW_MAXLEN);
+		strlcpy(worker.bgw_function_name, "trafficagg_worker_main", BGW_MAXLEN);
+		if (i == 0)
+			strlcpy(worker.bgw_name, "trafficagg worker", BGW_MAXLEN);
+		else
+			snprintf(worker.bgw_name, BGW_MAXLEN, "trafficagg worker %d", i + 1);
+		strlcpy(worker.bgw_type, "trafficagg worker", BGW_MAXLEN);
+		RegisterBackgroundWorker(&worker);
+	}
 }

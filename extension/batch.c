@@ -1,0 +1,336 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch.c
+ *	  Aggregate, first step: the events of one batch into groups in this
+ *	  process's memory, without a lock; store.c then merges each group into
+ *	  shared memory once per batch (store_merge_batch).
+ *
+ * What it owns: the batch being served (consume.c serves up to a thousand
+ * Kafka messages at a time; trafficagg.ingest() one call's): its distinct
+ * dimension values, copied, and its groups, each (aggregate, window start,
+ * dimension values) with exact metrics, the hashes of its user ids and the
+ * buckets of its latencies in event order.  The merge adds the same values in
+ * the same order as adding each event to shared memory would, so the tables
+ * are byte-identical either way (sketches included); it just takes each
+ * group's lock and looks it up once per batch instead of once per event.
+ * Everything lives in a memory context reset with the batch.
+ *
+ * Which aggregates an event goes into, and with which fields, is the
+ * catalog's (a copy per process, refreshed when its version changes).
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "trafficagg.h"
+
+#include "common/hashfn.h"
+#include "utils/memutils.h"
+
+#include "batch.h"
+#include "catalog.h"
+#include "hll.h"
+#include "latency.h"
+#include "window.h"
+
+
+/* A batch's distinct values, by their bytes. */
+typedef struct ValueKey
+{
+	uint32		hash;
+	uint32		len;
+	const char *bytes;
+} ValueKey;
+
+typedef struct ValueSlot
+{
+	ValueKey	key;
+	char		status;			/* simplehash's */
+	uint32		index;			/* into batch.values */
+} ValueSlot;
+
+#define SH_PREFIX valueset
+#define SH_ELEMENT_TYPE ValueSlot
+#define SH_KEY_TYPE ValueKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) (k).hash
+#define SH_EQUAL(tb, a, b) ((a).hash == (b).hash && (a).len == (b).len && \
+							memcmp((a).bytes, (b).bytes, (a).len) == 0)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* A batch's groups, by their key. */
+typedef struct GroupKey
+{
+	int32		agg;
+	uint32		generation;
+	int64		window_start;
+	uint32		dims[TA_MAX_DIMENSIONS];
+} GroupKey;
+
+typedef struct GroupSlot
+{
+	GroupKey	key;
+	uint32		hash;
+	char		status;			/* simplehash's */
+	uint32		index;			/* into batch.groups */
+} GroupSlot;
+
+#define SH_PREFIX groupset
+#define SH_ELEMENT_TYPE GroupSlot
+#define SH_KEY_TYPE GroupKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, key) hash_bytes((const unsigned char *) &(key), sizeof(GroupKey))
+#define SH_EQUAL(tb, a, b) (memcmp(&(a), &(b), sizeof(GroupKey)) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) (a)->hash
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+static MemoryContext batch_context = NULL;
+static TaBatch batch;
+static valueset_hash *values = NULL;
+static groupset_hash *groups = NULL;
+static int	values_cap = 0;
+static int	groups_cap = 0;
+
+/*
+ * This process's copy of the catalog, refreshed when its version changes (it
+ * changes rarely; events are many), and the fields any aggregate groups by.
+ */
+static TaAggregate catalog_copy[TA_MAX_AGGREGATES];
+static bool catalog_used_fields[TA_MAX_FIELDS];
+static uint32 catalog_copy_version = 0;
+static bool catalog_copy_valid = false;
+
+static const TaAggregate *
+catalog_snapshot(void)
+{
+	uint32		version = catalog_version();
+
+	if (!catalog_copy_valid || version != catalog_copy_version)
+	{
+		version = catalog_read(catalog_copy);
+		memset(catalog_used_fields, 0, sizeof(catalog_used_fields));
+		for (int a = 0; a < ta_max_aggregates; a++)
+			if (catalog_copy[a].in_use)
+				for (int d = 0; d < catalog_copy[a].ndims; d++)
+					catalog_used_fields[catalog_copy[a].dims[d]] = true;
+		catalog_copy_version = version;
+		catalog_copy_valid = true;
+	}
+	return catalog_copy;
+}
+
+/* Start a new batch: everything of the last one is freed. */
+void
+batch_reset(void)
+{
+	if (batch_context == NULL)
+		batch_context = AllocSetContextCreate(TopMemoryContext, "trafficagg batch",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(batch_context);
+	memset(&batch, 0, sizeof(batch));
+	values_cap = 64;
+	groups_cap = 256;
+	batch.values = MemoryContextAlloc(batch_context, values_cap * sizeof(TaBatchValue));
+	batch.groups = MemoryContextAlloc(batch_context, groups_cap * sizeof(TaBatchGroup));
+	values = valueset_create(batch_context, values_cap, NULL);
+	groups = groupset_create(batch_context, groups_cap, NULL);
+}
+
+/* A message went into the batch (accepted, late or rejected: all count). */
+void
+batch_count_message(void)
+{
+	batch.nmessages++;
+}
+
+/* Should the batch end here (TA_BATCH_MAX_GROUPS, sketch_area.c)? */
+bool
+batch_full(void)
+{
+	return batch.ngroups >= TA_BATCH_MAX_GROUPS;
+}
+
+const TaBatch *
+batch_contents(void)
+{
+	return &batch;
+}
+
+/* 1 + the index of a value in the batch, added (its bytes copied) if new. */
+static uint32
+batch_value(const char *bytes, uint32 len)
+{
+	ValueKey	probe = {.hash = store_value_hash(bytes, len), .len = len, .bytes = bytes};
+	ValueSlot  *slot;
+	bool		found;
+	TaBatchValue *v;
+
+	slot = valueset_insert(values, probe, &found);
+	if (found)
+		return slot->index + 1;
+
+	if (batch.nvalues == values_cap)
+	{
+		values_cap *= 2;
+		batch.values = repalloc(batch.values, values_cap * sizeof(TaBatchValue));
+	}
+	v = &batch.values[batch.nvalues];
+	v->len = len;
+	v->hash = probe.hash;
+	v->bytes = MemoryContextAlloc(batch_context, len + 1);
+	memcpy((char *) v->bytes, bytes, len);
+	((char *) v->bytes)[len] = '\0';
+	/* the slot's key now points at the batch's own copy */
+	slot->key.bytes = v->bytes;
+	slot->index = batch.nvalues;
+	return ++batch.nvalues;
+}
+
+/* The batch's group for key, added (empty) if new. */
+static TaBatchGroup *
+batch_group(const GroupKey *key)
+{
+	GroupSlot  *slot;
+	bool		found;
+	TaBatchGroup *g;
+
+	slot = groupset_insert(groups, *key, &found);
+	if (found)
+		return &batch.groups[slot->index];
+
+	if (batch.ngroups == groups_cap)
+	{
+		groups_cap *= 2;
+		batch.groups = repalloc(batch.groups, groups_cap * sizeof(TaBatchGroup));
+	}
+	slot->index = batch.ngroups;
+	g = &batch.groups[batch.ngroups++];
+	memset(g, 0, sizeof(TaBatchGroup));
+	g->agg = key->agg;
+	g->generation = key->generation;
+	g->window_start = key->window_start;
+	memcpy(g->dims, key->dims, sizeof(g->dims));
+	return g;
+}
+
+static void
+add_user(TaBatchGroup *g, uint64 hash)
+{
+	if (g->nusers == g->users_cap)
+	{
+		g->users_cap = g->users_cap ? g->users_cap * 2 : 4;
+		g->users = g->users ? repalloc(g->users, g->users_cap * sizeof(uint64))
+			: MemoryContextAlloc(batch_context, g->users_cap * sizeof(uint64));
+	}
+	g->users[g->nusers++] = hash;
+}
+
+static void
+add_latency(TaBatchGroup *g, uint16 bucket)
+{
+	if (g->nlatency == g->latency_cap)
+	{
+		g->latency_cap = g->latency_cap ? g->latency_cap * 2 : 4;
+		g->latency = g->latency ? repalloc(g->latency, g->latency_cap * sizeof(uint16))
+			: MemoryContextAlloc(batch_context, g->latency_cap * sizeof(uint16));
+	}
+	g->latency[g->nlatency++] = bucket;
+}
+
+static inline void
+metrics_add(TaMetrics *m, const TaEvent *ev, const TaAggregate *agg)
+{
+	for (int i = 0; i < agg->nmetrics; i++)
+	{
+		int			f = agg->metrics[i];
+
+		if (!ev->has_num[f])
+			continue;
+		if (m->fm[i].count == 0 || ev->num_micro[f] < m->fm[i].min)
+			m->fm[i].min = ev->num_micro[f];
+		if (m->fm[i].count == 0 || ev->num_micro[f] > m->fm[i].max)
+			m->fm[i].max = ev->num_micro[f];
+		m->fm[i].count++;
+		m->fm[i].sum += ev->num_micro[f];
+	}
+	m->events++;
+	if (ev->has_status)
+	{
+		if (ev->status_code >= 500)
+			m->errors++;
+		else if (ev->status_code >= 400)
+			m->client_errors++;
+	}
+	if (ev->has_latency)
+	{
+		if (m->latency_count == 0 || ev->latency_us < m->latency_min_us)
+			m->latency_min_us = ev->latency_us;
+		if (m->latency_count == 0 || ev->latency_us > m->latency_max_us)
+			m->latency_max_us = ev->latency_us;
+		m->latency_count++;
+		m->latency_sum_us += ev->latency_us;
+	}
+}
+
+/*
+ * Add an accepted event to the groups of every aggregate whose filter wants
+ * it, for each window start given (ingest.c chose them: open windows only).
+ */
+void
+batch_add_event(const TaEvent *ev, const int64 *starts, int nstarts)
+{
+	const TaAggregate *aggs = catalog_snapshot();
+	uint32		ids[TA_MAX_FIELDS];
+	uint64		user_hash[TA_MAX_FIELDS];
+	bool		hashed[TA_MAX_FIELDS] = {0};
+	bool		wanted[TA_MAX_AGGREGATES];
+	uint16		bucket = ev->has_latency ? latency_bucket(ev->latency_us) : 0;
+
+	/* each used field's value once per event */
+	for (int f = 0; f < TA_MAX_FIELDS; f++)
+		ids[f] = catalog_used_fields[f] && ev->field[f] != NULL
+			? batch_value(ev->field[f], ev->field_len[f]) : 0;
+
+	for (int a = 0; a < ta_max_aggregates; a++)
+	{
+		int			f = aggs[a].users_field;
+
+		wanted[a] = aggs[a].in_use && catalog_wants(&aggs[a], ev);
+		/* users: each aggregate counts its field's values, hashed once */
+		if (wanted[a] && f >= 0 && ev->field[f] != NULL && !hashed[f])
+		{
+			user_hash[f] = sketch_user_hash(ev->field[f], ev->field_len[f]);
+			hashed[f] = true;
+		}
+	}
+
+	for (int w = 0; w < nstarts; w++)
+		for (int a = 0; a < ta_max_aggregates; a++)
+		{
+			GroupKey	key;
+			TaBatchGroup *g;
+			int			uf = aggs[a].users_field;
+
+			if (!wanted[a])
+				continue;
+			memset(&key, 0, sizeof(key));
+			key.agg = a;
+			key.generation = aggs[a].generation;
+			key.window_start = starts[w];
+			for (int d = 0; d < aggs[a].ndims; d++)
+				key.dims[d] = ids[aggs[a].dims[d]];
+			g = batch_group(&key);
+			metrics_add(&g->m, ev, &aggs[a]);
+			if (uf >= 0 && hashed[uf])
+				add_user(g, user_hash[uf]);
+			if (ev->has_latency)
+				add_latency(g, bucket);
+		}
+}

@@ -1,0 +1,57 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch.h
+ *	  The groups of the batch being served, in this process's memory
+ *	  (batch.c), before store.c merges them into shared memory.
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TRAFFICAGG_BATCH_H
+#define TRAFFICAGG_BATCH_H
+
+#include "event.h"
+#include "store.h"
+
+/* A distinct dimension value of the batch (its bytes copied). */
+typedef struct TaBatchValue
+{
+	const char *bytes;
+	uint32		len;
+	uint32		hash;			/* store_value_hash() of the bytes */
+} TaBatchValue;
+
+/* A group of the batch: an aggregate's window and dimension values. */
+typedef struct TaBatchGroup
+{
+	int32		agg;
+	uint32		generation;		/* the aggregate's, when the batch saw it */
+	int64		window_start;
+	uint32		dims[TA_MAX_DIMENSIONS];	/* 1 + index into the values, 0 =
+											 * missing */
+	TaMetrics	m;
+	uint64	   *users;			/* hashes of the user ids, in event order */
+	uint32		nusers;
+	uint32		users_cap;
+	uint16	   *latency;		/* latency buckets, in event order */
+	uint32		nlatency;
+	uint32		latency_cap;
+} TaBatchGroup;
+
+typedef struct TaBatch
+{
+	int			nmessages;		/* messages whose events are in it */
+	int			nvalues;
+	TaBatchValue *values;
+	int			ngroups;
+	TaBatchGroup *groups;
+} TaBatch;
+
+extern void batch_reset(void);
+extern void batch_add_event(const TaEvent *ev, const int64 *starts, int nstarts);
+extern void batch_count_message(void);
+extern bool batch_full(void);
+extern const TaBatch *batch_contents(void);
+
+#endif							/* TRAFFICAGG_BATCH_H */
