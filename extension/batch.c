@@ -100,10 +100,9 @@ static int	groups_cap = 0;
 
 /*
  * This process's copy of the catalog, refreshed when its version changes (it
- * changes rarely; events are many), and the fields any aggregate groups by.
+ * changes rarely; events are many).
  */
 static TaAggregate catalog_copy[TA_MAX_AGGREGATES];
-static bool catalog_used_fields[TA_MAX_FIELDS];
 static uint32 catalog_copy_version = 0;
 static bool catalog_copy_valid = false;
 
@@ -115,11 +114,6 @@ catalog_snapshot(void)
 	if (!catalog_copy_valid || version != catalog_copy_version)
 	{
 		version = catalog_read(catalog_copy);
-		memset(catalog_used_fields, 0, sizeof(catalog_used_fields));
-		for (int a = 0; a < ta_max_aggregates; a++)
-			if (catalog_copy[a].in_use)
-				for (int d = 0; d < catalog_copy[a].ndims; d++)
-					catalog_used_fields[catalog_copy[a].dims[d]] = true;
 		catalog_copy_version = version;
 		catalog_copy_valid = true;
 	}
@@ -290,21 +284,33 @@ batch_add_event(const TaEvent *ev, const int64 *starts, int nstarts)
 	uint32		ids[TA_MAX_FIELDS];
 	uint64		user_hash[TA_MAX_FIELDS];
 	bool		hashed[TA_MAX_FIELDS] = {0};
+	bool		interned[TA_MAX_FIELDS] = {0};
 	bool		wanted[TA_MAX_AGGREGATES];
 	uint16		bucket = ev->has_latency ? latency_bucket(ev->latency_us) : 0;
-
-	/* each used field's value once per event */
-	for (int f = 0; f < TA_MAX_FIELDS; f++)
-		ids[f] = catalog_used_fields[f] && ev->field[f] != NULL
-			? batch_value(ev->field[f], ev->field_len[f]) : 0;
 
 	for (int a = 0; a < ta_max_aggregates; a++)
 	{
 		int			f = aggs[a].users_field;
 
 		wanted[a] = aggs[a].in_use && catalog_wants(&aggs[a], ev);
+		if (!wanted[a])
+			continue;
+		/*
+		 * each dimension's value once per event, only for aggregates that
+		 * want it (a value no group uses would stay in the dictionary)
+		 */
+		for (int d = 0; d < aggs[a].ndims; d++)
+		{
+			int			df = aggs[a].dims[d];
+
+			if (!interned[df])
+			{
+				ids[df] = ev->field[df] != NULL ? batch_value(ev->field[df], ev->field_len[df]) : 0;
+				interned[df] = true;
+			}
+		}
 		/* users: each aggregate counts its field's values, hashed once */
-		if (wanted[a] && f >= 0 && ev->field[f] != NULL && !hashed[f])
+		if (f >= 0 && ev->field[f] != NULL && !hashed[f])
 		{
 			user_hash[f] = sketch_user_hash(ev->field[f], ev->field_len[f]);
 			hashed[f] = true;

@@ -796,7 +796,7 @@ message_headers(rd_kafka_message_t *m, const TaHeader **out)
  * ingest_message()), a partition EOF or a consumer error.
  */
 static void
-serve_message(rd_kafka_message_t *m, bool hold)
+serve_message(rd_kafka_message_t *m)
 {
 	int			src;
 
@@ -839,7 +839,7 @@ serve_message(rd_kafka_message_t *m, bool hold)
 		if (sent_ms < 0)
 			sent_ms = TA_NO_REFERENCE_TIME;
 		msg.nheaders = message_headers(m, &msg.headers);
-		ingest_message(src, m->offset, sent_ms, &msg, replay, hold);
+		ingest_message(src, m->offset, sent_ms, &msg, replay);
 		source_set_active(src, true);
 		set_broker_state("up");
 	}
@@ -855,7 +855,7 @@ serve_message(rd_kafka_message_t *m, bool hold)
 static int	batch_limit = 0;
 
 static int
-serve_held(bool hold, bool *memory_full)
+serve_held(bool *memory_full)
 {
 	int			served = 0;
 
@@ -863,11 +863,11 @@ serve_held(bool hold, bool *memory_full)
 	{
 		int			end = Min(nheld, held_next + batch_limit);
 
-		ingest_begin();
+		ingest_begin(true);
 		for (int i = held_next; i < end; i++)
 		{
 			if (held[i] != NULL)
-				serve_message(held[i], hold);
+				serve_message(held[i]);
 			if (ingest_batch_full())
 				end = i + 1;	/* the rest in the next batch */
 		}
@@ -901,7 +901,6 @@ serve_held(bool hold, bool *memory_full)
 int
 consumer_poll(int max, int wait_ms, bool *memory_full)
 {
-	bool		hold;
 	int			served = 0;
 
 	*memory_full = false;
@@ -932,8 +931,7 @@ consumer_poll(int max, int wait_ms, bool *memory_full)
 		nheld += (int) Max(n, 0);
 	}
 	/* what found no room last time goes first, in order */
-	hold = recovery_replaying();
-	served = serve_held(hold, memory_full);
+	served = serve_held(memory_full);
 
 	/*
 	 * high watermarks as last seen by the fetcher: no broker round trip (they

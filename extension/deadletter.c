@@ -11,13 +11,16 @@
  * and leaves the ring only once that transaction has committed
  * (deadletter_release): a crash never loses a dead letter nor writes one
  * twice.  The ring is sized at start (trafficagg.rejected_buffer); the worker
- * flushes when it is half full, and a message that finds it full anyway is
- * counted in status.rejected_dropped, never blocks.  Each flush keeps the
+ * flushes when it is half full, and a batch of messages reserves room for
+ * its dead letters before it is recorded (deadletter_reserve: no room, and
+ * the batch waits for a flush), so none is ever dropped; a message that found
+ * it full anyway would be counted in status.rejected_dropped.  Each flush keeps the
  * table at trafficagg.rejected_max_rows rows (deadletter_trim).
  *
- * Locking: the ring has its own LWLock, a leaf: nothing else is taken while
- * it is held.  ingest.c queues while holding the sources' lock, so that a
- * message's accounting and its dead letter change together.
+ * Locking: the ring has its own LWLock, a leaf: nothing else of ours is
+ * taken while it is held.  ingest.c queues a batch's dead letters while
+ * holding the batch lock (recovery.c), so that a flush sees a message's
+ * accounting and its dead letter together.
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -57,6 +60,9 @@ typedef struct DeadLetterRing
 	int			head;			/* oldest entry */
 	int			count;			/* entries queued */
 	int64		dropped;		/* messages that found the ring full */
+	int			reserved;		/* slots kept for batches being merged */
+	TransactionId taken_by;		/* the flush that took ... */
+	int			taken;			/* ... this many (deadletter_take) */
 	/* ta_rejected_buffer slots of slot_size() bytes follow */
 } DeadLetterRing;
 
@@ -150,7 +156,7 @@ deadletter_queue(const char *topic, int32 partition, int64 offset, TaOutcome rea
 	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
 	if (ring->count >= ta_rejected_buffer)
 	{
-		/* the worker flushes before this can happen; count, never block */
+		/* a batch reserves its slots first: not reached; count, never block */
 		ring->dropped++;
 		LWLockRelease(ring->lock);
 		return;
@@ -170,22 +176,75 @@ deadletter_queue(const char *topic, int32 partition, int64 offset, TaOutcome rea
 	LWLockRelease(ring->lock);
 }
 
-/* How many dead letters are queued (a flush takes this many, inside its cut). */
+/*
+ * Room for a batch's n dead letters, kept for it until it has queued them
+ * (deadletter_unreserve), or false: the ring must be flushed first.
+ */
+bool
+deadletter_reserve(int n)
+{
+	bool		ok;
+
+	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+	ok = ring->count + ring->reserved + n <= ta_rejected_buffer;
+	if (ok)
+		ring->reserved += n;
+	LWLockRelease(ring->lock);
+	return ok;
+}
+
+void
+deadletter_unreserve(int n)
+{
+	if (n == 0)
+		return;
+	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+	ring->reserved -= n;
+	LWLockRelease(ring->lock);
+}
+
+/* Release what the last flush took, if it committed.  Ring lock held. */
+static void
+settle_locked(void)
+{
+	if (!TransactionIdIsValid(ring->taken_by))
+		return;
+	if (TransactionIdDidCommit(ring->taken_by))
+	{
+		ring->head = (ring->head + ring->taken) % ta_rejected_buffer;
+		ring->count -= ring->taken;
+	}
+	ring->taken_by = InvalidTransactionId;
+	ring->taken = 0;
+}
+
+/*
+ * The dead letters a flush takes, inside its cut: every one queued.  They
+ * stay in the ring until that flush's transaction commits: then the next
+ * deadletter_release() or deadletter_take() releases them (whichever comes
+ * first; a flush whose process died after its commit is settled by the next
+ * one).  Returns how many.
+ */
 int
-deadletter_queued(void)
+deadletter_take(void)
 {
 	int			n;
 
-	LWLockAcquire(ring->lock, LW_SHARED);
+	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+	settle_locked();
 	n = ring->count;
+	if (n > 0)
+	{
+		ring->taken_by = GetTopTransactionId();
+		ring->taken = n;
+	}
 	LWLockRelease(ring->lock);
 	return n;
 }
 
 /*
- * Write the oldest n queued dead letters (deadletter_queued() at the flush's
- * cut), in the flush's transaction.  They stay in the ring until
- * deadletter_release() after the commit.  Returns n.
+ * Write the oldest n queued dead letters (deadletter_take() at the flush's
+ * cut), in the flush's transaction.  Returns n.
  */
 int
 deadletter_write_queued(int n)
@@ -240,11 +299,10 @@ deadletter_write_queued(int n)
 
 /* After the flush committed: the n oldest dead letters are in the table. */
 void
-deadletter_release(int n)
+deadletter_release(void)
 {
 	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	ring->head = (ring->head + n) % ta_rejected_buffer;
-	ring->count -= n;
+	settle_locked();
 	LWLockRelease(ring->lock);
 }
 

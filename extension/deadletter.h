@@ -19,9 +19,11 @@ extern void deadletter_shmem_init(void);
 extern void deadletter_insert(TaOutcome reason, const char *detail, const char *data, size_t len);
 extern void deadletter_queue(const char *topic, int32 partition, int64 offset, TaOutcome reason,
 							 const char *detail, const char *data, size_t len);
-extern int	deadletter_queued(void);
+extern bool deadletter_reserve(int n);
+extern void deadletter_unreserve(int n);
+extern int	deadletter_take(void);
 extern int	deadletter_write_queued(int n);
-extern void deadletter_release(int n);
+extern void deadletter_release(void);
 extern void deadletter_trim(void);
 extern bool deadletter_ring_half_full(void);
 extern int64 deadletter_dropped(void);

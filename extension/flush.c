@@ -381,8 +381,6 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 	memset(res, 0, sizeof(*res));
 	SPI_connect();
 	lock_flushes();
-	if (!with_kafka)
-		refuse_kafka_data("trafficagg.flush()");
 
 	store_forget_flushed();
 	catalog_sync();
@@ -413,11 +411,24 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 	 * the groups are collected and the positions and dead letters counted.
 	 */
 	recovery_cut_begin();
+	/* (checked in the cut: a worker may have just started consuming) */
+	if (!with_kafka)
+		refuse_kafka_data("trafficagg.flush()");
 	switch (kind)
 	{
 		case FLUSH_SPILL_OLDEST:
-			n = store_collect_oldest_window(&groups);
+			/*
+			 * What is closed first: that makes room as well, and a spill must
+			 * not store a watermark past closed windows it did not write.
+			 * Only with nothing closed, the oldest open window, early.
+			 */
+			n = store_collect_closed(res->watermark, &groups);
 			written_through = res->watermark;
+			if (n == 0)
+			{
+				n = store_collect_oldest_window(&groups);
+				res->spilled = n > 0;
+			}
 			break;
 		case FLUSH_REWIND:
 			/* checked again here: another rewind may have gone further back */
@@ -438,7 +449,7 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 	if (with_kafka)
 	{
 		cut = recovery_snapshot(written_through);
-		queued = deadletter_queued();
+		queued = deadletter_take();
 	}
 	recovery_cut_end();
 
@@ -455,16 +466,17 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 	{
 		if (kind == FLUSH_REWIND)
 			recovery_rewind(rewind_to);
-		else if (kind != FLUSH_SPILL_OLDEST)
+		else if (!res->spilled)
 			recovery_forget_spilled(res->watermark);
 		recovery_write(cut, res->watermark,
-					   kind == FLUSH_SPILL_OLDEST && n > 0 ? groups[0].window_start : TA_NO_TIME);
+					   res->spilled ? groups[0].window_start : TA_NO_TIME);
 		res->rejected_taken = deadletter_write_queued(queued);
 	}
 	deadletter_trim();
 	SPI_finish();
 
-	if (kind == FLUSH_CLOSED || kind == FLUSH_CLOSE_ALL)
+	if (kind == FLUSH_CLOSED || kind == FLUSH_CLOSE_ALL ||
+		(kind == FLUSH_SPILL_OLDEST && !res->spilled))
 	{
 		watermark_flushed_through(res->watermark);
 	}
@@ -477,7 +489,7 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 void
 flush_after_commit(const TaFlushResult *res, double elapsed_ms)
 {
-	deadletter_release(res->rejected_taken);
+	deadletter_release();
 	status_flushed(res->rows, elapsed_ms);
 	store_forget_flushed();
 }

@@ -14,7 +14,8 @@ typedef struct TaFlushResult
 {
 	int64		watermark;		/* windows ending at or before it were written */
 	int64		rows;			/* group rows written */
-	int			rejected_taken; /* ring entries written; release after commit */
+	int			rejected_taken; /* ring entries written */
+	bool		spilled;		/* FLUSH_SPILL_OLDEST: an open window written early */
 } TaFlushResult;
 
 /* What a flush writes. */

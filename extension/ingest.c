@@ -106,14 +106,22 @@ typedef struct Pending
 static Pending *pending = NULL;
 static int	npending = 0;
 static int	pending_cap = 0;
+static bool batch_hold = false;
+static const char *full_setting = NULL;
 
-/* Start a batch (see the file header). */
+/*
+ * Start a batch (see the file header).  kafka: of Kafka messages; then,
+ * while some partition still replays after a restart, fresh messages are
+ * judged against the stored watermark (see ingest_message), which is decided
+ * here, under the batch lock, so that no flush ends the replay meanwhile.
+ */
 void
-ingest_begin(void)
+ingest_begin(bool kafka)
 {
 	batch_reset();
 	npending = 0;
 	recovery_batch_begin();
+	batch_hold = kafka && recovery_replaying();
 }
 
 /*
@@ -122,16 +130,17 @@ ingest_begin(void)
  * from Kafka its key, timestamp and headers, which the field mapping may
  * read), under the field mapping in force (catalog.c), and add its event to
  * the batch.  replay: the message was read before the restart (see the file
- * header).  hold: some partition is still replaying; then no window beyond
- * the stored watermark is final yet (flushes hold them back), so fresh
- * messages are judged against the stored watermark too, as replayed ones
- * are: a message judged late now must stay late if it is read again after
- * another crash.  Returns its outcome, recorded only by ingest_end().
+ * header).  While some partition is still replaying (ingest_begin), no window
+ * beyond the stored watermark is final yet (flushes hold them back), so
+ * fresh messages are judged against the stored watermark too, as replayed
+ * ones are: a message judged late now must stay late if it is read again
+ * after another crash.  Returns its outcome, recorded only by ingest_end().
  */
 TaOutcome
 ingest_message(int src, int64 offset, int64 received_ms, const TaMessage *msg,
-			   bool replay, bool hold)
+			   bool replay)
 {
+	bool		hold = batch_hold;
 	TaEvent		ev;
 	TaOutcome	outcome;
 	int64		starts[TA_MAX_WINDOWS_PER_EVENT];
@@ -205,6 +214,17 @@ ingest_message(int src, int64 offset, int64 received_ms, const TaMessage *msg,
 	return outcome;
 }
 
+/*
+ * The setting whose limit the last batch that found no room hit:
+ * trafficagg.rejected_buffer (the dead-letter ring: a flush makes room) or
+ * one of store.c's (a spill makes room).
+ */
+const char *
+ingest_full_setting(void)
+{
+	return full_setting ? full_setting : store_full_setting();
+}
+
 /* Has the batch as many groups as a batch may have?  Then end it. */
 bool
 ingest_batch_full(void)
@@ -220,7 +240,24 @@ ingest_batch_full(void)
 bool
 ingest_end(void)
 {
-	bool		merged = store_merge_batch(batch_contents());
+	int			letters = 0;
+	bool		merged;
+
+	/* room in the dead-letter ring for the batch's, kept for it */
+	for (int i = 0; i < npending; i++)
+		if (pending[i].src != TA_SQL_SOURCE && !pending[i].replay &&
+			pending[i].outcome != TA_ACCEPTED)
+			letters++;
+	if (letters > 0 && !deadletter_reserve(letters))
+	{
+		full_setting = "trafficagg.rejected_buffer";
+		merged = false;
+	}
+	else if (!(merged = store_merge_batch(batch_contents())))
+	{
+		full_setting = store_full_setting();
+		deadletter_unreserve(letters);
+	}
 
 	if (merged)
 		for (int i = 0; i < npending; i++)
@@ -241,6 +278,8 @@ ingest_end(void)
 								 p->outcome, p->detail, p->data, p->len);
 		}
 	recovery_batch_end();
+	if (merged)
+		deadletter_unreserve(letters);
 
 	/* the SQL path's dead letters: in the caller's transaction, after the lock */
 	if (merged)

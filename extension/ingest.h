@@ -13,10 +13,11 @@
 
 #include "event.h"
 
-extern void ingest_begin(void);
+extern void ingest_begin(bool kafka);
 extern TaOutcome ingest_message(int src, int64 offset, int64 received_ms,
-								const TaMessage *msg, bool replay, bool hold);
+								const TaMessage *msg, bool replay);
 extern bool ingest_batch_full(void);
+extern const char *ingest_full_setting(void);
 extern bool ingest_end(void);
 
 #endif							/* TRAFFICAGG_INGEST_H */

@@ -30,8 +30,8 @@
  * spill wrote early, for the messages the spill covered.  That rebuilds
  * exactly the open windows the crash lost (ingest.c applies it per message).
  *
- * The cut.  Several workers consume at once (trafficagg.workers), and any of
- * them may flush.  What a flush writes must be one consistent cut: the rows
+ * The cut.  Several workers consume at once (trafficagg.workers) while one
+ * of them flushes.  What a flush writes must be one consistent cut: the rows
  * of the windows it collects, and for every partition the position, resume
  * offset and dead letters of exactly the messages before that cut.  A batch
  * of messages (consume.c) goes through the whole data path, from judging
@@ -67,7 +67,7 @@
 
 
 /*
- * A partition's recovery state.  Written by the worker only (the SQL path,
+ * A partition's recovery state.  Written by the workers only (the SQL path,
  * slot 0, has none), read by backends for status() and by the flush check.
  */
 /* An open window holding data from a partition, and its smallest offset. */
@@ -93,6 +93,7 @@ typedef struct RecoveryShared
 {
 	LWLock	   *lock;
 	LWLock	   *batch_lock;		/* the cut: batches shared, flushes exclusive */
+	LWLock	   *gate_lock;		/* taken first by both, so a waiting cut goes next */
 	int			nslots;
 	RecoverySource sources[FLEXIBLE_ARRAY_MEMBER];
 } RecoveryShared;
@@ -135,7 +136,7 @@ void
 recovery_shmem_request(void)
 {
 	RequestNamedLWLockTranche("trafficagg recovery", 1);
-	RequestNamedLWLockTranche("trafficagg batches", 1);
+	RequestNamedLWLockTranche("trafficagg batches", 2);
 }
 
 /* From the shmem_startup hook, under AddinShmemInitLock. */
@@ -149,6 +150,7 @@ recovery_shmem_init(void)
 	{
 		rec->lock = &GetNamedLWLockTranche("trafficagg recovery")[0].lock;
 		rec->batch_lock = &GetNamedLWLockTranche("trafficagg batches")[0].lock;
+		rec->gate_lock = &GetNamedLWLockTranche("trafficagg batches")[1].lock;
 		rec->nslots = source_slots();
 		for (int i = 0; i < rec->nslots; i++)
 		{
@@ -313,8 +315,9 @@ recovery_place(int src, int64 *offset)
 }
 
 /*
- * Was this message of the partition read before the restart?  Only the
- * worker writes the boundary, and only the worker asks: no lock.
+ * Was this message of the partition read before the restart?  The boundary
+ * is written (under the lock) only while the partition has no position yet,
+ * and only the worker that placed the partition asks: no lock.
  */
 bool
 recovery_is_replay(int src, int64 offset)
@@ -412,11 +415,18 @@ recovery_note_message(int src, int64 offset, bool accepted, int64 first_end, int
 	LWLockRelease(rec->lock);
 }
 
-/* A batch of messages goes through the data path: see "The cut" above. */
+/*
+ * A batch of messages goes through the data path: see "The cut" above.
+ * LWLocks let new shared holders pass a waiting exclusive one, so batches
+ * back to back could keep a flush out for good: both go through the gate
+ * first, which a cut holds until it has the batch lock.
+ */
 void
 recovery_batch_begin(void)
 {
+	LWLockAcquire(rec->gate_lock, LW_EXCLUSIVE);
 	LWLockAcquire(rec->batch_lock, LW_SHARED);
+	LWLockRelease(rec->gate_lock);
 }
 
 void
@@ -429,7 +439,9 @@ recovery_batch_end(void)
 void
 recovery_cut_begin(void)
 {
+	LWLockAcquire(rec->gate_lock, LW_EXCLUSIVE);
 	LWLockAcquire(rec->batch_lock, LW_EXCLUSIVE);
+	LWLockRelease(rec->gate_lock);
 }
 
 void

@@ -22,6 +22,11 @@
  * older than the wait (their caller has been told they failed), are failed,
  * never served late.
  *
+ * Room requests are generation counters: a worker asks for the next one
+ * (room_request_submit), the leader serves every pending one with one spill
+ * or flush (room_request_take, room_request_complete), and the worker waits
+ * until the generation it asked for is done (room_request_done).
+ *
  * The state is private to this file, in its own piece of shared memory,
  * under its own spinlock (nothing here is held for long).
  *
@@ -79,6 +84,9 @@ typedef struct TaRequests
 	bool		flush_close_all;
 	RequestQueue rewind;
 	int64		rewind_to;
+	uint64		room_wanted;	/* room requests: last generation asked */
+	uint64		room_done;		/* ... and served */
+	bool		room_spill;		/* one asked for group room (else the ring) */
 } TaRequests;
 
 static TaRequests *requests = NULL;
@@ -340,4 +348,60 @@ void
 rewind_request_complete(uint64 ticket, bool ok, const char *error)
 {
 	complete(&requests->rewind, ticket, ok, 0, error);
+}
+
+/*
+ * Another worker asks the leader for room: spill (groups, values, sketches
+ * full) or only a flush (the dead-letter ring full).  Returns the generation
+ * to wait for (room_request_done).
+ */
+uint64
+room_request_submit(bool spill)
+{
+	uint64		gen;
+
+	SpinLockAcquire(&requests->mutex);
+	gen = requests->room_wanted = Max(requests->room_wanted, requests->room_done) + 1;
+	requests->room_spill |= spill;
+	SpinLockRelease(&requests->mutex);
+	wake_worker();
+	return gen;
+}
+
+bool
+room_request_done(uint64 gen)
+{
+	bool		done;
+
+	SpinLockAcquire(&requests->mutex);
+	done = requests->room_done >= gen;
+	SpinLockRelease(&requests->mutex);
+	return done;
+}
+
+/* The leader: the pending room requests (0: none), and whether to spill. */
+uint64
+room_request_take(bool *spill)
+{
+	uint64		gen = 0;
+
+	SpinLockAcquire(&requests->mutex);
+	if (requests->room_wanted > requests->room_done)
+	{
+		gen = requests->room_wanted;
+		*spill = requests->room_spill;
+		requests->room_spill = false;
+	}
+	SpinLockRelease(&requests->mutex);
+	return gen;
+}
+
+/* ... served (a failed spill counts too: the asker tries its batch again). */
+void
+room_request_complete(uint64 gen)
+{
+	SpinLockAcquire(&requests->mutex);
+	if (gen > requests->room_done)
+		requests->room_done = gen;
+	SpinLockRelease(&requests->mutex);
 }

@@ -27,5 +27,9 @@ extern uint64 flush_request_take(bool *close_all);
 extern void flush_request_complete(uint64 ticket, bool ok, int64 rows, const char *error);
 extern uint64 rewind_request_take(int64 *to_ms);
 extern void rewind_request_complete(uint64 ticket, bool ok, const char *error);
+extern uint64 room_request_submit(bool spill);
+extern bool room_request_done(uint64 gen);
+extern uint64 room_request_take(bool *spill);
+extern void room_request_complete(uint64 gen);
 
 #endif							/* TRAFFICAGG_REQUEST_H */

@@ -15,7 +15,7 @@
  * (TaSketches, sketch.h), the contents in the area.  Bytes in use are counted
  * here; store.c asks sketch_reserve() before it changes anything, and
  * treats "no room" like a full group table (the oldest window is spilled),
- * so an allocation never fails half-way through an event.
+ * so an allocation never fails half-way through a batch.
  *
  * Locking: a sketch belongs to its group and is read and written under the
  * group's partition lock (store.c).  The DSA has its own lock.
@@ -157,24 +157,27 @@ sketch_bytes_used(void)
 
 /*
  * May a batch with this many groups add to their sketches?  Reserved before
- * it changes anything: while the bytes used and reserved are below the limit
- * it may, and reserves the most its groups can grow by; the area's size past
- * the limit covers the most one batch can add (a batch ends at
- * TA_BATCH_MAX_GROUPS groups, plus one event's), so an allocation never
- * fails half-way through a batch.  sketch_unreserve() after the merge.
+ * it changes anything: while the bytes used and reserved by other batches
+ * are below the limit it may, and reserves the most its groups can grow by
+ * (group_max_growth each); the area's size past the limit covers the most
+ * one batch can add (a batch ends at TA_BATCH_MAX_GROUPS groups, plus one
+ * event's), so an allocation never fails half-way through a batch.
+ * SKETCH_BUSY: the limit is reached only with other batches' reservations,
+ * which end as soon as they are merged: try again.  sketch_unreserve()
+ * after the merge.
  */
-bool
+TaSketchReserve
 sketch_reserve(int groups)
 {
 	uint64		limit = (uint64) ta_sketch_memory_kb * 1024;
 	uint64		bytes = (uint64) groups * group_max_growth;
+	uint64		others = pg_atomic_fetch_add_u64(&area_header->bytes_reserved, bytes);
+	uint64		used = sketch_bytes_used();	/* read after reserving */
 
-	if (sketch_bytes_used() + pg_atomic_fetch_add_u64(&area_header->bytes_reserved, bytes) >= limit)
-	{
-		pg_atomic_fetch_sub_u64(&area_header->bytes_reserved, bytes);
-		return false;
-	}
-	return true;
+	if (used + others < limit)
+		return SKETCH_RESERVED;
+	pg_atomic_fetch_sub_u64(&area_header->bytes_reserved, bytes);
+	return used < limit ? SKETCH_BUSY : SKETCH_FULL;
 }
 
 void

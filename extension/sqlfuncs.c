@@ -95,14 +95,14 @@ ingest_msg(const TaMessage *msg)
 {
 	TaOutcome	outcome;
 
-	ingest_begin();
-	outcome = ingest_message(TA_SQL_SOURCE, TA_NO_OFFSET, TA_NO_TIME, msg, false, false);
+	ingest_begin(false);
+	outcome = ingest_message(TA_SQL_SOURCE, TA_NO_OFFSET, TA_NO_TIME, msg, false);
 	if (!ingest_end())
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("trafficagg shared memory is full (%s)", store_full_setting()),
+				 errmsg("trafficagg shared memory is full (%s)", ingest_full_setting()),
 				 errhint("Call trafficagg.flush() to write closed windows, or raise %s and restart the server.",
-						 store_full_setting())));
+						 ingest_full_setting())));
 	watermark_advance();
 	return outcome;
 }

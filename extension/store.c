@@ -500,6 +500,33 @@ group_flush_state(GroupEntry *g)
 }
 
 /*
+ * What the merge under way in this process has reserved: sketch room for
+ * this many groups, and group slots (my_group_slots, left to hand out).
+ * Given back at its end, or, if it ended in an ERROR, by the next merge or
+ * when the process exits.
+ */
+static int	my_sketch_groups = 0;
+static uint32 my_group_slots = 0;
+static bool exit_callback_registered = false;
+
+static void
+release_reservations(void)
+{
+	if (my_sketch_groups > 0)
+		sketch_unreserve(my_sketch_groups);
+	my_sketch_groups = 0;
+	if (my_group_slots > 0)
+		pg_atomic_fetch_sub_u32(&dict->ngroups, my_group_slots);
+	my_group_slots = 0;
+}
+
+static void
+release_reservations_at_exit(int code, Datum arg)
+{
+	release_reservations();
+}
+
+/*
  * The dictionary ids of the batch's values, added if new.  Returns false
  * when the dictionary is full, with full_setting naming the setting reached.
  * On return dict_lock is held (mode in *mode).
@@ -560,10 +587,37 @@ store_merge_batch(const TaBatch *b)
 	GroupKey   *keys;
 	uint32	   *hashes;
 	LWLockMode	dict_mode;
-	uint32		reserved;
 
 	if (b->ngroups == 0)
 		return true;
+	if (!exit_callback_registered)
+	{
+		on_shmem_exit(release_reservations_at_exit, (Datum) 0);
+		exit_callback_registered = true;
+	}
+	release_reservations();		/* a merge that ended in an ERROR */
+
+	/*
+	 * Room for the sketches to grow, reserved before anything changes (they
+	 * are the only allocation below) and before any lock of ours: no room
+	 * counts as full; room taken only by batches being merged comes back in
+	 * a moment.
+	 */
+	for (;;)
+	{
+		TaSketchReserve r = sketch_reserve(b->ngroups);
+
+		if (r == SKETCH_RESERVED)
+			break;
+		if (r == SKETCH_FULL)
+		{
+			full_setting = "trafficagg.sketch_memory";
+			return false;
+		}
+		pg_usleep(100L);
+	}
+	my_sketch_groups = b->ngroups;
+
 	ids = palloc((b->nvalues + 1) * sizeof(uint32));
 	keys = palloc(b->ngroups * sizeof(GroupKey));
 	hashes = palloc(b->ngroups * sizeof(uint32));
@@ -572,6 +626,7 @@ store_merge_batch(const TaBatch *b)
 	{
 		dict->orphans = true;
 		LWLockRelease(store_shared->dict_lock);
+		release_reservations();
 		return false;
 	}
 
@@ -590,26 +645,16 @@ store_merge_batch(const TaBatch *b)
 	}
 
 	/*
-	 * Room for the sketches to grow, checked before anything changes (they
-	 * are the only allocation below): no room counts as full.
-	 */
-	if (!sketch_reserve(b->ngroups))
-	{
-		dict->orphans |= dict_mode == LW_EXCLUSIVE;
-		LWLockRelease(store_shared->dict_lock);
-		full_setting = "trafficagg.sketch_memory";
-		return false;
-	}
-
-	/*
 	 * Reserve a group slot for each batch group, as if all were new; what is
 	 * left is given back at the end.  Near the limit, count the new ones.
 	 */
-	reserved = b->ngroups;
-	if (pg_atomic_fetch_add_u32(&dict->ngroups, reserved) + reserved > (uint32) ta_max_groups)
+	my_group_slots = b->ngroups;
+	if (pg_atomic_fetch_add_u32(&dict->ngroups, my_group_slots) + my_group_slots > (uint32) ta_max_groups)
 	{
-		pg_atomic_fetch_sub_u32(&dict->ngroups, reserved);
-		reserved = 0;
+		uint32		nnew = 0;
+
+		pg_atomic_fetch_sub_u32(&dict->ngroups, my_group_slots);
+		my_group_slots = 0;
 		for (int i = 0; i < b->ngroups; i++)
 		{
 			LWLock	   *lock = partition_lock(hashes[i]);
@@ -617,18 +662,19 @@ store_merge_batch(const TaBatch *b)
 			LWLockAcquire(lock, LW_SHARED);
 			if (hash_search_with_hash_value(group_table, &keys[i], hashes[i],
 											HASH_FIND, NULL) == NULL)
-				reserved++;
+				nnew++;
 			LWLockRelease(lock);
 		}
-		if (pg_atomic_fetch_add_u32(&dict->ngroups, reserved) + reserved > (uint32) ta_max_groups)
+		if (pg_atomic_fetch_add_u32(&dict->ngroups, nnew) + nnew > (uint32) ta_max_groups)
 		{
-			pg_atomic_fetch_sub_u32(&dict->ngroups, reserved);
-			sketch_unreserve(b->ngroups);
+			pg_atomic_fetch_sub_u32(&dict->ngroups, nnew);
+			release_reservations();
 			dict->orphans |= dict_mode == LW_EXCLUSIVE;
 			LWLockRelease(store_shared->dict_lock);
 			full_setting = "trafficagg.max_groups";
 			return false;
 		}
+		my_group_slots = nnew;
 	}
 
 	for (int i = 0; i < b->ngroups; i++)
@@ -651,8 +697,8 @@ store_merge_batch(const TaBatch *b)
 			for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
 				if (keys[i].dims[d] != 0)
 					pg_atomic_fetch_add_u32(&value_by_id[keys[i].dims[d]]->refs, 1);
-			if (reserved > 0)
-				reserved--;
+			if (my_group_slots > 0)
+				my_group_slots--;
 			else
 				pg_atomic_fetch_add_u32(&dict->ngroups, 1);
 		}
@@ -688,9 +734,7 @@ store_merge_batch(const TaBatch *b)
 			latency_add_bucket(&g->sk, bg->latency[l]);
 		LWLockRelease(lock);
 	}
-	if (reserved > 0)
-		pg_atomic_fetch_sub_u32(&dict->ngroups, reserved);
-	sketch_unreserve(b->ngroups);
+	release_reservations();
 	LWLockRelease(store_shared->dict_lock);
 	pfree(ids);
 	pfree(keys);

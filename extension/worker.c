@@ -52,6 +52,7 @@
 #include "deadletter.h"
 #include "event.h"
 #include "flush.h"
+#include "ingest.h"
 #include "recovery.h"
 #include "request.h"
 #include "status.h"
@@ -179,13 +180,13 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 		TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
 		flush_after_commit(&res, secs * 1000.0 + usecs / 1000.0);
 		consumer_commit_positions();
-		if (kind == FLUSH_SPILL_OLDEST)
+		if (res.spilled)
 		{
 			status_spilled();
 			ereport(WARNING,
 					(errmsg("trafficagg shared memory is full (%s): the oldest open window was written early as partial rows",
-							store_full_setting()),
-					 errhint("Raise %s and restart the server.", store_full_setting())));
+							ingest_full_setting()),
+					 errhint("Raise %s and restart the server.", ingest_full_setting())));
 		}
 	}
 	PG_CATCH();
@@ -216,23 +217,58 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 }
 
 /*
- * Shared memory is full: write the oldest window early (partial rows), and
- * retry every second while that fails.  Returns false on SIGTERM: the
- * message that found no room is still unread, so the positions stay exact.
+ * A batch found no room (ingest_full_setting() says where): make some.  The
+ * leader flushes itself: a spill (groups, values or sketches full: what is
+ * closed, else the oldest open window early as partial rows) or, for the
+ * dead-letter ring, a plain flush; the others ask the leader
+ * (room_request_submit) and wait for it.  While that fails it is tried again
+ * every second; after TA_ROOM_PATIENCE_MS the consumer is restarted: Kafka
+ * would take the partitions away anyway once it has not polled for
+ * max.poll.interval.ms, and the messages it holds, not recorded, are read
+ * again from the positions.  Returns false on SIGTERM.
  */
+#define TA_ROOM_PATIENCE_MS 30000
+
+static void start_consumer(void);
+
 static bool
-spill_oldest(void)
+make_room(void)
 {
-	while (!worker_flush(FLUSH_SPILL_OLDEST, 0, NULL, NULL, 0))
+	bool		spill = strcmp(ingest_full_setting(), "trafficagg.rejected_buffer") != 0;
+	TimestampTz since = GetCurrentTimestamp();
+	uint64		gen = 0;
+
+	for (;;)
 	{
+		if (worker_index == 0)
+		{
+			if (worker_flush(spill ? FLUSH_SPILL_OLDEST : FLUSH_CLOSED, 0, NULL, NULL, 0))
+				return true;
+		}
+		else
+		{
+			if (gen == 0)
+				gen = room_request_submit(spill);
+			if (room_request_done(gen))
+				return true;
+		}
 		CHECK_FOR_INTERRUPTS();
+		exit_if_postmaster_died();
 		if (got_sigterm)
 			return false;
+		if (TimestampDifferenceExceeds(since, GetCurrentTimestamp(), TA_ROOM_PATIENCE_MS))
+		{
+			ereport(LOG,
+					(errmsg("trafficagg: no room in shared memory for %d s: restarting the Kafka consumer",
+							TA_ROOM_PATIENCE_MS / 1000)));
+			consumer_stop();
+			start_consumer();
+			return true;
+		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000L, PG_WAIT_EXTENSION);
+						 worker_index == 0 ? 1000L : 10L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
-	return true;
 }
 
 static void
@@ -292,7 +328,15 @@ trafficagg_worker_main(Datum arg)
 	pqsignal(SIGTERM, handle_sigterm);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(ta_database, NULL, 0);
-	pgstat_report_appname("trafficagg worker");
+	if (worker_index == 0)
+		pgstat_report_appname("trafficagg worker");
+	else
+	{
+		char		name[32];
+
+		snprintf(name, sizeof(name), "trafficagg worker %d", worker_index + 1);
+		pgstat_report_appname(name);
+	}
 
 	/*
 	 * The worker runs as the bootstrap superuser: every statement it sends
@@ -328,7 +372,7 @@ trafficagg_worker_main(Datum arg)
 		}
 	}
 	if (got_sigterm)
-		proc_exit(0);
+		proc_exit(1);			/* started again, as below */
 
 	/*
 	 * From now on trafficagg.flush() and rewind_watermark() go through the
@@ -388,8 +432,21 @@ trafficagg_worker_main(Datum arg)
 		served = consumer_poll(TA_BATCH, served_last >= TA_BATCH ? 0 :
 							   Min(TA_KAFKA_WAIT_MS, ta_flush_interval_ms), &memory_full);
 		served_last = memory_full ? TA_BATCH : served;	/* don't wait after a spill */
-		if (memory_full && !spill_oldest())
+		if (memory_full && !make_room())
 			break;
+
+		/* the leader: room another worker asked for */
+		if (worker_index == 0)
+		{
+			bool		spill;
+			uint64		gen = room_request_take(&spill);
+
+			if (gen != 0)
+			{
+				worker_flush(spill ? FLUSH_SPILL_OLDEST : FLUSH_CLOSED, 0, NULL, NULL, 0);
+				room_request_complete(gen);
+			}
+		}
 
 		/* the others only consume (and spill); the leader does the rest */
 		if (worker_index != 0)
@@ -468,7 +525,14 @@ trafficagg_worker_main(Datum arg)
 		worker_flush(FLUSH_CLOSED, 0, NULL, NULL, 0);
 	consumer_stop();
 	ereport(LOG, (errmsg("trafficagg worker stopped")));
-	proc_exit(0);
+
+	/*
+	 * Exit code 1: the postmaster starts the worker again after
+	 * bgw_restart_time unless the server is shutting down, so that a worker
+	 * stopped alone (pg_terminate_backend) comes back; its partitions move to
+	 * the other workers meanwhile.
+	 */
+	proc_exit(1);
 }
 
 void

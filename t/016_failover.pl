@@ -43,7 +43,7 @@ trafficagg.topic = '$topic'
 trafficagg.group_id = 'failover_$name'
 trafficagg.flush_interval = '200ms'
 trafficagg.kafka_options = 'session.timeout.ms=6000; heartbeat.interval.ms=1000'
-});
+} . workers_conf());
 	$primary->start;
 	$primary->safe_psql('postgres', 'CREATE EXTENSION trafficagg CASCADE');
 	$primary->backup('base');

@@ -15,7 +15,7 @@ use Test::More;
 
 our @EXPORT = qw(start_broker create_topic add_partitions produce produce_lines kafka_node
   read_out_file read_topic repo_root load_out_file load_topic oracle_sql
-  check_aggregates_against_oracle);
+  check_aggregates_against_oracle workers_conf);
 
 # bad kind (producer) -> rejection reason (extension)
 our %reason_of = (
@@ -102,8 +102,18 @@ sub add_partitions
 	  or die "could not add partitions to $topic";
 }
 
+# postgresql.conf lines for the workers: trafficagg.workers =
+# $TRAFFICAGG_TEST_WORKERS when set (CI runs the oracle, crash and failover
+# tests with 1 and 2 workers), else nothing (the default).
+sub workers_conf
+{
+	my $n = $ENV{TRAFFICAGG_TEST_WORKERS};
+	return defined $n && $n ne '' ? "trafficagg.workers = $n\n" : '';
+}
+
 # A started cluster with trafficagg preloaded, consuming $topic of the broker
-# as group $name, the extension created; $extra: more postgresql.conf lines.
+# as group $name, the extension created; $extra: more postgresql.conf lines
+# (after workers_conf(), so a test may set trafficagg.workers itself).
 sub kafka_node
 {
 	my ($name, $broker, $topic, $extra) = @_;
@@ -116,7 +126,7 @@ trafficagg.brokers = '$broker->{bootstrap}'
 trafficagg.topic = '$topic'
 trafficagg.group_id = '$name'
 trafficagg.flush_interval = '200ms'
-} . ($extra // ''));
+} . workers_conf() . ($extra // ''));
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION trafficagg CASCADE');
 	return $node;
