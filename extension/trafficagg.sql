@@ -172,9 +172,16 @@ COMMENT ON TABLE @extschema@.aggregates IS
 -- message, and a btree entry can't exceed about 2.7 kB) is keyed by its
 -- SHA-256, 'sha256:' and 64 hex digits, which no value of 64 bytes or fewer
 -- can equal.  (decode(..., 'escape') of the text with its backslashes
--- doubled is its bytes.)
+-- doubled is its bytes.)  Not STRICT, so that the planner inlines it: a
+-- STRICT SQL function whose body is not strict (a CASE) is never inlined,
+-- and every index entry and ON CONFLICT check then ran the SQL-function
+-- executor; inlined, the index and the flush's ON CONFLICT evaluate the
+-- expression itself.  NULL still gives NULL: every function and operator
+-- in the ELSE branch is strict.  (Inlining also needs it to stay IMMUTABLE
+-- with an immutable body, without SET and SECURITY DEFINER:
+-- sql/event_validation.sql checks a plan.)
 CREATE FUNCTION @extschema@.dimension_key(v text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN pg_catalog.octet_length(v) OPERATOR(pg_catalog.<=) 64 THEN v
             ELSE 'sha256:' OPERATOR(pg_catalog.||) pg_catalog.encode(pg_catalog.sha256(
                      pg_catalog.decode(pg_catalog.replace(v, E'\\', E'\\\\'), 'escape')), 'hex')

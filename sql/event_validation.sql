@@ -144,3 +144,44 @@ SELECT v_bytes, trafficagg.dimension_key(v) = v AS own_key,
        LATERAL (SELECT octet_length(v) AS v_bytes) b
  ORDER BY 1;
 SELECT trafficagg.dimension_key(NULL) IS NULL AS null_key;
+-- dimension_key() is inlined: not STRICT (a STRICT SQL function whose body
+-- is not strict is never inlined), immutable, no SET, not SECURITY DEFINER,
+-- so the planner puts its body in place of a call, in queries and in the
+-- unique indexes' expressions that each index entry and ON CONFLICT check
+-- computes; the key of a value read from a table, NULL included, is the
+-- same as computed apart
+SELECT proisstrict, provolatile, prosecdef, proconfig IS NULL AS no_config
+  FROM pg_proc WHERE oid = 'trafficagg.dimension_key(text)'::regprocedure;
+CREATE FUNCTION plan_of(query text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+    plan text := '';
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || query LOOP
+        plan := plan || line || E'\n';
+    END LOOP;
+    RETURN plan;
+END;
+$$;
+SELECT plan ~ 'dimension_key\(' AS calls_function, plan ~ 'CASE WHEN .*sha256\(' AS inlined
+  FROM plan_of('SELECT trafficagg.dimension_key(page) FROM trafficagg.by_page') AS plan;
+SET enable_seqscan = off;
+SELECT plan ~ 'Index Cond' AS uses_index, plan ~ 'dimension_key\(' AS calls_function,
+       plan ~ 'CASE WHEN .*sha256\(' AS inlined
+  FROM plan_of($$SELECT events FROM trafficagg.by_page
+                 WHERE window_start = '2026-01-01 00:00+00' AND window_end = '2026-01-01 00:01+00'
+                   AND trafficagg.dimension_key(page) = '/'
+                   AND trafficagg.dimension_key(event_type) = 'click'$$) AS plan;
+RESET enable_seqscan;
+DROP FUNCTION plan_of(text);
+CREATE TEMP TABLE key_values AS
+  SELECT v FROM (VALUES ('/short'), (''), (E'a\\b'), (repeat(E'\\', 64)), (repeat(E'\\', 65)),
+                        (repeat('é', 32)), (repeat('é', 32) || 'x'), (E'\\x41\\\\' || repeat('€', 30)),
+                        (repeat('/long', 600)), (NULL)) AS t(v);
+SELECT count(*) AS keys,
+       count(*) FILTER (WHERE v IS NULL AND trafficagg.dimension_key(v) IS NULL) AS null_keys,
+       count(*) FILTER (WHERE octet_length(v) <= 64 AND trafficagg.dimension_key(v) = v) AS own_keys,
+       count(*) FILTER (WHERE octet_length(v) > 64 AND trafficagg.dimension_key(v) =
+                              'sha256:' || encode(sha256(convert_to(v, 'UTF8')), 'hex')) AS sha256_keys
+  FROM key_values;
+DROP TABLE key_values;

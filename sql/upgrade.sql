@@ -91,6 +91,30 @@ SELECT window_start, octet_length(page), events FROM trafficagg.by_page
 SELECT window_start, octet_length(referrer), referrer = repeat('r', 5000) AS whole, events
   FROM trafficagg.by_referrer ORDER BY 1, 2;
 DELETE FROM trafficagg.aggregates WHERE name = 'by_referrer';
+-- and on to 0.5.0: dimension_key() is no longer STRICT, so the planner
+-- inlines it; the keys are the same, so the indexes are kept (the same
+-- files).  This session read the indexes before the update: its flush still
+-- finds them for its ON CONFLICT, and merges into rows written before it
+SELECT string_agg(pg_relation_filenode(indexrelid)::text, ',' ORDER BY indexrelid) AS index_files
+  FROM pg_index WHERE indrelid IN (SELECT ('trafficagg.' || name)::regclass FROM trafficagg.aggregates)
+\gset
+INSERT INTO trafficagg.by_page VALUES ('2026-04-01 00:05+00', '2026-04-01 00:06+00',
+    repeat('/long', 700), 'click', 5, 0, 0, 0);
+INSERT INTO trafficagg.by_country VALUES ('2026-04-01 00:05+00', '2026-04-01 00:06+00',
+    NULL, 5, 0, 0, 0);
+ALTER EXTENSION trafficagg UPDATE TO '0.5.0';
+SELECT extversion FROM pg_extension WHERE extname = 'trafficagg';
+SELECT proisstrict FROM pg_proc WHERE oid = 'trafficagg.dimension_key(text)'::regprocedure;
+SELECT string_agg(pg_relation_filenode(indexrelid)::text, ',' ORDER BY indexrelid)
+       = :'index_files' AS indexes_kept
+  FROM pg_index WHERE indrelid IN (SELECT ('trafficagg.' || name)::regclass FROM trafficagg.aggregates);
+SELECT trafficagg.ingest(ev('2026-04-01T00:05:20Z', repeat('/long', 700), 'click'));
+SELECT trafficagg.ingest(ev('2026-04-01T00:05:30Z', '/old', 'click'));
+SELECT trafficagg.flush(close_all => true);
+SELECT window_start, octet_length(page), events FROM trafficagg.by_page
+ WHERE window_start = '2026-04-01 00:05+00' ORDER BY 1, 2;
+SELECT window_start, country, events FROM trafficagg.by_country
+ WHERE window_start = '2026-04-01 00:05+00' ORDER BY 1, 2;
 -- the upgrade path ends in the objects a fresh install makes (views aside:
 -- this test changed the aggregates; and the row types of tables and views,
 -- members since PostgreSQL 17, which go with their relations)
@@ -107,6 +131,15 @@ CREATE TEMP VIEW members AS
                      WHERE d.classid = 'pg_type'::regclass AND c.relkind <> 'c'
                        AND d.objid IN (t.oid, t.typarray));
 SELECT * FROM members;
+-- and in the same functions (attributes and bodies)
+CREATE TEMP VIEW function_defs AS
+  SELECT count(*) AS functions,
+         md5(string_agg(pg_get_functiondef(p.oid), ',' ORDER BY p.oid::regprocedure::text)) AS digest
+    FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid JOIN pg_proc p ON p.oid = d.objid
+   WHERE e.extname = 'trafficagg' AND d.deptype = 'e' AND d.classid = 'pg_proc'::regclass
+     AND p.prokind <> 'a';
+SELECT digest AS functions_digest FROM function_defs \gset
+SELECT functions FROM function_defs;
 CREATE DATABASE trafficagg_fresh;
 \c trafficagg_fresh
 SET client_min_messages = warning;
@@ -121,5 +154,11 @@ SELECT count(*) AS objects,
    AND NOT EXISTS (SELECT FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
                    WHERE d.classid = 'pg_type'::regclass AND c.relkind <> 'c'
                      AND d.objid IN (t.oid, t.typarray));
+SELECT count(*) AS functions,
+       md5(string_agg(pg_get_functiondef(p.oid), ',' ORDER BY p.oid::regprocedure::text))
+         = :'functions_digest' AS same_functions
+  FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid JOIN pg_proc p ON p.oid = d.objid
+ WHERE e.extname = 'trafficagg' AND d.deptype = 'e' AND d.classid = 'pg_proc'::regclass
+   AND p.prokind <> 'a';
 \c :upgraded_db
 DROP DATABASE trafficagg_fresh;
