@@ -8,12 +8,16 @@
 #   (a) consume ceiling   plain librdkafka consumer, reads everything, does nothing
 #   (b) parse cost        extension/event.c alone over the same payloads, one core;
 #                         and over --schema nested events under the nested mapping
-#   (c) trafficagg        worker start -> every event in the final tables
+#   (c) trafficagg        worker start -> every event in the final tables, with
+#                         trafficagg.workers = 1 and = 2 side by side
 #   (d) naive             kcat | COPY into a jsonb table, then GROUP BY
 #   (e) freshness         steady load with wall-clock times: probe -> live view,
 #                         watermark passing a window end -> its final row
 #   (f) memory            shared memory per group slot, and what the sketches
 #                         of a group take at low and high cardinality
+#   (g) instructions      the worker under callgrind, instructions per event:
+#                         (Ir over 3N events - Ir over N events) / 2N, so that
+#                         its start and idle time cancel (not in --smoke)
 #
 # Results: a table on stdout and JSON in bench/results/.  --smoke runs a tiny
 # N so CI keeps the harness working; its timings mean nothing.
@@ -88,41 +92,58 @@ node producer/event_generator.js --brokers "$brokers" --topic "$topic-nested" --
 kcat -b "$brokers" -C -t "$topic-nested" -e -q -f '%s\n' > "$work/nested.ndjson"
 b_nested_json=$(bench/parse_bench "$work/nested.ndjson" $([ $smoke = 1 ] && echo 3 || echo 2) nested)
 
-echo "== (c) trafficagg catch-up" >&2
-"${as_pg[@]}" "$pgbin/initdb" -D "$work/pgdata" -A trust -U postgres >/dev/null
-cat >> "$work/pgdata/postgresql.conf" <<CONF
+# (c) one catch-up of the whole topic by a fresh server with $1 workers, in
+# data directory $2; sets c_s, c_rate, c_cpu_per_m, shmem, peak_groups and
+# leaves the server running
+catchup() {
+    local nworkers=$1 data=$2
+    "${as_pg[@]}" "$pgbin/initdb" -D "$data" -A trust -U postgres >/dev/null
+    cat >> "$data/postgresql.conf" <<CONF
 listen_addresses = ''
 port = $pgport
 unix_socket_directories = '$work'
 shared_preload_libraries = 'trafficagg'
 trafficagg.database = 'postgres'
 trafficagg.topic = '$topic'
-trafficagg.group_id = 'bench-$$'
+trafficagg.group_id = 'bench-$$-$nworkers'
+trafficagg.workers = $nworkers
 trafficagg.max_groups = 200000
 shared_buffers = '256MB'
 ${BENCH_EXTRA_CONF:-}
 CONF
-"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pgdata" -l "$work/postgresql.log" -w start >/dev/null
-psql_ -U postgres -c "CREATE EXTENSION trafficagg CASCADE" 2>/dev/null
-shmem=$(psql_ -U postgres -c "SELECT max(shmem_bytes) FROM trafficagg.status")
-worker=$(psql_ -U postgres -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'")
-ticks=$(getconf CLK_TCK)
-cpu() { awk '{print $14 + $15}' "/proc/$worker/stat"; }
-cpu0=$(cpu)
-t0=$(now)
-psql_ -U postgres -c "ALTER SYSTEM SET trafficagg.brokers = '$brokers'" -c "SELECT pg_reload_conf()" >/dev/null
-peak_groups=0
-while :; do
-    read -r done_n groups <<<"$(psql_ -U postgres -F ' ' -c "SELECT coalesce(sum(position), 0), max(groups_used) FROM trafficagg.status WHERE source = 'kafka'")"
-    [ "${groups:-0}" -gt "$peak_groups" ] && peak_groups=$groups
-    [ "$done_n" -ge "$events" ] && break
-    sleep 0.05
-done
-psql_ -U postgres -c "SELECT trafficagg.flush(close_all => true)" >/dev/null
-c_s=$(elapsed "$t0" "$(now)")
-cpu1=$(cpu)
-c_rate=$(calc "$events / $c_s")
-c_cpu_per_m=$(calc "($cpu1 - $cpu0) / $ticks / ($events / 1000000)")
+    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" -l "$work/postgresql.log" -w start >/dev/null
+    psql_ -U postgres -c "CREATE EXTENSION trafficagg CASCADE" 2>/dev/null
+    shmem=$(psql_ -U postgres -c "SELECT max(shmem_bytes) FROM trafficagg.status")
+    workers=$(psql_ -U postgres -c "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'")
+    local ticks cpu0 cpu1 t0 done_n groups
+    ticks=$(getconf CLK_TCK)
+    cpu0=$(cpu)
+    t0=$(now)
+    psql_ -U postgres -c "ALTER SYSTEM SET trafficagg.brokers = '$brokers'" -c "SELECT pg_reload_conf()" >/dev/null
+    peak_groups=0
+    while :; do
+        read -r done_n groups <<<"$(psql_ -U postgres -F ' ' -c "SELECT coalesce(sum(position), 0), max(groups_used) FROM trafficagg.status WHERE source = 'kafka'")"
+        [ "${groups:-0}" -gt "$peak_groups" ] && peak_groups=$groups
+        [ "$done_n" -ge "$events" ] && break
+        sleep 0.05
+    done
+    psql_ -U postgres -c "SELECT trafficagg.flush(close_all => true)" >/dev/null
+    c_s=$(elapsed "$t0" "$(now)")
+    cpu1=$(cpu)
+    c_rate=$(calc "$events / $c_s")
+    c_cpu_per_m=$(calc "($cpu1 - $cpu0) / $ticks / ($events / 1000000)")
+}
+# the workers' CPU time (user + system, librdkafka's threads included), in ticks
+cpu() { for p in $workers; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s}'; }
+
+echo "== (c) trafficagg catch-up, 2 workers" >&2
+catchup 2 "$work/pgdata2"
+c2_s=$c_s c2_rate=$c_rate c2_cpu_per_m=$c_cpu_per_m c2_peak_groups=$peak_groups
+c2_events=$(psql_ -U postgres -c "SELECT sum(events) FROM trafficagg.total")
+"${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pgdata2" -m fast stop >/dev/null
+
+echo "== (c) trafficagg catch-up, 1 worker" >&2
+catchup 1 "$work/pgdata"
 rows=$(psql_ -U postgres -c "SELECT (SELECT count(*) FROM trafficagg.by_page) + (SELECT count(*) FROM trafficagg.by_country) + (SELECT count(*) FROM trafficagg.by_device) + (SELECT count(*) FROM trafficagg.total)")
 c_events=$(psql_ -U postgres -c "SELECT sum(events) FROM trafficagg.total")
 agg_bytes=$(psql_ -U postgres -c "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'trafficagg' AND c.relkind = 'r' AND c.relname IN ('by_page', 'by_country', 'by_device', 'total')")
@@ -154,29 +175,33 @@ same=$(psql_ -U postgres -c "
     (SELECT window_start, page, event_type, events, errors, client_errors, latency_count, latency_sum FROM trafficagg.by_page
      EXCEPT ALL SELECT window_start, page, event_type, events, errors, client_errors, latency_count, latency_sum FROM naive_by_page)) d")
 
-echo "== (e) freshness under a steady load" >&2
-fresh_rate=$([ $smoke = 1 ] && echo 2000 || echo 20000)
+echo "== (e) freshness under a steady load, 2 workers" >&2
+fresh_rate=$([ $smoke = 1 ] && echo 2000 || echo 50000)
 fresh_s=$([ $smoke = 1 ] && echo 8 || echo 60)
 kafka/broker.sh create-topic bench_fresh "$partitions"
 psql_ -U postgres -c "ALTER SYSTEM SET trafficagg.\"window\" = '5s'" \
     -c "ALTER SYSTEM SET trafficagg.allowed_lateness = '1s'" \
     -c "ALTER SYSTEM SET trafficagg.topic = 'bench_fresh'" \
-    -c "ALTER SYSTEM SET trafficagg.group_id = 'fresh-$$'"
+    -c "ALTER SYSTEM SET trafficagg.group_id = 'fresh-$$'" \
+    -c "ALTER SYSTEM SET trafficagg.workers = 2"
 "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pgdata" -l "$work/postgresql.log" -w restart >/dev/null
 node producer/event_generator.js --brokers "$brokers" --topic bench_fresh --seed fresh \
-    --rate "$fresh_rate" --duration $((fresh_s + 6)) --quiet >&2 &
+    --rate "$fresh_rate" --duration $((fresh_s + 6)) --quiet 2> "$work/fresh-producer.log" &
 load_pid=$!
 sleep 4
 e_json=$("${as_pg[@]}" bench/freshness "$brokers" bench_fresh \
     "host=$work port=$pgport dbname=postgres user=postgres" "$fresh_s")
 wait "$load_pid"
+# the rate the producer kept up (on 2 cores it competes with the broker and the server)
+fresh_sent=$(sed -n 's/.*done: \([0-9]*\) messages.* in \([0-9.]*\) s.*/\1 \2/p' "$work/fresh-producer.log")
+fresh_achieved=$(calc "${fresh_sent% *} / ${fresh_sent#* }")
 field() { sed "s/.*\"$1\": \([-0-9.]*\).*/\1/" <<<"$2"; }
 
 echo "== (f) shared memory per group, sketches included (SQL ingest, no Kafka)" >&2
 # default max_groups (100000), max_values and sketch settings; low
 # cardinality: each event its own by_page group (24,000 pages x 4 event
 # types, one user and one latency each), plus the few of the other aggregates
-psql_ -U postgres -c "ALTER SYSTEM SET trafficagg.brokers = ''" \
+psql_ -U postgres -c "ALTER SYSTEM SET trafficagg.brokers = ''" -c "ALTER SYSTEM RESET trafficagg.workers" \
     -c "ALTER SYSTEM SET trafficagg.max_groups = 100000" -c "ALTER SYSTEM RESET trafficagg.\"window\""
 "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pgdata" -l "$work/postgresql.log" -w restart >/dev/null
 low_n=$([ $smoke = 1 ] && echo 2000 || echo 95000)
@@ -206,7 +231,59 @@ f_group_slot=$(calc "($shmem_f - $sketch_cap * 1.25 - 4194304) / $capacity")
 f_low=$(calc "$low_sketch / $low_groups")
 f_high=$(calc "$high_sketch / $high_groups")
 
+# (g) the worker's instructions per event under callgrind: a server with one
+# worker reads a topic of N and then one of 3N of the producer's events (same
+# seed and shape as above), each from start to every event flushed; the
+# difference over 2N events leaves out the server's start and the idle loop.
+# Instruction counts don't depend on the machine's load, timings do.
+g_ir=null
+g_n=$([ $smoke = 1 ] && echo 0 || echo 20000)
+cg_run() {  # cg_run TOPIC COUNT: prints the worker's instructions
+    local data=$work/pgcg pid f
+    rm -rf "$data"
+    "${as_pg[@]}" "$pgbin/initdb" -D "$data" -A trust -U postgres >/dev/null
+    cat >> "$data/postgresql.conf" <<CONF
+listen_addresses = ''
+port = $pgport
+unix_socket_directories = '$work'
+shared_preload_libraries = 'trafficagg'
+trafficagg.database = 'postgres'
+trafficagg.brokers = '$brokers'
+trafficagg.topic = '$1'
+trafficagg.group_id = 'cg-$$-$1'
+trafficagg.max_groups = 200000
+shared_buffers = '128MB'
+CONF
+    "${as_pg[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" \
+        "$pgbin/postgres" -D "$data" > "$work/callgrind.log" 2>&1 &
+    for _ in $(seq 1 300); do psql_ -U postgres -c "SELECT 1" >/dev/null 2>&1 && break; sleep 0.5; done
+    psql_ -U postgres -c "CREATE EXTENSION trafficagg CASCADE" 2>/dev/null
+    pid=$(psql_ -U postgres -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'")
+    until [ "$(psql_ -U postgres -c "SELECT coalesce(sum(position), 0) FROM trafficagg.status WHERE source = 'kafka'")" -ge "$2" ]; do
+        sleep 0.5
+    done
+    psql_ -U postgres -c "SELECT trafficagg.flush(close_all => true)" >/dev/null
+    [ "$(psql_ -U postgres -c "SELECT sum(events) FROM trafficagg.total")" = "$2" ] ||
+        { echo "bench: (g) counted a wrong number of events" >&2; exit 1; }
+    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+    f="$work/cg.$pid"
+    sed -n 's/^\(summary\|totals\): *\([0-9]*\).*/\2/p' "$f" | head -1
+}
+if [ "$g_n" -gt 0 ]; then
+    echo "== (g) the worker's instructions per event (callgrind)" >&2
+    for k in 1 3; do
+        kafka/broker.sh create-topic "bench_cg$k" "$partitions"
+        node producer/event_generator.js --brokers "$brokers" --topic "bench_cg$k" --seed bench \
+            --count $((k * g_n)) --rate max --start-time 2026-01-01T00:00:00Z --time-step 1 --quiet >&2
+    done
+    ir1=$(cg_run bench_cg1 "$g_n")
+    ir3=$(cg_run bench_cg3 $((3 * g_n)))
+    g_ir=$(( (ir3 - ir1) / (2 * g_n) ))
+fi
+
 ca=$(calc "$c_rate / $a_rate")
+ca2=$(calc "$c2_rate / $a_rate")
+cd2=$(calc "$c2_rate / $d_rate")
 cd_=$(calc "$c_rate / $d_rate")
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=bench/results/$([ $smoke = 1 ] && echo smoke || echo run)-$stamp.json
@@ -218,19 +295,24 @@ cat > "$out" <<JSON
   "a_consume_ceiling": $a_json,
   "b_parse": $b_json,
   "b_parse_nested": $b_nested_json,
+  "c_trafficagg_2_workers": {"seconds": $(printf %.3f "$c2_s"), "events_per_s": $(printf %.0f "$c2_rate"),
+                   "workers_cpu_s_per_million": $(printf %.3f "$c2_cpu_per_m"),
+                   "peak_groups": $c2_peak_groups, "events_in_total": $c2_events},
   "c_trafficagg": {"seconds": $(printf %.3f "$c_s"), "events_per_s": $(printf %.0f "$c_rate"),
                    "worker_cpu_s_per_million": $(printf %.3f "$c_cpu_per_m"),
                    "shmem_bytes": $shmem, "peak_groups": $peak_groups, "rows_written": $rows,
                    "events_in_total": $c_events, "table_bytes": $agg_bytes},
   "d_naive": {"seconds": $(printf %.3f "$d_s"), "events_per_s": $(printf %.0f "$d_rate"),
               "bytes_stored": $d_bytes, "by_page_equal_to_trafficagg": $([ "$same" = t ] && echo true || echo false)},
-  "e_freshness": $(sed 's/}$/, "load_events_per_s": '"$fresh_rate"', "window": "5s", "allowed_lateness": "1s"}/' <<<"$e_json"),
+  "e_freshness": $(sed 's/}$/, "load_events_per_s": '"$fresh_rate"', "producer_achieved_events_per_s": '"$(printf %.0f "$fresh_achieved")"', "workers": 2, "window": "5s", "allowed_lateness": "1s"}/' <<<"$e_json"),
   "f_memory": {"shmem_bytes": $shmem_f, "max_groups": $capacity, "sketch_memory_bytes": $sketch_cap,
                "fixed_bytes_per_group_slot": $(printf %.0f "$f_group_slot"),
                "low_cardinality": {"groups": $low_groups, "sketch_bytes": $low_sketch, "sketch_bytes_per_group": $(printf %.1f "$f_low")},
                "high_cardinality": {"groups": $high_groups, "users_per_group": $high_users, "events_per_group": $high_users,
                                     "hll_forms": "$high_forms", "sketch_bytes": $high_sketch, "sketch_bytes_per_group": $(printf %.0f "$f_high")}},
-  "ratio_c_over_a": $(printf %.3f "$ca"), "ratio_c_over_d": $(printf %.2f "$cd_")
+  "g_worker_instructions_per_event": $g_ir,
+  "ratio_c_over_a": $(printf %.3f "$ca"), "ratio_c_over_d": $(printf %.2f "$cd_"),
+  "ratio_c2_over_a": $(printf %.3f "$ca2"), "ratio_c2_over_d": $(printf %.2f "$cd2")
 }
 JSON
 
@@ -238,10 +320,13 @@ printf '\n%-34s %14s %s\n' "measure ($events events, $partitions partitions)" "e
 printf '%-34s %14.0f %s\n' "(a) consume ceiling (librdkafka)" "$a_rate" "$(printf '%.0f MB payload' "$(calc "$bytes / 1000000")")"
 printf '%-34s %14.0f %s\n' "(b) parse/validate, one core" "$b_rate" "$(sed 's/.*"ns_per_message": \([0-9]*\).*/\1/' <<<"$b_json") ns/event"
 printf '%-34s %14.0f %s\n' "(b) the same, nested mapping" "$(sed 's/.*"messages_per_s": \([0-9.]*\).*/\1/' <<<"$b_nested_json")" "$(sed 's/.*"ns_per_message": \([0-9]*\).*/\1/' <<<"$b_nested_json") ns/event"
-printf '%-34s %14.0f %s\n' "(c) trafficagg catch-up" "$c_rate" "$(printf '%.2f worker CPU s per 1M events, %s rows, peak %s groups, shmem %s MB' "$c_cpu_per_m" "$rows" "$peak_groups" "$((shmem / 1048576))")"
+printf '%-34s %14.0f %s\n' "(c) trafficagg catch-up, 1 worker" "$c_rate" "$(printf '%.2f worker CPU s per 1M events, %s rows, peak %s groups, shmem %s MB' "$c_cpu_per_m" "$rows" "$peak_groups" "$((shmem / 1048576))")"
+printf '%-34s %14.0f %s\n' "(c) the same, 2 workers" "$c2_rate" "$(printf '%.2f workers CPU s per 1M events' "$c2_cpu_per_m")"
 printf '%-34s %14.0f %s\n' "(d) naive kcat|COPY jsonb+GROUP BY" "$d_rate" "$(printf '%s MB stored vs %s MB of aggregates; same by_page: %s' "$((d_bytes / 1048576))" "$((agg_bytes / 1048576))" "$same")"
-printf '%-34s %14s %s\n' "(e) freshness at $fresh_rate events/s" "" "$(printf 'live view p50 %s ms, p99 %s ms (%s probes); final row p50 %s ms, p99 %s ms after the watermark (%s windows)' "$(field live_p50_ms "$e_json")" "$(field live_p99_ms "$e_json")" "$(field live_probes "$e_json")" "$(field final_p50_ms "$e_json")" "$(field final_p99_ms "$e_json")" "$(field final_windows "$e_json")")"
+printf '%-34s %14s %s\n' "(e) freshness at $(printf %.0f "$fresh_achieved") events/s" "" "$(printf 'live view p50 %s ms, p99 %s ms (%s probes); final row p50 %s ms, p99 %s ms after the watermark (%s windows)' "$(field live_p50_ms "$e_json")" "$(field live_p99_ms "$e_json")" "$(field live_probes "$e_json")" "$(field final_p50_ms "$e_json")" "$(field final_p99_ms "$e_json")" "$(field final_windows "$e_json")")"
 printf '%-34s %14s %s\n' "(f) shared memory" "" "$(printf '%s MB reserved (max_groups %s, sketch_memory %s MB): %.0f B per group slot; sketches %.0f B per group with 1 user and 1 latency, %.0f B with %s users and latencies (hll forms %s)' "$((shmem_f / 1048576))" "$capacity" "$((sketch_cap / 1048576))" "$f_group_slot" "$f_low" "$f_high" "$high_users" "$high_forms")"
-printf '\nc/a = %.2f (goal >= 0.70)   c/d = %.1f (goal >= 10)\nresults: %s\n' "$ca" "$cd_" "$out"
+[ "$g_ir" = null ] || printf '%-34s %14s %s\n' "(g) worker instructions per event" "" "$g_ir (callgrind, (Ir over $((3 * g_n)) - Ir over $g_n events) / $((2 * g_n)))"
+printf '\n1 worker: c/a = %.2f, c/d = %.1f;  2 workers: c/a = %.2f (goal >= 0.35), c/d = %.1f (goal >= 5)\nresults: %s\n' "$ca" "$cd_" "$ca2" "$cd2" "$out"
 [ "$same" = t ] || { echo "bench: trafficagg and the naive baseline disagree" >&2; exit 1; }
 [ "$c_events" = "$events" ] || { echo "bench: trafficagg counted $c_events of $events events" >&2; exit 1; }
+[ "$c2_events" = "$events" ] || { echo "bench: trafficagg with 2 workers counted $c2_events of $events events" >&2; exit 1; }
