@@ -257,10 +257,14 @@ CONF
     "${as_pg[@]}" valgrind --tool=callgrind --callgrind-out-file="$work/cg.%p" \
         "$pgbin/postgres" -D "$data" > "$work/callgrind.log" 2>&1 &
     for _ in $(seq 1 300); do psql_ -U postgres -c "SELECT 1" >/dev/null 2>&1 && break; sleep 0.5; done
-    psql_ -U postgres -c "CREATE EXTENSION trafficagg CASCADE" 2>/dev/null
+    psql_ -U postgres -c "CREATE EXTENSION trafficagg CASCADE" 2>/dev/null ||
+        { echo "bench: (g) the server under callgrind did not start: $work/callgrind.log" >&2; exit 1; }
     pid=$(psql_ -U postgres -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'")
+    local waited=0
     until [ "$(psql_ -U postgres -c "SELECT coalesce(sum(position), 0) FROM trafficagg.status WHERE source = 'kafka'")" -ge "$2" ]; do
         sleep 0.5
+        waited=$((waited + 1))
+        [ $waited -lt 1200 ] || { echo "bench: (g) the worker under callgrind did not read $1 in 10 minutes" >&2; exit 1; }
     done
     psql_ -U postgres -c "SELECT trafficagg.flush(close_all => true)" >/dev/null
     [ "$(psql_ -U postgres -c "SELECT sum(events) FROM trafficagg.total")" = "$2" ] ||
@@ -271,6 +275,8 @@ CONF
 }
 if [ "$g_n" -gt 0 ]; then
     echo "== (g) the worker's instructions per event (callgrind)" >&2
+    # (its own server on the same port)
+    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null
     for k in 1 3; do
         kafka/broker.sh create-topic "bench_cg$k" "$partitions"
         node producer/event_generator.js --brokers "$brokers" --topic "bench_cg$k" --seed bench \
