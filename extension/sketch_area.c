@@ -13,7 +13,7 @@
  * a histogram holds (bucket, count) pairs (4 bytes each) until a dense range
  * of counters is smaller.  The forms and sizes are kept in the group
  * (TaSketches, sketch.h), the contents in the area.  Bytes in use are counted
- * here; store.c asks sketch_reserve() before it changes anything, and
+ * here; store.c asks sketch_has_room() before it changes anything, and
  * treats "no room" like a full group table (the oldest window is spilled),
  * so an allocation never fails half-way through a batch.
  *
@@ -38,7 +38,6 @@ typedef struct SketchAreaHeader
 {
 	int			tranche_id;
 	pg_atomic_uint64 bytes_used;	/* requested bytes of live sketches */
-	pg_atomic_uint64 bytes_reserved;	/* growth batches being merged may add */
 	/* the DSA follows, MAXALIGN'd */
 } SketchAreaHeader;
 
@@ -67,13 +66,14 @@ area_size(void)
 									 group_max_growth);
 
 	/*
-	 * Beyond the limit: what one batch can add once the limit is reached
-	 * (sketch_reserve() lets one start while below it), and slack for
+	 * Beyond the limit: what a batch of each worker (and a message of
+	 * trafficagg.ingest()) can add once the limit is reached
+	 * (sketch_has_room() lets them start while below it), and slack for
 	 * the allocator: our sizes are powers of two or close to a size class
 	 * (register arrays of 2^log2m bytes, hash and pair arrays doubling), dense
 	 * histograms round up by at most a quarter; plus partly used superblocks.
 	 */
-	return add_size(add_size(dsa_minimum_size(), one_batch),
+	return add_size(add_size(dsa_minimum_size(), mul_size(one_batch, ta_workers + 1)),
 					add_size(limit + limit / 4, 4 * 1024 * 1024));
 }
 
@@ -100,7 +100,6 @@ sketch_shmem_init(void *place, bool found)
 
 		area_header->tranche_id = LWLockNewTrancheId();
 		pg_atomic_init_u64(&area_header->bytes_used, 0);
-		pg_atomic_init_u64(&area_header->bytes_reserved, 0);
 		a = dsa_create_in_place(area_place(), area_size(), area_header->tranche_id, NULL);
 		dsa_pin(a);
 		/* never more than the place: no extra DSM segments */
@@ -156,32 +155,17 @@ sketch_bytes_used(void)
 }
 
 /*
- * May a batch with this many groups add to their sketches?  Reserved before
- * it changes anything: while the bytes used and reserved by other batches
- * are below the limit it may, and reserves the most its groups can grow by
- * (group_max_growth each); the area's size past the limit covers the most
- * one batch can add (a batch ends at TA_BATCH_MAX_GROUPS groups, plus one
- * event's), so an allocation never fails half-way through a batch.
- * SKETCH_BUSY: the limit is reached only with other batches' reservations,
- * which end as soon as they are merged: try again.  sketch_unreserve()
- * after the merge.
+ * May a batch add to its groups' sketches?  Asked before it changes
+ * anything: below the limit it may.  The area's size past the limit covers
+ * the most one batch can add (a batch ends at TA_BATCH_MAX_GROUPS groups,
+ * plus one event's, each growing by group_max_growth at most) for each
+ * worker at once, besides the allocator's slack, so an allocation never
+ * fails half-way through a batch.  (Reserving each batch's worst case
+ * instead made batches of different workers wait for one another, or spill,
+ * far below the limit: the worst case is some 26 kB a group.)
  */
-TaSketchReserve
-sketch_reserve(int groups)
+bool
+sketch_has_room(void)
 {
-	uint64		limit = (uint64) ta_sketch_memory_kb * 1024;
-	uint64		bytes = (uint64) groups * group_max_growth;
-	uint64		others = pg_atomic_fetch_add_u64(&area_header->bytes_reserved, bytes);
-	uint64		used = sketch_bytes_used();	/* read after reserving */
-
-	if (used + others < limit)
-		return SKETCH_RESERVED;
-	pg_atomic_fetch_sub_u64(&area_header->bytes_reserved, bytes);
-	return used < limit ? SKETCH_BUSY : SKETCH_FULL;
-}
-
-void
-sketch_unreserve(int groups)
-{
-	pg_atomic_fetch_sub_u64(&area_header->bytes_reserved, (uint64) groups * group_max_growth);
+	return sketch_bytes_used() < (uint64) ta_sketch_memory_kb * 1024;
 }

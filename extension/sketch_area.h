@@ -21,14 +21,6 @@ extern dsa_area *sketch_area(void);
 extern dsa_pointer sketch_alloc(Size size);
 extern void sketch_release(dsa_pointer p, Size size);
 extern uint64 sketch_bytes_used(void);
-typedef enum TaSketchReserve
-{
-	SKETCH_RESERVED,
-	SKETCH_BUSY,
-	SKETCH_FULL
-} TaSketchReserve;
-
-extern TaSketchReserve sketch_reserve(int groups);
-extern void sketch_unreserve(int groups);
+extern bool sketch_has_room(void);
 
 #endif							/* TRAFFICAGG_SKETCH_AREA_H */

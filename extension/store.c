@@ -500,21 +500,16 @@ group_flush_state(GroupEntry *g)
 }
 
 /*
- * What the merge under way in this process has reserved: sketch room for
- * this many groups, and group slots (my_group_slots, left to hand out).
- * Given back at its end, or, if it ended in an ERROR, by the next merge or
- * when the process exits.
+ * The group slots the merge under way in this process has reserved and not
+ * handed out yet.  Given back at its end, or, if it ended in an ERROR, by the
+ * next merge or when the process exits.
  */
-static int	my_sketch_groups = 0;
 static uint32 my_group_slots = 0;
 static bool exit_callback_registered = false;
 
 static void
 release_reservations(void)
 {
-	if (my_sketch_groups > 0)
-		sketch_unreserve(my_sketch_groups);
-	my_sketch_groups = 0;
 	if (my_group_slots > 0)
 		pg_atomic_fetch_sub_u32(&dict->ngroups, my_group_slots);
 	my_group_slots = 0;
@@ -598,25 +593,14 @@ store_merge_batch(const TaBatch *b)
 	release_reservations();		/* a merge that ended in an ERROR */
 
 	/*
-	 * Room for the sketches to grow, reserved before anything changes (they
-	 * are the only allocation below) and before any lock of ours: no room
-	 * counts as full; room taken only by batches being merged comes back in
-	 * a moment.
+	 * Room for the sketches to grow, checked before anything changes (they
+	 * are the only allocation below): no room counts as full.
 	 */
-	for (;;)
+	if (!sketch_has_room())
 	{
-		TaSketchReserve r = sketch_reserve(b->ngroups);
-
-		if (r == SKETCH_RESERVED)
-			break;
-		if (r == SKETCH_FULL)
-		{
-			full_setting = "trafficagg.sketch_memory";
-			return false;
-		}
-		pg_usleep(100L);
+		full_setting = "trafficagg.sketch_memory";
+		return false;
 	}
-	my_sketch_groups = b->ngroups;
 
 	ids = palloc((b->nvalues + 1) * sizeof(uint32));
 	keys = palloc(b->ngroups * sizeof(GroupKey));

@@ -35,7 +35,7 @@
 #define TA_MAX_DIMENSIONS		8	/* dimensions of one aggregate */
 #define TA_LOCK_PARTITIONS		16	/* LWLocks over the group table */
 #define TA_TRACKED_WINDOWS		64	/* open windows tracked per partition */
-#define TA_BATCH_MAX_GROUPS		256 /* a batch ends once it has this many groups */
+#define TA_BATCH_MAX_GROUPS		128 /* a batch ends once it has this many groups */
 #define TA_MAX_WINDOWS_PER_EVENT 64	/* window / slide */
 #define TA_MAX_WATERMARK_EVENTS	100 /* ceiling of trafficagg.watermark_events */
 #define TA_ERROR_LEN			256 /* last-error text kept in status */
