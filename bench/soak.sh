@@ -7,8 +7,10 @@
 # A broker and a server of their own (on 127.0.0.1 and a Unix socket), the
 # producer at R events/s for M minutes (10, 20000, 2, 8 by default) with
 # 10-second windows and 1 s of lateness, so that windows close and flush
-# every few seconds.  Every 30 s: each worker's resident memory (VmRSS,
-# shared pages it touched included, and VmHWM), and from trafficagg.status
+# every few seconds.  Every 30 s: the workers' private resident memory
+# (RssAnon, summed; their VmRSS also counts every page of shared memory and
+# shared_buffers they have touched, which grows as the tables are written
+# until it is all touched, so it is shown apart, as RssShmem), and from trafficagg.status
 # shmem_bytes, sketch_bytes, groups_used, values_used, dictionary_bytes,
 # flushes and messages consumed.  Prints the samples and the growth between
 # the first sample after warm-up and the last, per million messages, and
@@ -69,7 +71,7 @@ trafficagg.brokers = '$brokers'
 trafficagg.topic = 'soak'
 trafficagg.group_id = 'soak-$$'
 trafficagg.workers = $nworkers
-trafficagg."window" = '10s'
+trafficagg.window = '10s'
 trafficagg.allowed_lateness = '1s'
 shared_buffers = '256MB'
 CONF
@@ -81,7 +83,7 @@ node producer/event_generator.js --brokers "$brokers" --topic soak --seed soak \
 load_pid=$!
 
 samples=$work/samples.tsv
-printf 'second\tworker_rss_kb\tworker_hwm_kb\tshmem_bytes\tsketch_bytes\tgroups_used\tvalues_used\tdictionary_bytes\tflushes\tconsumed\n' > "$samples"
+printf 'second\tworker_anon_kb\tworker_shmem_kb\tshmem_bytes\tsketch_bytes\tgroups_used\tvalues_used\tdictionary_bytes\tflushes\tconsumed\n' > "$samples"
 rss() { for p in $(psql_ -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"); do
             awk -v f="$1" '$1 == f {print $2}' "/proc/$p/status"; done | awk '{s += $1} END {print s + 0}'; }
 start=$SECONDS
@@ -90,7 +92,7 @@ while [ $((SECONDS - start)) -le $((minutes * 60)) ]; do
     st=$(psql_ -F $'\t' -c "SELECT max(shmem_bytes), max(sketch_bytes), max(groups_used), max(values_used),
                                    max(dictionary_bytes), max(flushes), sum(consumed)
                               FROM trafficagg.status")
-    printf '%s\t%s\t%s\t%s\n' $((SECONDS - start)) "$(rss VmRSS:)" "$(rss VmHWM:)" "$st" | tee -a "$samples" >&2
+    printf '%s\t%s\t%s\t%s\n' $((SECONDS - start)) "$(rss RssAnon:)" "$(rss RssShmem:)" "$st" | tee -a "$samples" >&2
 done
 wait "$load_pid" || true
 load_pid=
@@ -99,7 +101,7 @@ load_pid=
 # touched as groups first fill) to the last, per million messages
 growth=$(awk -F '\t' 'NR == 3 {r = $2; s = $5; c = $10; d = $8} END {
            m = ($10 - c) / 1e6; if (m <= 0) m = 1;
-           printf "{\"messages\": %d, \"worker_rss_kb_per_million\": %.1f, \"sketch_bytes_per_million\": %.0f, \"dictionary_bytes_per_million\": %.0f}",
+           printf "{\"messages\": %d, \"worker_anon_kb_per_million\": %.1f, \"sketch_bytes_per_million\": %.0f, \"dictionary_bytes_per_million\": %.0f}",
                   $10 - c, ($2 - r) / m, ($5 - s) / m, ($8 - d) / m }' "$samples")
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=bench/results/soak-$stamp.json
@@ -108,7 +110,7 @@ out=bench/results/soak-$stamp.json
         "$stamp" "$minutes" "$rate" "$nworkers" "$partitions"
     printf ' "producer": "%s",\n' "$(tail -1 "$work/producer.log" | sed 's/"/\\"/g')"
     printf ' "growth_after_warmup": %s,\n "samples": [\n' "$growth"
-    awk -F '\t' 'NR > 1 {printf "%s  {\"second\": %s, \"worker_rss_kb\": %s, \"worker_hwm_kb\": %s, \"shmem_bytes\": %s, \"sketch_bytes\": %s, \"groups_used\": %s, \"values_used\": %s, \"dictionary_bytes\": %s, \"flushes\": %s, \"consumed\": %s}",
+    awk -F '\t' 'NR > 1 {printf "%s  {\"second\": %s, \"worker_anon_kb\": %s, \"worker_shmem_kb\": %s, \"shmem_bytes\": %s, \"sketch_bytes\": %s, \"groups_used\": %s, \"values_used\": %s, \"dictionary_bytes\": %s, \"flushes\": %s, \"consumed\": %s}",
                   (NR > 2 ? ",\n" : ""), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10} END {print ""}' "$samples"
     printf ' ]}\n'
 } > "$out"
