@@ -51,23 +51,16 @@ trafficagg.kafka_options = 'session.timeout.ms=6000; heartbeat.interval.ms=1000'
 	$standby->init_from_backup($primary, 'base', has_streaming => 1);
 	$standby->start;
 
-	my $producer = IPC::Run::start(
-		[
-			'node', repo_root() . '/producer/event_generator.js',
-			'--brokers' => $broker->{bootstrap},
-			'--topic' => $topic,
-			'--seed' => $name,
-			'--count' => $count,
-			'--rate' => 4000,
-			'--start-time' => '2026-03-01T00:00:00Z',
-			'--time-step' => 20,
-			'--late-fraction' => 0.02,
-			'--bad-fraction' => 0.01,
-			'--oversize-bytes' => 70000,
-			'--out' => "$tmp/$name.ndjson",
-			'--quiet'
-		],
-		'>', \my $pout, '2>', \my $perr);
+	my $producer = start_producer(
+		$broker,
+		topic => $topic,
+		seed => $name,
+		count => $count,
+		rate => 4000,
+		step => 20,
+		late => 0.02,
+		bad => 0.01,
+		out => "$tmp/$name.ndjson");
 
 	$kill_when->($primary);
 	$primary->kill9;
@@ -77,7 +70,7 @@ trafficagg.kafka_options = 'session.timeout.ms=6000; heartbeat.interval.ms=1000'
 	$standby->promote;
 	is($standby->safe_psql('postgres', 'SELECT pg_is_in_recovery()'), 'f', "$name: promoted");
 
-	$producer->finish or die "producer failed: $perr";
+	finish_producer($producer);
 	# the oracle is the producer's record: the topic must hold exactly it
 	# (a producer retry writing a message twice would be counted twice, rightly)
 	is(scalar(@{ read_topic($broker, $topic) }), $count,

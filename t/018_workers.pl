@@ -31,23 +31,16 @@ sub round
 	my $topic = "workers_$name";
 	create_topic($broker, $topic, $partitions);
 
-	my $producer = IPC::Run::start(
-		[
-			'node', repo_root() . '/producer/event_generator.js',
-			'--brokers' => $broker->{bootstrap},
-			'--topic' => $topic,
-			'--seed' => $name,
-			'--count' => $count,
-			'--rate' => 4000,
-			'--start-time' => '2026-03-01T00:00:00Z',
-			'--time-step' => 20,
-			'--late-fraction' => 0.02,
-			'--bad-fraction' => 0.01,
-			'--oversize-bytes' => 70000,
-			'--out' => "$tmp/$name.ndjson",
-			'--quiet'
-		],
-		'>', \my $pout, '2>', \my $perr);
+	my $producer = start_producer(
+		$broker,
+		topic => $topic,
+		seed => $name,
+		count => $count,
+		rate => 4000,
+		step => 20,
+		late => 0.02,
+		bad => 0.01,
+		out => "$tmp/$name.ndjson");
 
 	my $node = kafka_node(
 		$name, $broker, $topic, qq{trafficagg.workers = $workers
@@ -66,7 +59,7 @@ trafficagg.kafka_options = 'session.timeout.ms=6000; heartbeat.interval.ms=1000'
 		"$name: all $partitions partitions assigned");
 	$disturb->($node);
 
-	$producer->finish or die "producer failed: $perr";
+	finish_producer($producer);
 	is(scalar(@{ read_topic($broker, $topic) }), $count,
 		"$name: the topic holds the $count messages the producer recorded, no more");
 	# (the counters start again with the server; the positions do not)

@@ -13,7 +13,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(start_broker create_topic add_partitions produce produce_lines kafka_node
+our @EXPORT = qw(start_broker create_topic add_partitions produce start_producer finish_producer
+  produce_lines kafka_node
   read_out_file read_topic repo_root load_out_file load_topic oracle_sql
   check_aggregates_against_oracle workers_conf);
 
@@ -132,12 +133,13 @@ trafficagg.flush_interval = '200ms'
 	return $node;
 }
 
-# Run the producer to completion: produce($broker, topic => ..., seed => ...,
-# count => ..., out => FILE, late => F, bad => F, extra => [...]).
-sub produce
+# The producer's command line: topic => ..., seed => ..., count => ...,
+# out => FILE, rate => R ('max'), step => ms, late => F, bad => F,
+# extra => [...].
+sub _producer_command
 {
 	my ($b, %o) = @_;
-	my @cmd = (
+	return (
 		'node', "$root/producer/event_generator.js",
 		'--brokers' => $b->{bootstrap},
 		'--topic' => $o{topic},
@@ -152,11 +154,36 @@ sub produce
 		'--out' => $o{out},
 		'--quiet',
 		@{ $o{extra} // [] });
+}
+
+# Run the producer to completion: produce($broker, topic => ..., seed => ...,
+# count => ..., out => FILE, late => F, bad => F, extra => [...]).
+sub produce
+{
+	my ($b, %o) = @_;
 	my ($stdout, $stderr);
-	my $ok = IPC::Run::run(\@cmd, '>', \$stdout, '2>', \$stderr);
+	my $ok = IPC::Run::run([ _producer_command($b, %o) ], '>', \$stdout, '2>', \$stderr);
 	die "producer failed: $stderr" unless $ok;
 	note("producer: $stderr");
 	return $stderr;
+}
+
+# The producer in the background (same options as produce(), rate => R for a
+# steady stream); finish_producer() waits for it and dies if it failed.
+sub start_producer
+{
+	my ($b, %o) = @_;
+	my $h = { stdout => '', stderr => '' };
+	$h->{run} = IPC::Run::start([ _producer_command($b, %o) ],
+		'>', \$h->{stdout}, '2>', \$h->{stderr});
+	return $h;
+}
+
+sub finish_producer
+{
+	my ($h) = @_;
+	$h->{run}->finish or die "producer failed: $h->{stderr}";
+	note("producer: $h->{stderr}");
 }
 
 # Write the given message values (one line each, no newline inside) to one
