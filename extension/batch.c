@@ -61,14 +61,8 @@ typedef struct ValueSlot
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-/* A batch's groups, by their key. */
-typedef struct GroupKey
-{
-	int32		agg;
-	uint32		generation;
-	int64		window_start;
-	uint32		dims[TA_MAX_DIMENSIONS];
-} GroupKey;
+/* A batch's groups, by their key (dims: 1 + index into batch.values). */
+typedef TaGroupKey GroupKey;
 
 typedef struct GroupSlot
 {
@@ -82,7 +76,7 @@ typedef struct GroupSlot
 #define SH_ELEMENT_TYPE GroupSlot
 #define SH_KEY_TYPE GroupKey
 #define SH_KEY key
-#define SH_HASH_KEY(tb, key) hash_bytes((const unsigned char *) &(key), sizeof(GroupKey))
+#define SH_HASH_KEY(tb, key) store_group_hash(&(key))
 #define SH_EQUAL(tb, a, b) (memcmp(&(a), &(b), sizeof(GroupKey)) == 0)
 #define SH_STORE_HASH
 #define SH_GET_HASH(tb, a) (a)->hash
@@ -130,7 +124,7 @@ batch_reset(void)
 	MemoryContextReset(batch_context);
 	memset(&batch, 0, sizeof(batch));
 	values_cap = 64;
-	groups_cap = 256;
+	groups_cap = TA_BATCH_MAX_GROUPS;	/* where a batch ends (batch_full) */
 	batch.values = MemoryContextAlloc(batch_context, values_cap * sizeof(TaBatchValue));
 	batch.groups = MemoryContextAlloc(batch_context, groups_cap * sizeof(TaBatchGroup));
 	values = valueset_create(batch_context, values_cap, NULL);
@@ -208,7 +202,7 @@ batch_group(const GroupKey *key)
 	g = &batch.groups[batch.ngroups++];
 	memset(g, 0, sizeof(TaBatchGroup));
 	g->agg = key->agg;
-	g->generation = key->generation;
+	g->generation = key->catalog_generation;
 	g->window_start = key->window_start;
 	memcpy(g->dims, key->dims, sizeof(g->dims));
 	return g;
@@ -328,7 +322,7 @@ batch_add_event(const TaEvent *ev, const int64 *starts, int nstarts)
 				continue;
 			memset(&key, 0, sizeof(key));
 			key.agg = a;
-			key.generation = aggs[a].generation;
+			key.catalog_generation = aggs[a].generation;
 			key.window_start = starts[w];
 			for (int d = 0; d < aggs[a].ndims; d++)
 				key.dims[d] = ids[aggs[a].dims[d]];

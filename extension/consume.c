@@ -752,6 +752,24 @@ source_of(const rd_kafka_message_t *m)
 	return src;
 }
 
+/* Does the field mapping read any header?  (Asked again when it changes.) */
+static bool
+mapping_reads_headers(void)
+{
+	static bool known = false;
+	static uint32 version;
+	static bool reads;
+	const TaMapping *map = catalog_mapping();
+
+	if (!known || map->version != version)
+	{
+		reads = mapping_uses_headers(map);
+		version = map->version;
+		known = true;
+	}
+	return reads;
+}
+
 /*
  * The headers of a message, when the field mapping reads any (otherwise
  * none are looked at).  They point into the message; *out is valid until
@@ -766,7 +784,7 @@ message_headers(rd_kafka_message_t *m, const TaHeader **out)
 	int			n;
 
 	*out = NULL;
-	if (!mapping_uses_headers(catalog_mapping()) ||
+	if (!mapping_reads_headers() ||
 		rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return 0;
 	n = (int) rd_kafka_header_cnt(hdrs);

@@ -23,6 +23,8 @@
 
 #include <jansson.h>
 
+#include "port/pg_bitutils.h"
+
 #include "event.h"
 
 
@@ -439,7 +441,9 @@ plan_child(const Plan *pl, int node, const char *key, size_t keylen)
 		return -1;
 	n = &pl->nodes[node];
 	for (int c = n->first_child; c < n->first_child + n->nchildren; c++)
-		if (pl->nodes[c].keylen == (int) keylen && memcmp(pl->nodes[c].key, key, keylen) == 0)
+		if (pl->nodes[c].keylen == (int) keylen &&
+			(keylen == 0 || pl->nodes[c].key[0] == key[0]) &&
+			memcmp(pl->nodes[c].key, key, keylen) == 0)
 			return c;
 	return -1;
 }
@@ -466,12 +470,59 @@ skip_ws(const char *p, const char *end)
 	return p;
 }
 
+/*
+ * The bytes of v (eight of the message, in memory order on a little-endian
+ * machine) that end a plain run of a string: a quote, a backslash, a control
+ * character (below 0x20) or a non-ASCII byte, as the high bit of each.  (The
+ * zero-byte test of "Bit Twiddling Hacks": (x - 0x01..) & ~x & 0x80.. marks
+ * the bytes of x that are 0, with 0x20.. those below 0x20; a borrow may also
+ * mark bytes after a marked one, never before it, so the first mark is
+ * exact.)
+ */
+static inline uint64
+plain_run_ends(uint64 v)
+{
+	const uint64 ones = UINT64CONST(0x0101010101010101),
+				highs = UINT64CONST(0x8080808080808080);
+	uint64		quote = v ^ (ones * '"'),
+				backslash = v ^ (ones * '\\');
+
+	return (v & highs) |
+		((quote - ones) & ~quote & highs) |
+		((backslash - ones) & ~backslash & highs) |
+		((v - ones * 0x20) & ~v & highs);
+}
+
 /* A string without escapes, control characters or non-ASCII bytes. */
 static inline const char *
 scan_string(const char *p, const char *end, const char **s, size_t *len)
 {
 	const char *q = ++p;		/* after the opening quote */
 
+#ifndef WORDS_BIGENDIAN
+	/*
+	 * Eight bytes at a time: the first that ends the run is the quote, or the
+	 * string is not plain.  The loop below looks at the last few bytes.
+	 */
+	while (end - q >= 8)
+	{
+		uint64		v,
+					ends;
+
+		memcpy(&v, q, 8);
+		ends = plain_run_ends(v);
+		if (ends != 0)
+		{
+			q += pg_rightmost_one_pos64(ends) / 8;
+			if (*q != '"')
+				return NULL;
+			*s = p;
+			*len = q - p;
+			return q + 1;
+		}
+		q += 8;
+	}
+#endif
 	while (q < end && *q != '"')
 	{
 		unsigned char c = (unsigned char) *q;
@@ -485,6 +536,60 @@ scan_string(const char *p, const char *end, const char **s, size_t *len)
 	*s = p;
 	*len = q - p;
 	return q + 1;
+}
+
+/*
+ * The value of an integer's text: optional '-', then at most 18 digits (so it
+ * fits), as strtoll would read it.
+ */
+static inline int64
+integer_value(const char *s, size_t len)
+{
+	size_t		i = s[0] == '-';
+	int64		v = 0;
+
+	for (; i < len; i++)
+		v = v * 10 + (s[i] - '0');
+	return s[0] == '-' ? -v : v;
+}
+
+/*
+ * The double nearest a decimal's text (optional '-', digits, optional
+ * fraction, optional exponent), exactly what strtod gives.  Without an
+ * exponent and with at most 15 digits, the digits as an integer and the power
+ * of ten of the fraction are both exact doubles, so one division, correctly
+ * rounded by IEEE 754, is the nearest double (Clinger's fast path); anything
+ * else goes to strtod.  buf is the text, terminated.
+ */
+double
+event_decimal_value(const char *buf, size_t len)
+{
+	static const double pow10[] = {
+		1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+		1e12, 1e13, 1e14, 1e15
+	};
+	size_t		i = buf[0] == '-';
+	int			digits = 0,
+				fraction = -1;
+	int64		m = 0;
+
+	for (; i < len; i++)
+	{
+		if (buf[i] == '.')
+			fraction = 0;
+		else if (buf[i] >= '0' && buf[i] <= '9' && digits < 15)
+		{
+			m = m * 10 + (buf[i] - '0');
+			digits++;
+			if (fraction >= 0)
+				fraction++;
+		}
+		else
+			return strtod(buf, NULL);	/* an exponent, or too many digits */
+	}
+	if (fraction < 0)
+		fraction = 0;
+	return buf[0] == '-' ? -((double) m / pow10[fraction]) : (double) m / pow10[fraction];
 }
 
 /* A JSON number, classified as jansson does (integer unless '.', 'e', 'E'). */
@@ -530,10 +635,8 @@ scan_number(const char *p, const char *end, JsonField *f)
 	buf[p - start] = '\0';
 	if (real)
 	{
-		char	   *e;
-
 		f->type = JV_REAL;
-		f->d = strtod(buf, &e);
+		f->d = event_decimal_value(buf, p - start);
 		if (!isfinite(f->d))
 			return NULL;		/* jansson: overflow error */
 	}
@@ -542,7 +645,7 @@ scan_number(const char *p, const char *end, JsonField *f)
 		if (p - start > 18)
 			return NULL;		/* may not fit: let jansson decide */
 		f->type = JV_INTEGER;
-		f->i = strtoll(buf, NULL, 10);
+		f->i = integer_value(buf, p - start);
 		f->d = (double) f->i;
 	}
 	return p;
@@ -578,7 +681,8 @@ fast_object(const char *p, const char *end, const Plan *pl, int node,
 		if (p >= end || *p != '"' || (p = scan_string(p, end, &key, &keylen)) == NULL)
 			return NULL;
 		for (int i = 0; i < nkeys; i++)
-			if (keylens[i] == keylen && memcmp(keys[i], key, keylen) == 0)
+			if (keylens[i] == keylen && (keylen == 0 || keys[i][0] == key[0]) &&
+				memcmp(keys[i], key, keylen) == 0)
 				return NULL;	/* duplicate: jansson rejects */
 		if (nkeys == FAST_MAX_KEYS)
 			return NULL;
@@ -813,6 +917,27 @@ utf8_valid(const unsigned char *s, size_t len)
 	return true;
 }
 
+/* v in decimal, as "%lld" prints it, into buf (21 bytes); returns the length. */
+static int
+format_integer(char *buf, int64 v)
+{
+	char		digits[20];
+	int			n = 0,
+				len = 0;
+	uint64		u = v < 0 ? -(uint64) v : (uint64) v;
+
+	do
+	{
+		digits[n++] = (char) ('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		buf[len++] = '-';
+	while (n > 0)
+		buf[len++] = digits[--n];
+	return len;
+}
+
 #define REJECT(reason, ...) \
 	do { \
 		snprintf(detail, detail_len, __VA_ARGS__); \
@@ -863,13 +988,13 @@ numeric_string(const char *s, size_t len, JsonField *f)
 	if (!real && len <= 18)
 	{
 		f->type = JV_INTEGER;
-		f->i = strtoll(buf, NULL, 10);
+		f->i = integer_value(buf, len);
 		f->d = (double) f->i;
 	}
 	else
 	{
 		f->type = JV_REAL;
-		f->d = strtod(buf, NULL);
+		f->d = event_decimal_value(buf, len);
 	}
 	return true;
 }
@@ -1104,7 +1229,7 @@ apply_field(int slot, const TaFieldDef *d, const TaMessage *msg, const JsonField
 					ev->has_num[slot] = true;
 					ev->num_micro[slot] = f.i * 1000000;
 				}
-				n = snprintf(buf, sizeof(buf), "%lld", (long long) f.i);
+				n = format_integer(buf, f.i);
 				ev->field[slot] = keep_bytes(ev, buf, n);
 				ev->field_len[slot] = (uint32) n;
 				break;

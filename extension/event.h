@@ -145,6 +145,7 @@ extern const TaMapping *mapping_default(void);
 extern bool mapping_uses_headers(const TaMapping *map);
 extern int	mapping_find(const TaMapping *map, const char *name);
 extern bool parse_rfc3339(const char *s, int64 *ms);
+extern double event_decimal_value(const char *buf, size_t len);
 extern char *format_rfc3339(int64 ms, char *buf, size_t len);
 
 #endif							/* TRAFFICAGG_EVENT_H */

@@ -37,6 +37,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "parser/parse_func.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -92,8 +93,8 @@ refuse_kafka_data(const char *function)
 /*
  * The parameters of an aggregate's INSERT after the window bounds and the
  * dimension values, one array each, in this order.  The sketches arrive as
- * the worker's bytes and text and are turned into hll and tdigest values by
- * the statement (write_aggregate).
+ * the worker's bytes, turned into hll values by the statement, and tdigest
+ * values made here through the type's binary input (write_aggregate).
  */
 typedef enum MetricParam
 {
@@ -105,7 +106,7 @@ typedef enum MetricParam
 	MP_LATENCY_MIN,
 	MP_LATENCY_MAX,
 	MP_USERS,					/* postgresql-hll bytes */
-	MP_LATENCY,					/* tdigest text */
+	MP_LATENCY,					/* tdigest (its type's oid is looked up) */
 	MP_LATENCY_P50,
 	MP_LATENCY_P95,
 	MP_LATENCY_P99,
@@ -121,7 +122,7 @@ static const Oid metric_param_type[MP_COUNT] = {
 	[MP_LATENCY_MIN] = NUMERICOID,
 	[MP_LATENCY_MAX] = NUMERICOID,
 	[MP_USERS] = BYTEAOID,
-	[MP_LATENCY] = TEXTOID,
+	[MP_LATENCY] = InvalidOid,	/* tdigest: latency_digest_type() */
 	[MP_LATENCY_P50] = FLOAT8OID,
 	[MP_LATENCY_P95] = FLOAT8OID,
 	[MP_LATENCY_P99] = FLOAT8OID,
@@ -166,6 +167,17 @@ tables_keyed_by_dimension_key(void)
 	return strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
 }
 
+/* The tdigest type: what trafficagg.latency_value(text) returns. */
+static Oid
+latency_digest_type(void)
+{
+	Oid			argtypes[1] = {TEXTOID};
+
+	return get_func_rettype(LookupFuncName(list_make2(makeString("trafficagg"),
+													  makeString("latency_value")),
+										   1, argtypes, false));
+}
+
 static int64
 write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno,
 				bool by_dimension_key)
@@ -179,7 +191,13 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno,
 	StringInfoData sql;
 	const char *qname;
 	int			ret;
+	Oid			digest_type = latency_digest_type();
+	Oid			digest_receive,
+				digest_ioparam;
+	FmgrInfo	digest_flinfo;
 
+	getTypeBinaryInputInfo(digest_type, &digest_receive, &digest_ioparam);
+	fmgr_info(digest_receive, &digest_flinfo);
 	for (int c = 0; c < nparams; c++)
 	{
 		cols[c] = palloc(Max(n, 1) * sizeof(Datum));
@@ -232,7 +250,7 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno,
 						hi = g->m.latency_max_us;
 
 			SET(P_METRIC(agg, MP_LATENCY),
-				CStringGetTextDatum(latency_tdigest_text(g->latency, lo, hi)));
+				latency_tdigest(g->latency, lo, hi, &digest_flinfo, digest_ioparam));
 			SET(P_METRIC(agg, MP_LATENCY_P50),
 				Float8GetDatum(latency_percentile(g->latency, 0.5, lo, hi)));
 			SET(P_METRIC(agg, MP_LATENCY_P95),
@@ -269,6 +287,8 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno,
 			t = TIMESTAMPTZOID;
 		else if (c < P_METRIC(agg, 0))
 			t = TEXTOID;
+		else if (c == P_METRIC(agg, MP_LATENCY))
+			t = digest_type;
 		else if (c < P_FIELD_METRIC(agg, 0, 0))
 			t = metric_param_type[c - P_METRIC(agg, 0)];
 		else
@@ -296,7 +316,7 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno,
 		appendStringInfo(&sql, "c%d, ", c + 1);
 	appendStringInfo(&sql, "trafficagg.users_value(c%d),"
 					 " trafficagg.users_count(trafficagg.users_value(c%d)),"
-					 " trafficagg.latency_value(c%d), c%d, c%d, c%d",
+					 " c%d, c%d, c%d, c%d",
 					 P_METRIC(agg, MP_USERS) + 1, P_METRIC(agg, MP_USERS) + 1,
 					 P_METRIC(agg, MP_LATENCY) + 1, P_METRIC(agg, MP_LATENCY_P50) + 1,
 					 P_METRIC(agg, MP_LATENCY_P95) + 1, P_METRIC(agg, MP_LATENCY_P99) + 1);

@@ -260,16 +260,36 @@ ingest_end(void)
 	}
 
 	if (merged)
+	{
+		/* event times and positions: one lock round trip each per batch */
+		TaEventTime *times = palloc(Max(npending, 1) * sizeof(TaEventTime));
+		TaProcessed *processed = palloc(Max(npending, 1) * sizeof(TaProcessed));
+		int			ntimes = 0,
+					nprocessed = 0;
+
+		for (int i = 0; i < npending; i++)
+		{
+			Pending    *p = &pending[i];
+			bool		accepted = p->outcome == TA_ACCEPTED;
+
+			if (p->has_time)
+				times[ntimes++] = (TaEventTime) {.src = p->src, .ts_ms = p->ts_ms};
+			if (p->src != TA_SQL_SOURCE)
+				processed[nprocessed++] = (TaProcessed) {
+					.src = p->src, .offset = p->offset, .accepted = accepted,
+					.first_end = accepted ? p->first_end : 0,
+					.last_end = accepted ? p->last_end : 0};
+		}
+		window_saw_event_times(times, ntimes);
+		recovery_note_messages(processed, nprocessed);
+		pfree(times);
+		pfree(processed);
+	}
+	if (merged)
 		for (int i = 0; i < npending; i++)
 		{
 			Pending    *p = &pending[i];
 
-			if (p->has_time)
-				window_saw_event_time(p->src, p->ts_ms);
-			if (p->src != TA_SQL_SOURCE)
-				recovery_note_message(p->src, p->offset, p->outcome == TA_ACCEPTED,
-									  p->outcome == TA_ACCEPTED ? p->first_end : 0,
-									  p->outcome == TA_ACCEPTED ? p->last_end : 0);
 			if (p->replay)
 				continue;
 			source_count(p->src, p->outcome);

@@ -13,7 +13,8 @@
  * sketch.h), its contents in the shared area (sketch_area.c): (bucket,
  * count) pairs (4 bytes each) until a dense range of 4-byte counters is
  * smaller.  Copied out of the area it is a TaLatency, which becomes bytes
- * (what groups() returns) or a tdigest value's text.
+ * (what groups() returns) or a tdigest value: through the type's binary
+ * input, or as its text.
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -23,7 +24,9 @@
 
 #include <math.h>
 
+#include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
 #include "utils/builtins.h"
 #include "utils/dsa.h"
 #include "utils/memutils.h"
@@ -432,19 +435,54 @@ append_centroid(StringInfo s, double ms, int64 count)
 }
 
 /*
- * The histogram as a tdigest value's text: one centroid per bucket, at its
- * representative, in milliseconds.
+ * The mean tdigest's text input makes of append_ms(ms): the nearest double to
+ * the printed decimal (whole nanoseconds).  Below 2^53 ns the nanoseconds and
+ * 1e6 are exact doubles, so one correctly rounded division gives it, as
+ * strtod would; beyond, strtod of the same text.
  */
-char *
-latency_tdigest_text(const TaLatency *h, int64 min_us, int64 max_us)
+static double
+centroid_mean(double ms)
 {
 	StringInfoData s;
+	double		mean;
 
+	if (fabs(ms) < 9e9)			/* ns below 2^53 */
+		return (double) llround(ms * 1e6) / 1e6;
 	initStringInfo(&s);
-	appendStringInfo(&s, "flags 1 count " INT64_FORMAT " compression %d centroids %d",
-					 h->total, ta_tdigest_compression, h->n);
+	append_ms(&s, ms);
+	mean = strtod(s.data, NULL);
+	pfree(s.data);
+	return mean;
+}
+
+/*
+ * The histogram as a tdigest value through the type's binary input (its
+ * receive function and I/O parameter, looked up by the caller): the same
+ * value its text input makes of one centroid per bucket at its representative
+ * in milliseconds (append_centroid), without printing and scanning hundreds
+ * of numbers per group.
+ * The layout is tdigest's send format: int32 flags (1: centroids hold
+ * means), int64 count, int32 compression, int32 centroids, then per centroid
+ * float8 mean, int64 count.
+ */
+Datum
+latency_tdigest(const TaLatency *h, int64 min_us, int64 max_us,
+				FmgrInfo *receive, Oid ioparam)
+{
+	StringInfoData buf;
+	Datum		d;
+
+	initStringInfo(&buf);
+	pq_sendint32(&buf, 1);
+	pq_sendint64(&buf, h->total);
+	pq_sendint32(&buf, ta_tdigest_compression);
+	pq_sendint32(&buf, h->n);
 	for (int i = 0; i < h->n; i++)
-		append_centroid(&s, clamp_representative(h->bucket[i], min_us, max_us) / 1000.0,
-						(int64) h->count[i]);
-	return s.data;
+	{
+		pq_sendfloat8(&buf, centroid_mean(clamp_representative(h->bucket[i], min_us, max_us) / 1000.0));
+		pq_sendint64(&buf, (int64) h->count[i]);
+	}
+	d = ReceiveFunctionCall(receive, &buf, ioparam, -1);
+	pfree(buf.data);
+	return d;
 }

@@ -11,6 +11,7 @@
 #ifndef TRAFFICAGG_LATENCY_H
 #define TRAFFICAGG_LATENCY_H
 
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 
 /* relative accuracy of latency percentiles (below the promised 1%) */
@@ -32,7 +33,8 @@ extern TaLatency *latency_copy(const struct TaSketchCopy *copy);
 extern bytea *latency_to_bytes(const TaLatency *h, int64 min_us, int64 max_us);
 extern TaLatency *latency_from_bytes(const bytea *b, int64 *min_us, int64 *max_us);
 extern double latency_percentile(const TaLatency *h, double p, int64 min_us, int64 max_us);
-extern char *latency_tdigest_text(const TaLatency *h, int64 min_us, int64 max_us);
+extern Datum latency_tdigest(const TaLatency *h, int64 min_us, int64 max_us,
+							 FmgrInfo *receive, Oid ioparam);
 /* " (ms, count)": one centroid of a tdigest value's text (also digest.c) */
 extern void append_centroid(StringInfo s, double ms, int64 count);
 

@@ -10,7 +10,7 @@
  *		resume offset last stored, the position stored before the last restart
  *		(messages before it are replayed: accounted for already), and the
  *		windows still open with the smallest offset of an event in each
- *		(recovery_note_message), from which the resume offset is computed;
+ *		(recovery_note_messages), from which the resume offset is computed;
  *	  - trafficagg.kafka_offsets: resume offset, position and flushed
  *		watermark per partition, written by every flush in its transaction
  *		(recovery_write), read when the consumer starts (recovery_load);
@@ -377,14 +377,14 @@ recovery_replaying(void)
  * A message of partition src was processed: the position moves past it, and
  * if it was accepted, into windows ending in [first_end, last_end], replay
  * must start at or before its offset until those windows are flushed.
+ * Caller holds rec->lock exclusive.
  */
-void
-recovery_note_message(int src, int64 offset, bool accepted, int64 first_end, int64 last_end)
+static void
+note_message(int src, int64 offset, bool accepted, int64 first_end, int64 last_end)
 {
 	RecoverySource *r = &rec->sources[src];
 	int64		step = ta_slide_ms > 0 ? ta_slide_ms : ta_window_ms;
 
-	LWLockAcquire(rec->lock, LW_EXCLUSIVE);
 	for (int64 end = first_end; accepted && end <= last_end; end += step)
 	{
 		int			i;
@@ -412,6 +412,17 @@ recovery_note_message(int src, int64 offset, bool accepted, int64 first_end, int
 			r->overflow_end = end;
 	}
 	r->position = offset + 1;
+}
+
+/* The Kafka messages of a batch were processed (note_message), in order. */
+void
+recovery_note_messages(const TaProcessed *m, int n)
+{
+	if (n == 0)
+		return;
+	LWLockAcquire(rec->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+		note_message(m[i].src, m[i].offset, m[i].accepted, m[i].first_end, m[i].last_end);
 	LWLockRelease(rec->lock);
 }
 

@@ -22,8 +22,17 @@ extern bool recovery_place(int src, int64 *offset);
 /* each message */
 extern bool recovery_is_replay(int src, int64 offset);
 extern bool recovery_skip_window(int src, int64 offset, int64 window_start);
-extern void recovery_note_message(int src, int64 offset, bool accepted,
-								  int64 first_end, int64 last_end);
+/* a Kafka message processed (recovery_note_messages) */
+typedef struct TaProcessed
+{
+	int			src;
+	int64		offset;
+	bool		accepted;
+	int64		first_end;		/* accepted: its first and last window end */
+	int64		last_end;
+} TaProcessed;
+
+extern void recovery_note_messages(const TaProcessed *m, int n);
 
 /* state */
 extern bool recovery_replaying(void);

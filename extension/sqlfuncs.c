@@ -673,10 +673,11 @@ trafficagg_latency_digest(PG_FUNCTION_ARGS)
 	int64		min_us,
 				max_us;
 	TaLatency  *h = latency_from_bytes(PG_GETARG_BYTEA_PP(0), &min_us, &max_us);
-	Oid			infunc,
+	Oid			receive,
 				ioparam;
+	FmgrInfo	flinfo;
 
-	getTypeInputInfo(get_fn_expr_rettype(fcinfo->flinfo), &infunc, &ioparam);
-	PG_RETURN_DATUM(OidInputFunctionCall(infunc, latency_tdigest_text(h, min_us, max_us),
-										 ioparam, -1));
+	getTypeBinaryInputInfo(get_fn_expr_rettype(fcinfo->flinfo), &receive, &ioparam);
+	fmgr_info(receive, &flinfo);
+	PG_RETURN_DATUM(latency_tdigest(h, min_us, max_us, &flinfo, ioparam));
 }

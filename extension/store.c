@@ -35,6 +35,12 @@
  * worker's own memory; store_merge_batch adds each of its groups here once).
  *
  * The group table is a partitioned dynahash with TA_LOCK_PARTITIONS LWLocks.
+ * Every group is also on one list, so that what visits every group (a flush
+ * collecting, forgetting flushed groups) costs the groups there are, not the
+ * table's size (trafficagg.max_groups): dynahash's sequential scan visits
+ * every bucket.  A group joins the list under its partition's lock and the
+ * list's spinlock (merges into other partitions run at the same time); it
+ * leaves, and the list is walked, only under every partition lock.
  * A group whose window was written by a flush carries the flushing
  * transaction's id in flushed_by: until that transaction commits the group
  * still counts as live data; once it has committed the group is dead and
@@ -71,6 +77,8 @@
 #include "storage/ipc.h"
 #include "storage/procarray.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
+#include "lib/ilist.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -99,17 +107,12 @@
 /* Which limit the last store_merge_batch() that found no room hit. */
 static const char *full_setting = "trafficagg.max_groups";
 
-typedef struct GroupKey
-{
-	int32		agg;
-	uint32		catalog_generation;
-	int64		window_start;
-	uint32		dims[TA_MAX_DIMENSIONS];	/* dictionary ids, 0 = missing */
-} GroupKey;
+typedef TaGroupKey GroupKey;
 
 typedef struct GroupEntry
 {
 	GroupKey	key;			/* must be first */
+	dlist_node	node;			/* on its partition's list of groups */
 	TransactionId flushed_by;
 	TaMetrics	m;
 	TaSketches	sk;				/* unique users, latencies (sketch.c) */
@@ -152,6 +155,8 @@ typedef struct StoreShared
 {
 	LWLock	   *dict_lock;		/* the value dictionary */
 	LWLock	   *partition_locks[TA_LOCK_PARTITIONS];	/* the group table */
+	slock_t		groups_push;	/* adding to groups */
+	dlist_head	groups;			/* every group in the table */
 } StoreShared;
 
 static StoreShared *store_shared = NULL;
@@ -159,6 +164,14 @@ static HTAB *group_table = NULL;
 static HTAB *value_table = NULL;
 static TaDict *dict = NULL;
 static ValueEntry **value_by_id = NULL;
+
+/* The group table's hash function (keys compare as bytes: dynahash's memcmp). */
+static uint32
+group_key_hash(const void *key, Size keysize)
+{
+	Assert(keysize == sizeof(GroupKey));
+	return store_group_hash((const GroupKey *) key);
+}
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -303,6 +316,8 @@ store_shmem_startup(void)
 		store_shared->dict_lock = &locks[0].lock;
 		for (int i = 0; i < TA_LOCK_PARTITIONS; i++)
 			store_shared->partition_locks[i] = &locks[1 + i].lock;
+		SpinLockInit(&store_shared->groups_push);
+		dlist_init(&store_shared->groups);
 
 		pg_atomic_init_u32(&dict->ngroups, 0);
 		dict->capacity = dict_capacity();
@@ -318,10 +333,11 @@ store_shmem_startup(void)
 	info.keysize = sizeof(GroupKey);
 	info.entrysize = sizeof(GroupEntry);
 	info.num_partitions = TA_LOCK_PARTITIONS;
+	info.hash = group_key_hash;
 	group_table = ShmemInitHash("trafficagg groups",
 								ta_max_groups + TA_GROUP_SLACK,
 								ta_max_groups + TA_GROUP_SLACK,
-								&info, HASH_ELEM | HASH_BLOBS | HASH_PARTITION);
+								&info, HASH_ELEM | HASH_FUNCTION | HASH_PARTITION);
 
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(ValueKey);
@@ -675,6 +691,9 @@ store_merge_batch(const TaBatch *b)
 			elog(ERROR, "trafficagg group table out of slack space");
 		if (!found)
 		{
+			SpinLockAcquire(&store_shared->groups_push);
+			dlist_push_tail(&store_shared->groups, &g->node);
+			SpinLockRelease(&store_shared->groups_push);
 			memset(&g->m, 0, sizeof(TaMetrics));
 			g->flushed_by = InvalidTransactionId;
 			sketch_init(&g->sk);
@@ -757,17 +776,16 @@ store_group_count(void)
 int
 store_window_count(void)
 {
-	HASH_SEQ_STATUS hs;
-	GroupEntry *g;
+	dlist_iter	it;
 	int64	   *starts = NULL;
 	int			n = 0,
 				cap = 0;
 
 	for (int p = 0; p < TA_LOCK_PARTITIONS; p++)
 		LWLockAcquire(store_shared->partition_locks[p], LW_SHARED);
-	hash_seq_init(&hs, group_table);
-	while ((g = hash_seq_search(&hs)) != NULL)
+	dlist_foreach(it, &store_shared->groups)
 	{
+		GroupEntry *g = dlist_container(GroupEntry, node, it.cur);
 		int			i;
 
 		if (TransactionIdIsValid(g->flushed_by))
@@ -846,8 +864,7 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, TaGroupCopy **out
 {
 	bool		for_flush = mode != COLLECT_LIVE;
 	bool		oldest_window_only = mode == COLLECT_OLDEST_WINDOW;
-	HASH_SEQ_STATUS hs;
-	GroupEntry *g;
+	dlist_iter	it;
 	int			n = 0,
 				cap = 64;
 	TaGroupCopy *res = palloc(cap * sizeof(TaGroupCopy));
@@ -862,15 +879,18 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, TaGroupCopy **out
 
 	if (for_flush && oldest_window_only)
 	{
-		hash_seq_init(&hs, group_table);
-		while ((g = hash_seq_search(&hs)) != NULL)
+		dlist_foreach(it, &store_shared->groups)
+		{
+			GroupEntry *g = dlist_container(GroupEntry, node, it.cur);
+
 			if (g->key.window_start < oldest && group_flush_state(g) == GROUP_LIVE)
 				oldest = g->key.window_start;
+		}
 	}
 
-	hash_seq_init(&hs, group_table);
-	while ((g = hash_seq_search(&hs)) != NULL)
+	dlist_foreach(it, &store_shared->groups)
 	{
+		GroupEntry *g = dlist_container(GroupEntry, node, it.cur);
 		TaGroupCopy *c;
 		TaAggregate *agg;
 
@@ -958,6 +978,7 @@ group_remove(GroupEntry *g)
 			value_drop(value_by_id[id]);
 	}
 	sketch_free(&g->sk);
+	dlist_delete(&g->node);
 	hash_search(group_table, &g->key, HASH_REMOVE, NULL);
 	pg_atomic_fetch_sub_u32(&dict->ngroups, 1);
 }
@@ -970,16 +991,17 @@ void
 store_forget_flushed(void)
 {
 	HASH_SEQ_STATUS hs;
-	GroupEntry *g;
+	dlist_mutable_iter it;
 	TaAggregate aggs[TA_MAX_AGGREGATES];
 
 	(void) catalog_read(aggs);
 
 	LWLockAcquire(store_shared->dict_lock, LW_EXCLUSIVE);
 	lock_all_partitions(LW_EXCLUSIVE);
-	hash_seq_init(&hs, group_table);
-	while ((g = hash_seq_search(&hs)) != NULL)
+	dlist_foreach_modify(it, &store_shared->groups)
 	{
+		GroupEntry *g = dlist_container(GroupEntry, node, it.cur);
+
 		if (!group_in_catalog(g, aggs) || group_flush_state(g) == GROUP_FLUSHED)
 			group_remove(g);
 	}

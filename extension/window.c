@@ -288,18 +288,13 @@ heap_pop_min(SourceTimes *s)
 }
 
 /*
- * Record an event time of source src: keep the K greatest in its min-heap
+ * Record an event time of a source: keep the K greatest in its min-heap
  * (K = trafficagg.watermark_events; it may have changed since the last
- * call).
+ * call).  Caller holds times->lock exclusive.
  */
-void
-window_saw_event_time(int src, int64 ts_ms)
+static void
+note_event_time(SourceTimes *s, int k, int64 ts_ms)
 {
-	SourceTimes *s = &times->sources[src];
-	int			k = ta_watermark_events;
-
-	LWLockAcquire(times->lock, LW_EXCLUSIVE);
-
 	if (ts_ms > s->max_event_ms)
 		s->max_event_ms = ts_ms;
 	while (s->nrecent > k)
@@ -324,6 +319,19 @@ window_saw_event_time(int src, int64 ts_ms)
 		s->recent[0] = ts_ms;
 		heap_sift_down(s->recent, s->nrecent, 0);
 	}
+}
+
+/* Record the event times of a batch's messages (accepted or late), in order. */
+void
+window_saw_event_times(const TaEventTime *t, int n)
+{
+	int			k = ta_watermark_events;
+
+	if (n == 0)
+		return;
+	LWLockAcquire(times->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+		note_event_time(&times->sources[t[i].src], k, t[i].ts_ms);
 	LWLockRelease(times->lock);
 }
 

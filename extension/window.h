@@ -26,7 +26,14 @@ extern void watermark_restore(int64 stored_ms);
 extern void watermark_flushed_through(int64 ms);
 extern void watermark_advance(void);
 extern void watermark_close_all(void);
-extern void window_saw_event_time(int src, int64 ts_ms);
+/* an event time a source saw (window_saw_event_times) */
+typedef struct TaEventTime
+{
+	int			src;
+	int64		ts_ms;
+} TaEventTime;
+
+extern void window_saw_event_times(const TaEventTime *t, int n);
 extern int64 window_max_event_time(int src);
 extern void watermark_rewind(int64 to_ms);
 

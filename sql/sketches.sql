@@ -55,6 +55,9 @@ INSERT INTO lat SELECT 'tiny', round((random() * 0.01)::numeric, 3) FROM generat
 SELECT outcome, events FROM trafficagg.ingest(ARRAY(
     SELECT ev('2026-03-01T00:02:00Z', '/lat-' || dist, 'page_view', jsonb_build_object('response_time_ms', v))
       FROM lat));
+-- (the live view's digests too)
+SELECT count(*) AS live_digests, bool_and(tdigest_send(latency) = tdigest_send(latency::text::tdigest)) AS same_as_text
+  FROM trafficagg.by_page_live WHERE page LIKE '/lat-%';
 SELECT trafficagg.flush(close_all => true);
 WITH o AS (
     SELECT dist, count(*) AS n,
@@ -70,6 +73,11 @@ SELECT o.dist, t.latency_count = o.n AS count_ok,
   FROM o JOIN trafficagg.by_page t ON t.page = '/lat-' || o.dist ORDER BY o.dist;
 -- a group without latencies has none
 SELECT latency, latency_p50, latency_p95, latency_p99 FROM trafficagg.by_page WHERE page = '/u1';
+-- the flush makes digests through tdigest's binary input: each equals, bit
+-- for bit, what its text input makes of the same centroids (means to the
+-- nanosecond, as tdigest prints them)
+SELECT count(*) > 0 AS digests, bool_and(tdigest_send(latency) = tdigest_send(latency::text::tdigest)) AS same_as_text
+  FROM trafficagg.by_page WHERE latency IS NOT NULL;
 
 -- Rollups: three hours of minute rows, an event every 5 s, 400 possible users
 SELECT setseed(0.7);

@@ -5,6 +5,9 @@
  *	  message) are mutated at random; for each input both paths must give
  *	  the same outcome, the same detail text and the same extracted event.
  *
+ *	  Also: event_decimal_value() (the scanner's number reading) against
+ *	  strtod, bit for bit, over random decimals of every length and shape.
+ *
  *	  parse_diff ITERATIONS [SEED]   exit 0 if no difference, 1 otherwise
  */
 #include "../extension/trafficagg.h"
@@ -95,6 +98,50 @@ keep_event(const TaEvent *ev, TaEvent *out, char *strings)
 		out->user_id = strings + (ev->user_id - ev->strings);
 }
 
+/*
+ * Random decimals ("-0.0071", "123456789012345.6", "1e-7", 0 to 19 digits
+ * with a point anywhere): event_decimal_value must equal strtod, bit for bit.
+ * Returns the number of differences.
+ */
+static long
+check_decimals(long n)
+{
+	long		differences = 0;
+
+	for (long it = 0; it < n; it++)
+	{
+		char		s[64];
+		int			len = 0,
+					digits = 1 + rnd(19),
+					point = rnd(digits + 1);
+		double		a,
+					b;
+
+		if (rnd(2))
+			s[len++] = '-';
+		for (int d = 0; d < digits; d++)
+		{
+			if (d == point && d > 0)
+				s[len++] = '.';
+			/* leading zeros, nines and runs of one digit find rounding edges */
+			s[len++] = "0123456789099990000050000"[rnd(25)];
+		}
+		if (rnd(16) == 0)
+			len += sprintf(s + len, "e%d", (int) rnd(40) - 20);
+		s[len] = '\0';
+		a = event_decimal_value(s, len);
+		b = strtod(s, NULL);
+		if (memcmp(&a, &b, sizeof(double)) != 0)
+		{
+			differences++;
+			if (differences <= 10)
+				printf("decimal difference on %s: %.17g vs strtod %.17g\n", s, a, b);
+		}
+	}
+	printf("%ld decimals, %ld differences from strtod\n", n, differences);
+	return differences;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -106,6 +153,7 @@ main(int argc, char **argv)
 	rng = argc > 2 ? strtoull(argv[2], NULL, 10) : 88172645463325252ULL;
 	if (rng == 0)
 		rng = 1;
+	differences += check_decimals(iterations);
 	for (long it = 0; it < iterations; it++)
 	{
 		const char *seed = seeds[rnd(sizeof(seeds) / sizeof(seeds[0]))];
