@@ -645,6 +645,13 @@ consumer_start(void)
 	conf_set(conf, "topic.metadata.refresh.interval.ms", "10000");
 	conf_set(conf, "log.queue", "true");
 
+	/*
+	 * A rebalance (a worker of the server joining, leaving or restarting)
+	 * reaches the other members at their next heartbeat: with librdkafka's
+	 * 3 s, two workers started together consumed nothing for about 2 s.
+	 */
+	conf_set(conf, "heartbeat.interval.ms", "500");
+
 	apply_kafka_options(conf, ta_kafka_options, "trafficagg.kafka_options", false);
 	if (ta_kafka_secrets_file[0] != '\0')
 	{

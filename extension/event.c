@@ -17,6 +17,7 @@
  */
 #include "trafficagg.h"
 
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -554,12 +555,15 @@ integer_value(const char *s, size_t len)
 }
 
 /*
- * The double nearest a decimal's text (optional '-', digits, optional
- * fraction, optional exponent), exactly what strtod gives.  Without an
- * exponent and with at most 15 digits, the digits as an integer and the power
- * of ten of the fraction are both exact doubles, so one division, correctly
- * rounded by IEEE 754, is the nearest double (Clinger's fast path); anything
- * else goes to strtod.  buf is the text, terminated.
+ * The double nearest a decimal's text, exactly what strtod gives.  The text
+ * is a JSON number's, or a numeric string's (scan_number, numeric_string
+ * checked it): optional '-', digits, optional '.' and digits, optional
+ * exponent; buf is terminated.  Without an exponent and with at most 15
+ * digits, the digits as an integer and the power of ten of the fraction are
+ * both exact doubles, so one division, correctly rounded by IEEE 754, is the
+ * nearest double (Clinger's fast path); anything else goes to strtod.  Only
+ * where doubles are computed as doubles (FLT_EVAL_METHOD 0: not x87, whose
+ * extended precision rounds twice).
  */
 double
 event_decimal_value(const char *buf, size_t len)
@@ -573,6 +577,10 @@ event_decimal_value(const char *buf, size_t len)
 				fraction = -1;
 	int64		m = 0;
 
+#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
+	return strtod(buf, NULL);
+#endif
+	Assert(i < len && buf[i] >= '0' && buf[i] <= '9');
 	for (; i < len; i++)
 	{
 		if (buf[i] == '.')

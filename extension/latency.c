@@ -22,6 +22,7 @@
  */
 #include "trafficagg.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "fmgr.h"
@@ -446,8 +447,10 @@ centroid_mean(double ms)
 	StringInfoData s;
 	double		mean;
 
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0	/* not x87: see event.c */
 	if (fabs(ms) < 9e9)			/* ns below 2^53 */
 		return (double) llround(ms * 1e6) / 1e6;
+#endif
 	initStringInfo(&s);
 	append_ms(&s, ms);
 	mean = strtod(s.data, NULL);

@@ -112,7 +112,7 @@ typedef TaGroupKey GroupKey;
 typedef struct GroupEntry
 {
 	GroupKey	key;			/* must be first */
-	dlist_node	node;			/* on its partition's list of groups */
+	dlist_node	node;			/* on the list of every group */
 	TransactionId flushed_by;
 	TaMetrics	m;
 	TaSketches	sk;				/* unique users, latencies (sketch.c) */
