@@ -466,6 +466,8 @@ plan_child(const Plan *pl, int node, const char *key, size_t keylen)
 static inline const char *
 skip_ws(const char *p, const char *end)
 {
+	if (p < end && (unsigned char) *p > ' ')
+		return p;				/* the common case: no whitespace */
 	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
 		p++;
 	return p;
@@ -662,6 +664,17 @@ scan_number(const char *p, const char *end, JsonField *f)
 static const char *fast_value(const char *p, const char *end, const Plan *pl, int node,
 							  JsonField *f, JsonField *fields, int depth);
 
+/* One of 64 bits for a key, from its length and first and last bytes. */
+static inline uint64
+key_bit(const char *key, size_t len)
+{
+	unsigned	h = (unsigned) len * 31;
+
+	if (len > 0)
+		h += (unsigned char) key[0] * 7 + (unsigned char) key[len - 1];
+	return UINT64CONST(1) << (h & 63);
+}
+
 /*
  * An object at p ('{'): its values go into fields where the plan's node has
  * a child for their key.  Returns the position after it, or NULL to give up.
@@ -673,6 +686,8 @@ fast_object(const char *p, const char *end, const Plan *pl, int node,
 	const char *keys[FAST_MAX_KEYS];
 	size_t		keylens[FAST_MAX_KEYS];
 	int			nkeys = 0;
+	uint64		seen = 0;		/* a bit per key seen (key_bit) */
+	int			next_child = node >= 0 ? pl->nodes[node].first_child : -1;
 
 	if (depth > FAST_MAX_DEPTH)
 		return NULL;
@@ -688,10 +703,12 @@ fast_object(const char *p, const char *end, const Plan *pl, int node,
 
 		if (p >= end || *p != '"' || (p = scan_string(p, end, &key, &keylen)) == NULL)
 			return NULL;
-		for (int i = 0; i < nkeys; i++)
-			if (keylens[i] == keylen && (keylen == 0 || keys[i][0] == key[0]) &&
-				memcmp(keys[i], key, keylen) == 0)
-				return NULL;	/* duplicate: jansson rejects */
+		/* a duplicate is possible only if its bit was seen */
+		if (seen & key_bit(key, keylen))
+			for (int i = 0; i < nkeys; i++)
+				if (keylens[i] == keylen && memcmp(keys[i], key, keylen) == 0)
+					return NULL;	/* duplicate: jansson rejects */
+		seen |= key_bit(key, keylen);
 		if (nkeys == FAST_MAX_KEYS)
 			return NULL;
 		keys[nkeys] = key;
@@ -701,7 +718,15 @@ fast_object(const char *p, const char *end, const Plan *pl, int node,
 		if (p >= end || *p != ':')
 			return NULL;
 		p = skip_ws(p + 1, end);
-		child = plan_child(pl, node, key, keylen);
+		/* keys tend to come in the order of the last message: try the next first */
+		if (next_child >= 0 && next_child < pl->nodes[node].first_child + pl->nodes[node].nchildren &&
+			pl->nodes[next_child].keylen == (int) keylen &&
+			memcmp(pl->nodes[next_child].key, key, keylen) == 0)
+			child = next_child;
+		else
+			child = plan_child(pl, node, key, keylen);
+		if (child >= 0)
+			next_child = child + 1;
 		p = fast_value(p, end, pl, child,
 					   child >= 0 && pl->nodes[child].slot >= 0 ? &fields[pl->nodes[child].slot] : &tmp,
 					   fields, depth);
