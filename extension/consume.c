@@ -19,8 +19,9 @@
  * memory (the worker restarted but the server did not: shared memory still
  * holds everything before it); the stored resume offset (after a server
  * restart or crash: replay up to the stored position only rebuilds open
- * windows); trafficagg.start_offset.  After each flush the positions are
- * committed to Kafka too, for the benefit of lag monitoring only.
+ * windows); trafficagg.start_offset.  Every second (and after each flush of
+ * a worker that consumes) the positions are committed to Kafka too, for the
+ * benefit of lag monitoring only.
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -51,6 +52,7 @@
 
 
 static rd_kafka_t *rk = NULL;
+static bool kafka_configured = false;	/* consumer_kafka_configured() */
 static rd_kafka_queue_t *rkqu = NULL;
 static char *consumer_signature = NULL;	/* settings it was made with */
 
@@ -593,10 +595,12 @@ read_secrets_file(const char *path, rd_kafka_conf_t *conf)
 
 /*
  * Create the consumer and subscribe.  Caller is in a transaction (to read
- * the stored offsets).  Returns false if no brokers are configured.
+ * the stored offsets).  Returns false if no brokers are configured.  join
+ * false: only read the stored offsets (the leader of several workers writes
+ * and consumes nothing, see worker.c).
  */
 bool
-consumer_start(void)
+consumer_start(bool join)
 {
 	rd_kafka_conf_t *conf;
 	char		errstr[512];
@@ -615,11 +619,15 @@ consumer_start(void)
 		slot_of_partition[i] = -1;	/* the topic may have changed */
 	if (ta_brokers[0] == '\0')
 	{
+		kafka_configured = false;
 		set_broker_state("not configured");
 		return false;
 	}
 
 	recovery_load();
+	kafka_configured = true;
+	if (!join)
+		return false;
 
 	conf = rd_kafka_conf_new();
 	conf_set(conf, "bootstrap.servers", ta_brokers);
@@ -716,6 +724,18 @@ consumer_stop(void)
 	for (int i = 0; i < nmy_partitions; i++)
 		source_set_assigned(my_partitions[i], false);
 	nmy_partitions = 0;
+}
+
+/*
+ * Are Kafka messages this server's business: brokers configured and the
+ * stored offsets read (consumer_start ran), whether or not this process
+ * consumes?  The leader of several workers consumes nothing, yet its flushes
+ * are Kafka flushes (the replay gate, the offsets).
+ */
+bool
+consumer_kafka_configured(void)
+{
+	return kafka_configured;
 }
 
 /* Is a consumer running? */

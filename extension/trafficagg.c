@@ -172,8 +172,8 @@ define_settings(void)
 							&ta_dictionary_memory_kb, 8192, 64, INT_MAX / 2, PGC_POSTMASTER,
 							GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.workers",
-							"Background workers consuming the topic's partitions together.",
-							"Each is a member of the consumer group trafficagg.group_id; Kafka shares the partitions among them. The first also flushes.",
+							"Background workers of the data path.",
+							"One does everything. With more, the first takes the SQL requests and does every flush, and consumes nothing; the others are members of the consumer group trafficagg.group_id, and Kafka shares the partitions among them.",
 							&ta_workers, 1, 1, 64, PGC_POSTMASTER,
 							0, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.max_partitions",

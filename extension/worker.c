@@ -24,6 +24,13 @@
  * flush is logged, recorded in status.last_error and retried; the data stay
  * in shared memory meanwhile.
  *
+ * With trafficagg.workers > 1, worker 1 leads: it serves the SQL requests,
+ * makes room when another worker asks (request.c) and does every flush, and
+ * it consumes nothing, so that no partition waits while a flush writes; it
+ * looks for closed windows every TA_LEADER_WAIT_MS.  Workers 2 and up
+ * consume (steps 1 and 2, and the end offsets), and ask the leader for room.
+ * One worker alone does everything.
+ *
  * Copyright (c) 2026, trafficagg authors
  *
  *-------------------------------------------------------------------------
@@ -67,10 +74,19 @@
 #define TA_KAFKA_WAIT_MS 100
 /* how often to look for CREATE EXTENSION */
 #define TA_EXTENSION_POLL_MS 2000
+/* how often the leader of several workers looks for closed windows */
+#define TA_LEADER_WAIT_MS 10
 
 static volatile sig_atomic_t got_sigterm = false;
 static MemoryContext worker_context;
 static int	worker_index = 0;		/* 0: the leader */
+
+/* Does this worker consume?  (The leader of several only writes.) */
+static bool
+worker_consumes(void)
+{
+	return ta_workers == 1 || worker_index != 0;
+}
 
 static void
 handle_sigterm(SIGNAL_ARGS)
@@ -165,8 +181,15 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 		int			usecs;
 
 		begin_tx(activity[kind]);
-		/* offsets too while Kafka messages are in memory, consumer or not */
-		flush_windows(kind, rewind_to, consumer_active() || recovery_has_positions(), &res);
+		/*
+		 * offsets too while Kafka messages are in memory, consumer or not;
+		 * and whenever Kafka is configured (the leader of several workers
+		 * consumes nothing: its flushes must still hold back while
+		 * partitions replay after a restart, before any is assigned)
+		 */
+		flush_windows(kind, rewind_to,
+					  consumer_active() || consumer_kafka_configured() || recovery_has_positions(),
+					  &res);
 		commit_tx();
 		if (kind == FLUSH_REWIND)
 		{
@@ -280,7 +303,7 @@ start_consumer(void)
 		SPI_connect();
 		catalog_sync();
 		SPI_finish();
-		consumer_start();
+		consumer_start(worker_consumes());
 		commit_tx();
 	}
 	PG_CATCH();
@@ -293,7 +316,9 @@ start_consumer(void)
 		AbortCurrentTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		status_set_error(edata->message);
-		status_set_broker_state("error");
+		/* (the consumers report the brokers' state; the leader has none) */
+		if (worker_consumes())
+			status_set_broker_state("error");
 		ereport(WARNING,
 				(errmsg("trafficagg: Kafka consumer not started: %s", edata->message),
 				 edata->hint ? errhint("%s", edata->hint) : 0));
@@ -385,8 +410,9 @@ trafficagg_worker_main(Datum arg)
 	commit_tx();
 	start_consumer();
 	if (ta_workers > 1)
-		ereport(LOG, (errmsg("trafficagg worker %d of %d started in database \"%s\"",
-							 worker_index + 1, ta_workers, ta_database)));
+		ereport(LOG, (errmsg("trafficagg worker %d of %d started in database \"%s\"%s",
+							 worker_index + 1, ta_workers, ta_database,
+							 worker_consumes() ? "" : " (leads: writes every flush, consumes nothing)")));
 	else
 		ereport(LOG, (errmsg("trafficagg worker started in database \"%s\"", ta_database)));
 
@@ -451,10 +477,15 @@ trafficagg_worker_main(Datum arg)
 		/* the others only consume (and spill); the leader does the rest */
 		if (worker_index != 0)
 		{
-			if (served_last < TA_BATCH &&
-				TimestampDifferenceExceeds(last_end_offsets, GetCurrentTimestamp(), 1000))
+			/*
+			 * once a second: positions to Kafka (for lag monitoring; the
+			 * leader's flushes can't, it has no consumer), and the end
+			 * offsets when not reading a backlog (see below)
+			 */
+			if (TimestampDifferenceExceeds(last_end_offsets, GetCurrentTimestamp(), 1000))
 			{
-				consumer_refresh_end_offsets();
+				if (served_last < TA_BATCH)
+					consumer_refresh_end_offsets();
 				consumer_commit_positions();
 				last_end_offsets = GetCurrentTimestamp();
 			}
@@ -516,7 +547,9 @@ trafficagg_worker_main(Datum arg)
 			continue;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 ta_flush_interval_ms, PG_WAIT_EXTENSION);
+						 worker_consumes() ? ta_flush_interval_ms
+						 : Min(TA_LEADER_WAIT_MS, ta_flush_interval_ms),
+						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 

@@ -1,4 +1,5 @@
-# Several workers (trafficagg.workers) share a topic's partitions, each
+# Several workers (trafficagg.workers): the first leads (requests, every
+# flush) and consumes nothing; the others share a topic's partitions, each
 # message served by one of them; exactly once while partitions move between
 # them and when one dies.  A steady producer records what it sent; mid-stream
 # one worker is terminated (its partitions move to the others, which start
@@ -102,39 +103,43 @@ trafficagg.kafka_options = 'session.timeout.ms=6000; heartbeat.interval.ms=1000'
 	return $node;
 }
 
-# Two workers; mid-stream the second is terminated: it leaves the group, and
-# its partitions move to the first, which starts them at the positions in
-# shared memory; five seconds later the postmaster starts it again, and
-# partitions move back.
+# Three workers: the leader and two consumers.  Mid-stream the third is
+# terminated: it leaves the group, and its partitions move to the second,
+# which starts them at the positions in shared memory; five seconds later the
+# postmaster starts it again, and partitions move back.
 my $moved = round(
-	'moved', 2, 6,
+	'moved', 3, 6,
 	sub {
 		my ($node) = @_;
-		# the first worker leads (requests, flushes); the second is "worker 2"
-		my @pids = map {
+		my ($leader, @pids) = map {
 			$node->safe_psql('postgres',
 				"SELECT pid FROM pg_stat_activity WHERE application_name = '$_'")
-		} ('trafficagg worker', 'trafficagg worker 2');
+		} ('trafficagg worker', 'trafficagg worker 2', 'trafficagg worker 3');
+		# (the first to join may hold all six until the second's join is through)
+		$node->wait_for_log(qr/\[$_\][^\n]*LOG:  trafficagg: assigned [1-5] partition/, 0) for @pids;
+		pass('moved: both consuming workers were assigned a share of the partitions');
 		my $log = slurp_file($node->logfile);
-		my %assigned = map { $_ => 1 } ($log =~ /\[(\d+)\][^\n]*LOG:  trafficagg: assigned [1-9]\d* partition/g);
-		is(scalar(keys %assigned), 2, 'moved: both workers were assigned partitions');
+		like($log, qr/\[$leader\][^\n]*LOG:  trafficagg worker 1 of 3 started [^\n]*consumes nothing/,
+			'moved: the leader says it consumes nothing');
 		$node->poll_query_until('postgres',
 			"SELECT coalesce(sum(consumed), 0) > 4000 FROM trafficagg.status WHERE source = 'kafka'")
 		  or die 'no progress';
 		$node->safe_psql('postgres', "SELECT pg_terminate_backend($pids[1])");
 		ok( $node->poll_query_until(
 				'postgres',
-				"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"),
-			'moved: the second worker left');
+				"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"),
+			'moved: the third worker left');
 		my $from = length($log);
 		$from = $node->wait_for_log(qr/\[$pids[0]\][^\n]*LOG:  trafficagg: assigned 6 partition/, $from);
-		pass('moved: the first worker took all six');
+		pass('moved: the second worker took all six');
 		ok( $node->poll_query_until(
 				'postgres',
-				"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"),
-			'moved: the second worker was started again');
+				"SELECT count(*) = 3 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"),
+			'moved: the third worker was started again');
 		$node->wait_for_log(qr/\[$pids[0]\][^\n]*LOG:  trafficagg: assigned [1-5] partition/, $from);
-		pass('moved: and the first worker gave some back');
+		pass('moved: and the second worker gave some back');
+		unlike(slurp_file($node->logfile), qr/\[$leader\][^\n]*LOG:  trafficagg: assigned/,
+			'moved: the leader was never assigned a partition');
 		ok( $node->poll_query_until(
 				'postgres',
 				"SELECT count(*) = 6 FROM trafficagg.status WHERE source = 'kafka' AND assigned"),
@@ -142,8 +147,9 @@ my $moved = round(
 	});
 $moved->stop;
 
-# Two workers; mid-stream the second is killed with kill -9: the server
-# restarts every process and resumes from the stored offsets.
+# Two workers (the leader and one consumer); mid-stream the consumer is
+# killed with kill -9: the server restarts every process and resumes from
+# the stored offsets.
 my $killed = round(
 	'killed', 2, 6,
 	sub {
@@ -163,8 +169,23 @@ my $killed = round(
 like(slurp_file($killed->logfile), qr/terminated by signal 9/, 'killed: the server saw the kill');
 $killed->stop;
 
-# More workers than partitions: the extra worker waits with none.
-my $idle = round('idle', 3, 2, sub { usleep(500_000) });
+# More consuming workers than partitions: the extra one waits with none.
+my $idle = round('idle', 4, 2, sub { usleep(500_000) });
+$idle->stop;
+
+# The leader consumes nothing, yet after a restart its flushes must hold back
+# while partitions replay, before any is assigned: with the brokers down, a
+# rewind of the watermark is refused (it would let replayed messages count
+# again in windows already written).
+TrafficAggTest::stop_broker($broker);
+$idle->start;
+ok( $idle->poll_query_until(
+		'postgres', "SELECT count(*) = 4 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"),
+	'gate: restarted with the brokers down');
+my ($ret, $stdout, $stderr) =
+  $idle->psql('postgres', "SELECT trafficagg.rewind_watermark('2026-01-01')");
+isnt($ret, 0, 'gate: rewind_watermark() fails while partitions wait to replay');
+like($stderr, qr/cannot rewind the watermark while partitions replay/, 'gate: and says why');
 $idle->stop;
 
 done_testing();
