@@ -4,7 +4,7 @@
 # errors) and ASSERTS=1 (assertions compiled in) are described below.
 
 EXTENSION    = trafficagg
-EXTVERSION   = 0.5.0
+EXTVERSION   = 0.6.0
 MODULE_big   = trafficagg
 OBJS         = extension/trafficagg.o \
                extension/datums.o \

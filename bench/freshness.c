@@ -7,7 +7,10 @@
  *
  *	  Live: every 100 ms a probe event with a unique page is produced (the
  *	  load keeps the watermark moving); the delay is from just before it is
- *	  produced until trafficagg.groups('by_page') shows it (polled every ms).
+ *	  produced until trafficagg.groups('by_page', key) shows it (polled every
+ *	  ms; the key's lookup reads only that group: groups('by_page') with a
+ *	  WHERE built all ~4,000 live groups, 13 ms a query, and measured mostly
+ *	  its own duration).
  *	  Final: for each window closed during the run, the delay from the moment
  *	  the watermark passed its end (wall clock = window end + allowed
  *	  lateness, as the load's events carry the wall clock) until its row is in
@@ -123,7 +126,7 @@ main(int argc, char **argv)
 			return 1;
 		rd_kafka_poll(rk, 0);
 		snprintf(sql, sizeof(sql),
-				 "SELECT 1 FROM trafficagg.groups('by_page') WHERE dims[1] = '%s'", page);
+				 "SELECT 1 FROM trafficagg.groups('by_page', ARRAY['%s', NULL])", page);
 		for (;;)
 		{
 			r = query(pg, sql);

@@ -355,6 +355,34 @@ typedef enum GroupsColumn
 } GroupsColumn;
 
 /*
+ * The key argument of groups(aggregate, key): a string (or NULL: any value)
+ * for each of the aggregate's ndims dimensions.
+ */
+static const char *const *
+key_argument(ArrayType *arr, int ndims, const char *aggregate)
+{
+	Datum	   *elems;
+	bool	   *enulls;
+	int			nelems;
+	const char **key = palloc0(TA_MAX_DIMENSIONS * sizeof(char *));
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("the key must be a one-dimensional array")));
+	deconstruct_array_builtin(arr, TEXTOID, &elems, &enulls, &nelems);
+	if (nelems != ndims)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the key of trafficagg aggregate \"%s\" takes %d values, not %d",
+						aggregate, ndims, nelems),
+				 errhint("Give one value per dimension, in the order of trafficagg.aggregates.dimensions; NULL matches any value.")));
+	for (int d = 0; d < nelems; d++)
+		key[d] = enulls[d] ? NULL : TextDatumGetCString(elems[d]);
+	return key;
+}
+
+/*
  * groups(aggregate): the groups in shared memory not yet visible in the
  * aggregate's table (open windows, and closed ones whose flush this snapshot
  * doesn't see yet).
@@ -370,6 +398,7 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 	bool		with_metrics;
 	TaGroupCopy *groups;
 	int			n;
+	const char *const *key = NULL;
 
 	InitMaterializedSRF(fcinfo, 0);
 	store_check_attached();
@@ -391,7 +420,9 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 	with_metrics = rsinfo->setDesc->natts == GC_COUNT;
 	check_result_columns(rsinfo, with_metrics ? GC_COUNT : GC_METRIC_COUNTS,
 						 "trafficagg.groups()");
-	n = store_collect_live(agg, &groups);
+	if (PG_NARGS() > 1)
+		key = key_argument(PG_GETARG_ARRAYTYPE_P(1), ndims, name);
+	n = store_collect_live(agg, key, &groups);
 	for (int i = 0; i < n; i++)
 	{
 		TaGroupCopy *g = &groups[i];

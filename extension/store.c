@@ -845,6 +845,16 @@ group_visible_live(GroupEntry *g)
 	return XidInMVCCSnapshot(xid, GetActiveSnapshot());
 }
 
+/* Are the group's dimensions key's (ids: of its values; NULL: any value)? */
+static inline bool
+key_matches(const GroupEntry *g, const char *const *key, const uint32 *ids, int ndims)
+{
+	for (int d = 0; d < ndims; d++)
+		if (key[d] != NULL && g->key.dims[d] != ids[d])
+			return false;
+	return true;
+}
+
 /* What collect_groups() takes. */
 typedef enum CollectMode
 {
@@ -860,7 +870,8 @@ typedef enum CollectMode
  * mark them flushed by the current transaction.
  */
 static int
-collect_groups(CollectMode mode, int64 cutoff, int agg_filter, TaGroupCopy **out)
+collect_groups(CollectMode mode, int64 cutoff, int agg_filter, const char *const *key,
+			   TaGroupCopy **out)
 {
 	bool		for_flush = mode != COLLECT_LIVE;
 	bool		oldest_window_only = mode == COLLECT_OLDEST_WINDOW;
@@ -871,10 +882,33 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, TaGroupCopy **out
 	TransactionId xid = for_flush ? GetCurrentTransactionId() : InvalidTransactionId;
 	int64		oldest = PG_INT64_MAX;
 	TaAggregate aggs[TA_MAX_AGGREGATES];
+	uint32		key_ids[TA_MAX_DIMENSIONS];
 
 	(void) catalog_read(aggs);
 
 	LWLockAcquire(store_shared->dict_lock, LW_SHARED);
+
+	/* a key (COLLECT_LIVE): its values' ids; one not in the dictionary matches nothing */
+	if (key != NULL)
+	{
+		for (int d = 0; d < aggs[agg_filter].ndims; d++)
+		{
+			ValueKey	vk = {.probe = key[d], .bytes = InvalidDsaPointer};
+
+			if (key[d] == NULL)
+			{
+				key_ids[d] = 0;
+				continue;
+			}
+			vk.len = strlen(key[d]);
+			if ((key_ids[d] = value_find(&vk, store_value_hash(key[d], vk.len))) == 0)
+			{
+				LWLockRelease(store_shared->dict_lock);
+				*out = res;
+				return 0;
+			}
+		}
+	}
 	lock_all_partitions(for_flush ? LW_EXCLUSIVE : LW_SHARED);
 
 	if (for_flush && oldest_window_only)
@@ -908,6 +942,8 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, TaGroupCopy **out
 		else
 		{
 			if (agg_filter >= 0 && g->key.agg != agg_filter)
+				continue;
+			if (key != NULL && !key_matches(g, key, key_ids, aggs[agg_filter].ndims))
 				continue;
 			if (!group_visible_live(g))
 				continue;
@@ -950,21 +986,25 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, TaGroupCopy **out
 int
 store_collect_closed(int64 cutoff, TaGroupCopy **out)
 {
-	return collect_groups(COLLECT_CLOSED, cutoff, -1, out);
+	return collect_groups(COLLECT_CLOSED, cutoff, -1, NULL, out);
 }
 
 /* For a spill: the live groups of the oldest window in memory. */
 int
 store_collect_oldest_window(TaGroupCopy **out)
 {
-	return collect_groups(COLLECT_OLDEST_WINDOW, 0, -1, out);
+	return collect_groups(COLLECT_OLDEST_WINDOW, 0, -1, NULL, out);
 }
 
-/* For a reader: the groups of aggregate agg not yet visible in its table. */
+/*
+ * For a reader: the groups of aggregate agg not yet visible in its table;
+ * key (NULL: every group): only those whose dimension values equal its
+ * strings (one per dimension, NULL: any value).
+ */
 int
-store_collect_live(int agg, TaGroupCopy **out)
+store_collect_live(int agg, const char *const *key, TaGroupCopy **out)
 {
-	return collect_groups(COLLECT_LIVE, 0, agg, out);
+	return collect_groups(COLLECT_LIVE, 0, agg, key, out);
 }
 
 static void

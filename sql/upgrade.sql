@@ -115,6 +115,11 @@ SELECT window_start, octet_length(page), events FROM trafficagg.by_page
  WHERE window_start = '2026-04-01 00:05+00' ORDER BY 1, 2;
 SELECT window_start, country, events FROM trafficagg.by_country
  WHERE window_start = '2026-04-01 00:05+00' ORDER BY 1, 2;
+-- and on to 0.6.0: groups() and live_groups() of one key
+ALTER EXTENSION trafficagg UPDATE TO '0.6.0';
+SELECT extversion FROM pg_extension WHERE extname = 'trafficagg';
+SELECT trafficagg.ingest(ev('2026-04-01T00:06:20Z', '/k', 'click'));
+SELECT dims, events FROM trafficagg.groups('by_page', ARRAY['/k', NULL]);
 -- the upgrade path ends in the objects a fresh install makes (views aside:
 -- this test changed the aggregates; and the row types of tables and views,
 -- members since PostgreSQL 17, which go with their relations)

@@ -28,4 +28,25 @@ SELECT (SELECT array_agg(attname ORDER BY attnum) FROM pg_attribute
 
 -- the function behind the views rejects unknown aggregates
 SELECT * FROM trafficagg.groups('nope');
+SELECT * FROM trafficagg.groups('nope', '{}');
+
+-- groups(aggregate, key): the groups of one key, NULL matching any value;
+-- the same rows as groups(aggregate) filtered by their dimensions
+SELECT trafficagg.ingest(ev('2026-01-05T00:01:20Z', '/w', 'view'));
+SELECT trafficagg.ingest(ev('2026-01-05T00:01:25Z', '/w', 'click'));
+SELECT window_start, dims, events FROM trafficagg.groups('by_page', ARRAY['/w', 'view']);
+SELECT dims, events FROM trafficagg.groups('by_page', ARRAY['/w', NULL]) ORDER BY dims;
+SELECT dims, events FROM trafficagg.groups('by_page', ARRAY[NULL, 'view']) ORDER BY dims;
+SELECT count(*) AS any_key FROM trafficagg.groups('by_page', ARRAY[NULL, NULL]);
+SELECT count(*) AS all_groups FROM trafficagg.groups('by_page');
+SELECT count(*) AS unknown_value FROM trafficagg.groups('by_page', ARRAY['/never-seen', 'view']);
+SELECT count(*) AS no_such_pair FROM trafficagg.groups('by_page', ARRAY['/w', 'purchase']);
+SELECT count(*) AS empty_string FROM trafficagg.groups('by_page', ARRAY['', 'view']);
+SELECT count(*) AS total_key FROM trafficagg.groups('total', '{}');
+SELECT (SELECT array_agg(g ORDER BY g::text) FROM trafficagg.live_groups('by_page', ARRAY['/v', NULL]) g) =
+       (SELECT array_agg(g ORDER BY g::text) FROM trafficagg.live_groups('by_page') g WHERE dims[1] = '/v')
+       AS same_rows;
+SELECT * FROM trafficagg.groups('by_page', ARRAY['/w']);
+SELECT * FROM trafficagg.groups('by_page', ARRAY[['/w', 'view']]);
+SELECT count(*) FROM trafficagg.groups('by_page', NULL);
 SELECT trafficagg.flush(close_all => true) >= 0 AS flushed;
