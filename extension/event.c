@@ -23,6 +23,9 @@
 #include <stdlib.h>
 
 #include <jansson.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "port/pg_bitutils.h"
 
@@ -260,6 +263,7 @@ typedef enum
 typedef struct JsonField
 {
 	JsonType	type;
+	bool		plain;			/* a string of the fast path: no NUL in it */
 	const char *str;
 	size_t		len;
 	int64		i;
@@ -273,6 +277,7 @@ typedef struct JsonField
  * ---------------------------------------------------------------------
  */
 #define PLAN_MAX_NODES (TA_MAX_FIELDS * TA_MAX_PATH_DEPTH + 1)
+#define PLAN_LOOKUP_SIZE 1024	/* a power of two, over twice PLAN_MAX_NODES */
 
 typedef struct PlanNode
 {
@@ -281,6 +286,7 @@ typedef struct PlanNode
 	int			slot;			/* a field whose path ends here, or -1; */
 	int			first_child;
 	int			nchildren;
+	int			parent;
 } PlanNode;
 
 typedef struct Plan
@@ -293,11 +299,49 @@ typedef struct Plan
 	int			copies;			/* fields sharing a path with an earlier one */
 	int			from_key;		/* fields reading the key */
 	int			from_header;	/* fields reading a header */
+	int			nused;			/* the mapping's fields in use ... */
+	int			used[TA_MAX_FIELDS];	/* ... their slots, in order */
 	PlanNode	nodes[PLAN_MAX_NODES];
 	char		paths[TA_MAX_FIELDS][TA_MAX_PATH_LEN];
+	/* every node but the root by (parent, key): open addressing, -1 empty */
+	int16		lookup[PLAN_LOOKUP_SIZE];
 } Plan;
 
 static Plan plan;
+
+/*
+ * A key's hash: its length and its first and last eight bytes (of a shorter
+ * key its first, middle and last byte; keys differing only elsewhere share a
+ * hash, and are told apart by comparing them).
+ */
+static inline uint32
+key_hash(const char *key, size_t len)
+{
+	uint64		w;
+
+	if (len >= 8)
+	{
+		uint64		last;
+
+		memcpy(&w, key, 8);
+		memcpy(&last, key + len - 8, 8);
+		w ^= last * UINT64CONST(0xC2B2AE3D27D4EB4F);
+	}
+	else if (len > 0)
+		w = (unsigned char) key[0] | (unsigned char) key[len / 2] << 8 |
+			(uint64) (unsigned char) key[len - 1] << 16;
+	else
+		w = 0;
+	w = (w ^ len) * UINT64CONST(0x9E3779B97F4A7C15);
+	return (uint32) (w >> 32);
+}
+
+/* Where the plan's lookup starts looking for a child of node with this key hash. */
+static inline uint32
+plan_slot(int node, uint32 hash)
+{
+	return (hash ^ ((uint32) node * 0x85EBCA6B)) & (PLAN_LOOKUP_SIZE - 1);
+}
 
 /*
  * Build the plan for map: breadth first, so that the children of a node are
@@ -330,6 +374,7 @@ plan_for(const TaMapping *map)
 
 		if (d->in_use)
 		{
+			plan.used[plan.nused++] = f;
 			plan.from_key += d->source == TA_FROM_KEY;
 			plan.from_header += d->source == TA_FROM_HEADER;
 		}
@@ -353,7 +398,7 @@ plan_for(const TaMapping *map)
 	}
 
 	/* node 0: the root; then level by level */
-	plan.nodes[0] = (PlanNode) {NULL, 0, -1, 1, 0};
+	plan.nodes[0] = (PlanNode) {NULL, 0, -1, 1, 0, -1};
 	plan.nnodes = 1;
 	for (int node = 0; node < plan.nnodes; node++)
 	{
@@ -407,7 +452,7 @@ plan_for(const TaMapping *map)
 			if (c == plan.nnodes)
 			{
 				Assert(plan.nnodes < PLAN_MAX_NODES);
-				plan.nodes[c] = (PlanNode) {p->seg[depth], p->seglen[depth], -1, 0, 0};
+				plan.nodes[c] = (PlanNode) {p->seg[depth], p->seglen[depth], -1, 0, 0, node};
 				plan.nnodes++;
 			}
 			if (p->nseg == depth + 1)
@@ -427,24 +472,67 @@ plan_for(const TaMapping *map)
 		plan.nodes[node].nchildren = plan.nnodes - plan.nodes[node].first_child;
 	}
 	(void) head;
+	memset(plan.lookup, -1, sizeof(plan.lookup));
+	StaticAssertStmt(PLAN_LOOKUP_SIZE >= 2 * PLAN_MAX_NODES, "plan lookup too small");
+	for (int c = 1; c < plan.nnodes; c++)
+	{
+		uint32		h = plan_slot(plan.nodes[c].parent,
+								  key_hash(plan.nodes[c].key, plan.nodes[c].keylen));
+
+		while (plan.lookup[h] >= 0)
+			h = (h + 1) & (PLAN_LOOKUP_SIZE - 1);
+		plan.lookup[h] = (int16) c;
+	}
 	plan.map = map;
 	plan.version = map->version;
 	return &plan;
 }
 
-/* The child of node called key, or -1. */
-static inline int
-plan_child(const Plan *pl, int node, const char *key, size_t keylen)
+/* Are the len bytes at a and b the same?  (memcmp inline for the short keys of JSON) */
+static inline bool
+same_bytes(const char *a, const char *b, size_t len)
 {
-	const PlanNode *n;
+	if (len >= 8 && len <= 16)
+	{
+		uint64		a0,
+					a1,
+					b0,
+					b1;
 
-	if (node < 0)
+		memcpy(&a0, a, 8);
+		memcpy(&b0, b, 8);
+		memcpy(&a1, a + len - 8, 8);
+		memcpy(&b1, b + len - 8, 8);
+		return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+	}
+	if (len >= 4 && len < 8)
+	{
+		uint32		a0,
+					a1,
+					b0,
+					b1;
+
+		memcpy(&a0, a, 4);
+		memcpy(&b0, b, 4);
+		memcpy(&a1, a + len - 4, 4);
+		memcpy(&b1, b + len - 4, 4);
+		return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+	}
+	return memcmp(a, b, len) == 0;
+}
+
+/* The child of node called key (whose key_hash is hash), or -1. */
+static inline int
+plan_child(const Plan *pl, int node, const char *key, size_t keylen, uint32 hash)
+{
+	uint32		h;
+	int			c;
+
+	if (node < 0 || pl->nodes[node].nchildren == 0)
 		return -1;
-	n = &pl->nodes[node];
-	for (int c = n->first_child; c < n->first_child + n->nchildren; c++)
-		if (pl->nodes[c].keylen == (int) keylen &&
-			(keylen == 0 || pl->nodes[c].key[0] == key[0]) &&
-			memcmp(pl->nodes[c].key, key, keylen) == 0)
+	for (h = plan_slot(node, hash); (c = pl->lookup[h]) >= 0; h = (h + 1) & (PLAN_LOOKUP_SIZE - 1))
+		if (pl->nodes[c].parent == node && pl->nodes[c].keylen == (int) keylen &&
+			same_bytes(pl->nodes[c].key, key, keylen))
 			return c;
 	return -1;
 }
@@ -502,6 +590,31 @@ scan_string(const char *p, const char *end, const char **s, size_t *len)
 {
 	const char *q = ++p;		/* after the opening quote */
 
+#ifdef __SSE2__
+	/*
+	 * Sixteen bytes at a time (every x86-64 has SSE2): the same test as
+	 * plain_run_ends, bytes of 0x80 and up being negative as signed.
+	 */
+	while (end - q >= 16)
+	{
+		__m128i		v = _mm_loadu_si128((const __m128i *) q);
+		int			ends = _mm_movemask_epi8(_mm_or_si128(
+												_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+															 _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+												_mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+
+		if (ends != 0)
+		{
+			q += pg_rightmost_one_pos32((uint32) ends);
+			if (*q != '"')
+				return NULL;
+			*s = p;
+			*len = q - p;
+			return q + 1;
+		}
+		q += 16;
+	}
+#endif
 #ifndef WORDS_BIGENDIAN
 	/*
 	 * Eight bytes at a time: the first that ends the run is the quote, or the
@@ -664,15 +777,11 @@ scan_number(const char *p, const char *end, JsonField *f)
 static const char *fast_value(const char *p, const char *end, const Plan *pl, int node,
 							  JsonField *f, JsonField *fields, int depth);
 
-/* One of 64 bits for a key, from its length and first and last bytes. */
+/* One of 64 bits for a key, from its key_hash. */
 static inline uint64
-key_bit(const char *key, size_t len)
+key_bit(uint32 hash)
 {
-	unsigned	h = (unsigned) len * 31;
-
-	if (len > 0)
-		h += (unsigned char) key[0] * 7 + (unsigned char) key[len - 1];
-	return UINT64CONST(1) << (h & 63);
+	return UINT64CONST(1) << (hash >> 26);
 }
 
 /*
@@ -687,7 +796,6 @@ fast_object(const char *p, const char *end, const Plan *pl, int node,
 	size_t		keylens[FAST_MAX_KEYS];
 	int			nkeys = 0;
 	uint64		seen = 0;		/* a bit per key seen (key_bit) */
-	int			next_child = node >= 0 ? pl->nodes[node].first_child : -1;
 
 	if (depth > FAST_MAX_DEPTH)
 		return NULL;
@@ -698,17 +806,19 @@ fast_object(const char *p, const char *end, const Plan *pl, int node,
 	{
 		const char *key;
 		size_t		keylen;
+		uint32		hash;
 		int			child;
 		JsonField	tmp;
 
 		if (p >= end || *p != '"' || (p = scan_string(p, end, &key, &keylen)) == NULL)
 			return NULL;
+		hash = key_hash(key, keylen);
 		/* a duplicate is possible only if its bit was seen */
-		if (seen & key_bit(key, keylen))
+		if (seen & key_bit(hash))
 			for (int i = 0; i < nkeys; i++)
 				if (keylens[i] == keylen && memcmp(keys[i], key, keylen) == 0)
 					return NULL;	/* duplicate: jansson rejects */
-		seen |= key_bit(key, keylen);
+		seen |= key_bit(hash);
 		if (nkeys == FAST_MAX_KEYS)
 			return NULL;
 		keys[nkeys] = key;
@@ -718,15 +828,7 @@ fast_object(const char *p, const char *end, const Plan *pl, int node,
 		if (p >= end || *p != ':')
 			return NULL;
 		p = skip_ws(p + 1, end);
-		/* keys tend to come in the order of the last message: try the next first */
-		if (next_child >= 0 && next_child < pl->nodes[node].first_child + pl->nodes[node].nchildren &&
-			pl->nodes[next_child].keylen == (int) keylen &&
-			memcmp(pl->nodes[next_child].key, key, keylen) == 0)
-			child = next_child;
-		else
-			child = plan_child(pl, node, key, keylen);
-		if (child >= 0)
-			next_child = child + 1;
+		child = plan_child(pl, node, key, keylen, hash);
 		p = fast_value(p, end, pl, child,
 					   child >= 0 && pl->nodes[child].slot >= 0 ? &fields[pl->nodes[child].slot] : &tmp,
 					   fields, depth);
@@ -763,6 +865,7 @@ fast_value(const char *p, const char *end, const Plan *pl, int node, JsonField *
 	{
 		case '"':
 			f->type = JV_STRING;
+			f->plain = true;	/* (scan_string takes no control character) */
 			return scan_string(p, end, &f->str, &f->len);
 		case 'n':
 			f->type = JV_NULL;
@@ -1227,7 +1330,7 @@ apply_field(int slot, const TaFieldDef *d, const TaMessage *msg, const JsonField
 		case TA_TYPE_TEXT:
 			if (f.type != JV_STRING)
 				REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be a string", what);
-			if (memchr(f.str, '\0', f.len) != NULL)
+			if (!f.plain && memchr(f.str, '\0', f.len) != NULL)
 				REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" contains a NUL character, which text cannot hold",
 					   what);
 			ev->field[slot] = keep_bytes(ev, f.str, f.len);
@@ -1302,18 +1405,17 @@ apply_field(int slot, const TaFieldDef *d, const TaMessage *msg, const JsonField
 
 /* The mapping, field by field in slot order (the first problem is reported). */
 static TaOutcome
-apply_mapping(const TaMapping *map, const TaMessage *msg, const JsonField *fields,
-			  TaEvent *ev, char *detail, size_t detail_len)
+apply_mapping(const TaMapping *map, const Plan *pl, const TaMessage *msg,
+			  const JsonField *fields, TaEvent *ev, char *detail, size_t detail_len)
 {
 	bool		have_time = false;
 
-	for (int slot = 0; slot < TA_MAX_FIELDS; slot++)
+	for (int u = 0; u < pl->nused; u++)
 	{
+		int			slot = pl->used[u];
 		const TaFieldDef *d = &map->fields[slot];
 		TaOutcome	o;
 
-		if (!d->in_use)
-			continue;
 		o = apply_field(slot, d, msg, &fields[slot], ev, detail, detail_len);
 		if (o != TA_ACCEPTED)
 			return o;
@@ -1396,17 +1498,18 @@ event_parse_with(const TaMapping *map, const TaMessage *msg, TaEvent *ev, char *
 	ev->strings = strings;
 	ev->strings_used = 0;
 
-	for (int k = 0; k < TA_MAX_FIELDS; k++)
-		fields[k].type = JV_MISSING;
+	/* (the scans fill, and apply_mapping reads, only the fields in use) */
+	for (int u = 0; u < pl->nused; u++)
+		fields[pl->used[u]].type = JV_MISSING;
 	if (use_fast && fast_scan(msg->data, msg->len, pl, fields))
-		outcome = apply_mapping(map, msg, fields, ev, detail, detail_len);
+		outcome = apply_mapping(map, pl, msg, fields, ev, detail, detail_len);
 	else
 	{
-		for (int k = 0; k < TA_MAX_FIELDS; k++)
-			fields[k].type = JV_MISSING;
+		for (int u = 0; u < pl->nused; u++)
+			fields[pl->used[u]].type = JV_MISSING;
 		outcome = jansson_scan(msg->data, msg->len, pl, fields, &doc, detail, detail_len);
 		if (outcome == TA_ACCEPTED)
-			outcome = apply_mapping(map, msg, fields, ev, detail, detail_len);
+			outcome = apply_mapping(map, pl, msg, fields, ev, detail, detail_len);
 		if (doc)
 			json_decref(doc);
 	}

@@ -47,6 +47,12 @@ static const char *const seeds[] = {
 	"{\"ts\":1767225600123,\"request\":\"/\",\"geo\":{\"country\":7}}",
 	"{\"ts\":1767225600123,\"request\":{\"url\":\"/\",\"url\":\"/2\"}}",
 	"{\"ts\":\"1767225600123\",\"request\":{\"url\":\"/\\u00e9\",\"status\":99}}",
+	/* keys named like a mapped key under another object: not that field */
+	"{\"ts\":1767225600123,\"url\":\"/top\",\"status\":1,\"name\":\"n\",\"total\":5,"
+	"\"request\":{\"url\":\"/r\",\"country\":\"XX\",\"region\":{\"name\":\"R\"}},"
+	"\"geo\":{\"url\":\"/g\",\"name\":\"G\",\"total\":3,\"region\":{\"country\":\"YY\"}}}",
+	"{\"timestamp\":\"2026-01-01T00:00:00Z\",\"event_type\":\"x\",\"page\":\"/\","
+	"\"nested\":{\"page\":\"/inner\",\"country\":\"ZZ\",\"timestamp\":\"bad\"},\"device\":\"d\"}",
 	"{\"ts\":1767225600123,\"request\":{\"url\":\"/\"},\"deep\":[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}",
 };
 
