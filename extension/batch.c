@@ -13,7 +13,8 @@
  * the same order as adding each event to shared memory would, so the tables
  * are byte-identical either way (sketches included); it just takes each
  * group's lock and looks it up once per batch instead of once per event.
- * Everything lives in a memory context reset with the batch.
+ * The value bytes live in a memory context reset with the batch; the arrays
+ * and hash tables are kept from one batch to the next (emptied, not freed).
  *
  * Which aggregates an event goes into, and with which fields, is the
  * catalog's (a copy per process, refreshed when its version changes).
@@ -85,12 +86,15 @@ typedef struct GroupSlot
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-static MemoryContext batch_context = NULL;
+static MemoryContext batch_context = NULL;	/* the value bytes: reset per batch */
+static MemoryContext tables_context = NULL; /* the rest: kept */
 static TaBatch batch;
 static valueset_hash *values = NULL;
 static groupset_hash *groups = NULL;
 static int	values_cap = 0;
 static int	groups_cap = 0;
+static int	users_cap = 0;
+static int	latencies_cap = 0;
 
 /*
  * This process's copy of the catalog, refreshed when its version changes (it
@@ -99,6 +103,8 @@ static int	groups_cap = 0;
 static TaAggregate catalog_copy[TA_MAX_AGGREGATES];
 static uint32 catalog_copy_version = 0;
 static bool catalog_copy_valid = false;
+static int	naggs_in_use = 0;	/* the aggregates in use, by index */
+static int	aggs_in_use[TA_MAX_AGGREGATES];
 
 static const TaAggregate *
 catalog_snapshot(void)
@@ -110,25 +116,56 @@ catalog_snapshot(void)
 		version = catalog_read(catalog_copy);
 		catalog_copy_version = version;
 		catalog_copy_valid = true;
+		naggs_in_use = 0;
+		for (int a = 0; a < ta_max_aggregates; a++)
+			if (catalog_copy[a].in_use)
+				aggs_in_use[naggs_in_use++] = a;
 	}
 	return catalog_copy;
 }
 
-/* Start a new batch: everything of the last one is freed. */
+/* The arrays and hash tables of a batch, empty, at their first size. */
+static void
+batch_context_init(void)
+{
+	values_cap = 64;
+	groups_cap = TA_BATCH_MAX_GROUPS;	/* where a batch ends (batch_full) */
+	users_cap = latencies_cap = 1024;
+	batch.values = MemoryContextAlloc(tables_context, values_cap * sizeof(TaBatchValue));
+	batch.groups = MemoryContextAlloc(tables_context, groups_cap * sizeof(TaBatchGroup));
+	batch.users = MemoryContextAlloc(tables_context, users_cap * sizeof(TaBatchUser));
+	batch.latencies = MemoryContextAlloc(tables_context, latencies_cap * sizeof(TaBatchLatency));
+	values = valueset_create(tables_context, values_cap, NULL);
+	groups = groupset_create(tables_context, groups_cap, NULL);
+}
+
+/* Start a new batch: everything of the last one is gone. */
 void
 batch_reset(void)
 {
 	if (batch_context == NULL)
+	{
 		batch_context = AllocSetContextCreate(TopMemoryContext, "trafficagg batch",
 											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContextReset(batch_context);
-	memset(&batch, 0, sizeof(batch));
-	values_cap = 64;
-	groups_cap = TA_BATCH_MAX_GROUPS;	/* where a batch ends (batch_full) */
-	batch.values = MemoryContextAlloc(batch_context, values_cap * sizeof(TaBatchValue));
-	batch.groups = MemoryContextAlloc(batch_context, groups_cap * sizeof(TaBatchGroup));
-	values = valueset_create(batch_context, values_cap, NULL);
-	groups = groupset_create(batch_context, groups_cap, NULL);
+		tables_context = AllocSetContextCreate(TopMemoryContext, "trafficagg batch tables",
+											   ALLOCSET_DEFAULT_SIZES);
+		batch_context_init();
+	}
+	else if (values->size > 4096 || groups->size > 4096 || users_cap > 65536 ||
+			 latencies_cap > 65536)
+	{
+		/* a big batch (SQL ingest) left them big: start small again */
+		MemoryContextReset(batch_context);
+		MemoryContextReset(tables_context);
+		batch_context_init();
+	}
+	else
+	{
+		MemoryContextReset(batch_context);
+		valueset_reset(values);
+		groupset_reset(groups);
+	}
+	batch.nmessages = batch.nvalues = batch.ngroups = batch.nusers = batch.nlatencies = 0;
 }
 
 /* A message went into the batch (accepted, late or rejected: all count). */
@@ -205,31 +242,42 @@ batch_group(const GroupKey *key)
 	g->generation = key->catalog_generation;
 	g->window_start = key->window_start;
 	memcpy(g->dims, key->dims, sizeof(g->dims));
+	g->first_user = g->last_user = g->first_latency = g->last_latency = -1;
 	return g;
 }
 
+/* A user id hash at the end of the group's chain. */
 static void
 add_user(TaBatchGroup *g, uint64 hash)
 {
-	if (g->nusers == g->users_cap)
+	if (batch.nusers == users_cap)
 	{
-		g->users_cap = g->users_cap ? g->users_cap * 2 : 4;
-		g->users = g->users ? repalloc(g->users, g->users_cap * sizeof(uint64))
-			: MemoryContextAlloc(batch_context, g->users_cap * sizeof(uint64));
+		users_cap *= 2;
+		batch.users = repalloc_huge(batch.users, users_cap * sizeof(TaBatchUser));
 	}
-	g->users[g->nusers++] = hash;
+	batch.users[batch.nusers] = (TaBatchUser) {hash, -1};
+	if (g->last_user >= 0)
+		batch.users[g->last_user].next = batch.nusers;
+	else
+		g->first_user = batch.nusers;
+	g->last_user = batch.nusers++;
 }
 
+/* A latency bucket at the end of the group's chain. */
 static void
 add_latency(TaBatchGroup *g, uint16 bucket)
 {
-	if (g->nlatency == g->latency_cap)
+	if (batch.nlatencies == latencies_cap)
 	{
-		g->latency_cap = g->latency_cap ? g->latency_cap * 2 : 4;
-		g->latency = g->latency ? repalloc(g->latency, g->latency_cap * sizeof(uint16))
-			: MemoryContextAlloc(batch_context, g->latency_cap * sizeof(uint16));
+		latencies_cap *= 2;
+		batch.latencies = repalloc_huge(batch.latencies, latencies_cap * sizeof(TaBatchLatency));
 	}
-	g->latency[g->nlatency++] = bucket;
+	batch.latencies[batch.nlatencies] = (TaBatchLatency) {bucket, -1};
+	if (g->last_latency >= 0)
+		batch.latencies[g->last_latency].next = batch.nlatencies;
+	else
+		g->first_latency = batch.nlatencies;
+	g->last_latency = batch.nlatencies++;
 }
 
 static inline void
@@ -282,11 +330,12 @@ batch_add_event(const TaEvent *ev, const int64 *starts, int nstarts)
 	bool		wanted[TA_MAX_AGGREGATES];
 	uint16		bucket = ev->has_latency ? latency_bucket(ev->latency_us) : 0;
 
-	for (int a = 0; a < ta_max_aggregates; a++)
+	for (int i = 0; i < naggs_in_use; i++)
 	{
+		int			a = aggs_in_use[i];
 		int			f = aggs[a].users_field;
 
-		wanted[a] = aggs[a].in_use && catalog_wants(&aggs[a], ev);
+		wanted[a] = catalog_wants(&aggs[a], ev);
 		if (!wanted[a])
 			continue;
 		/*
@@ -312,8 +361,9 @@ batch_add_event(const TaEvent *ev, const int64 *starts, int nstarts)
 	}
 
 	for (int w = 0; w < nstarts; w++)
-		for (int a = 0; a < ta_max_aggregates; a++)
+		for (int i = 0; i < naggs_in_use; i++)
 		{
+			int			a = aggs_in_use[i];
 			GroupKey	key;
 			TaBatchGroup *g;
 			int			uf = aggs[a].users_field;

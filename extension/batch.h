@@ -31,13 +31,25 @@ typedef struct TaBatchGroup
 	uint32		dims[TA_MAX_DIMENSIONS];	/* 1 + index into the values, 0 =
 											 * missing */
 	TaMetrics	m;
-	uint64	   *users;			/* hashes of the user ids, in event order */
-	uint32		nusers;
-	uint32		users_cap;
-	uint16	   *latency;		/* latency buckets, in event order */
-	uint32		nlatency;
-	uint32		latency_cap;
+	int32		first_user;		/* its user id hashes, in event order: a chain */
+	int32		last_user;		/* through TaBatch.users (-1: none) */
+	int32		first_latency;	/* its latency buckets, in event order: a */
+	int32		last_latency;	/* chain through TaBatch.latencies (-1: none) */
 } TaBatchGroup;
+
+/* A user id hash of a group, and the index of its group's next one (-1: none). */
+typedef struct TaBatchUser
+{
+	uint64		hash;
+	int32		next;
+} TaBatchUser;
+
+/* A latency bucket of a group, and the index of its group's next one (-1: none). */
+typedef struct TaBatchLatency
+{
+	uint16		bucket;
+	int32		next;
+} TaBatchLatency;
 
 typedef struct TaBatch
 {
@@ -46,6 +58,10 @@ typedef struct TaBatch
 	TaBatchValue *values;
 	int			ngroups;
 	TaBatchGroup *groups;
+	int			nusers;
+	TaBatchUser *users;			/* every group's, one array */
+	int			nlatencies;
+	TaBatchLatency *latencies;	/* every group's, one array */
 } TaBatch;
 
 extern void batch_reset(void);

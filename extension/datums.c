@@ -14,6 +14,7 @@
 #include "utils/array.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 
 #include "datums.h"
 
@@ -33,16 +34,14 @@ ta_datum_array(Datum *values, bool *nulls, int n, Oid type)
 											  typlen, typbyval, typalign));
 }
 
-/* Microseconds as an exact numeric of milliseconds (3 decimals). */
+/*
+ * Microseconds as an exact numeric of milliseconds (3 decimals): the value,
+ * and the display scale, numeric_in gives for its text ("12.340").
+ */
 Datum
 ta_us_to_numeric(int64 us)
 {
-	char		buf[32];
-
-	snprintf(buf, sizeof(buf), "%s" INT64_FORMAT ".%03d", us < 0 ? "-" : "",
-			 (us < 0 ? -us : us) / 1000, (int) ((us < 0 ? -us : us) % 1000));
-	return DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	return NumericGetDatum(int64_div_fast_to_numeric(us, 3));
 }
 
 /* A sum of microseconds as an exact numeric of milliseconds. */
@@ -55,6 +54,8 @@ ta_us_sum_to_numeric(int128 us)
 	uint128		u = neg ? -(uint128) us : (uint128) us;
 	int			digits = 0;
 
+	if (us >= PG_INT64_MIN && us <= PG_INT64_MAX)
+		return ta_us_to_numeric((int64) us);
 	*--p = '\0';
 	do
 	{
@@ -83,6 +84,19 @@ ta_micro_to_numeric(int128 v)
 	int			digits = 0;
 	bool		in_fraction_zeros = true;
 
+	/* as numeric_in gives for the text below: a scale of its decimals kept */
+	if (v >= PG_INT64_MIN && v <= PG_INT64_MAX)
+	{
+		int64		w = (int64) v;
+		int			scale = 6;
+
+		while (scale > 0 && w % 10 == 0)
+		{
+			w /= 10;
+			scale--;
+		}
+		return NumericGetDatum(int64_div_fast_to_numeric(w, scale));
+	}
 	*--p = '\0';
 	do
 	{

@@ -230,12 +230,12 @@ static uint8 *
 users_to_registers(TaSketches *sk)
 {
 	dsa_pointer np = sketch_alloc(USERS_REGISTER_BYTES());
-	uint8	   *regs = dsa_get_address(sketch_area(), np);
+	uint8	   *regs = sketch_address(np);
 
 	memset(regs, 0, USERS_REGISTER_BYTES());
 	if (DsaPointerIsValid(sk->users))
 	{
-		uint64	   *hashes = dsa_get_address(sketch_area(), sk->users);
+		uint64	   *hashes = sketch_address(sk->users);
 
 		for (uint32 i = 0; i < sk->users_n; i++)
 			registers_add(regs, hashes[i]);
@@ -271,12 +271,12 @@ users_add(TaSketches *sk, uint64 hash)
 	}
 	else if (sk->users_cap == 0)
 	{
-		registers_add(dsa_get_address(sketch_area(), sk->users), hash);
+		registers_add(sketch_address(sk->users), hash);
 		return;
 	}
 
 	/* explicit: binary search, hashes ascending as signed 64-bit values */
-	hashes = dsa_get_address(sketch_area(), sk->users);
+	hashes = sketch_address(sk->users);
 	lo = 0;
 	hi = sk->users_n;
 	while (lo < hi)
@@ -302,7 +302,7 @@ users_add(TaSketches *sk, uint64 hash)
 	{
 		uint32		cap = Min(sk->users_cap * 2, threshold);
 		dsa_pointer np = sketch_alloc(USERS_EXPLICIT_BYTES(cap));
-		uint64	   *nh = dsa_get_address(sketch_area(), np);
+		uint64	   *nh = sketch_address(np);
 
 		memcpy(nh, hashes, sk->users_n * sizeof(uint64));
 		sketch_release(sk->users, USERS_EXPLICIT_BYTES(sk->users_cap));

@@ -11,10 +11,10 @@
  *
  * The histogram's form and size are kept in the group (TaSketches,
  * sketch.h), its contents in the shared area (sketch_area.c): (bucket,
- * count) pairs (4 bytes each) until a dense range of 4-byte counters is
- * smaller.  Copied out of the area it is a TaLatency, which becomes bytes
- * (what groups() returns) or a tdigest value: through the type's binary
- * input, or as its text.
+ * count) pairs (4 bytes each) until a dense range of 4-byte counters is at
+ * most twice their size.  Copied out of the area it is a TaLatency, which
+ * becomes bytes (what groups() returns) or a tdigest value: through the
+ * type's binary input, or as its text.
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -113,8 +113,8 @@ static uint32 *
 latency_to_dense_exact(TaSketches *sk, uint16 lo, uint16 hi)
 {
 	dsa_pointer np = sketch_alloc((Size) (hi - lo + 1) * sizeof(uint32));
-	uint32	   *d = dsa_get_address(sketch_area(), np);
-	const uint32 *old = dsa_get_address(sketch_area(), sk->latency);
+	uint32	   *d = sketch_address(np);
+	const uint32 *old = sketch_address(sk->latency);
 
 	memset(d, 0, (Size) (hi - lo + 1) * sizeof(uint32));
 	if (sk->lat_cap > 0)
@@ -166,11 +166,11 @@ latency_add_bucket(TaSketches *sk, uint16 b)
 		sk->latency = sketch_alloc(2 * sizeof(uint32));
 		sk->lat_cap = 2;
 		sk->lat_n = 1;
-		data = dsa_get_address(sketch_area(), sk->latency);
+		data = sketch_address(sk->latency);
 		data[0] = LAT_PAIR(b, 1);
 		return;
 	}
-	data = dsa_get_address(sketch_area(), sk->latency);
+	data = sketch_address(sk->latency);
 
 	if (sk->lat_cap == 0)
 	{
@@ -215,14 +215,19 @@ latency_add_bucket(TaSketches *sk, uint16 b)
 		{
 			lo = Min(b, LAT_PAIR_BUCKET(data[0]));
 			hi = Max(b, LAT_PAIR_BUCKET(data[sk->lat_n - 1]));
-			if (sk->lat_n + 1 < hi - lo + 1)
+			if (2 * (sk->lat_n + 1) < hi - lo + 1)
 			{
-				/* a new pair, in order (smaller than dense counters) */
+				/*
+				 * a new pair, in order, while the pairs are less than half the
+				 * size of dense counters (the array of pairs doubles, so it
+				 * is about that size): a binary search and a move per event
+				 * otherwise made the busiest groups the slowest
+				 */
 				if (sk->lat_n == sk->lat_cap)
 				{
 					uint16		cap = sk->lat_cap * 2;
 					dsa_pointer np = sketch_alloc((Size) cap * sizeof(uint32));
-					uint32	   *nd = dsa_get_address(sketch_area(), np);
+					uint32	   *nd = sketch_address(np);
 
 					memcpy(nd, data, sk->lat_n * sizeof(uint32));
 					sketch_release(sk->latency, latency_bytes(sk));

@@ -56,8 +56,8 @@ sketch_copy(const TaSketches *sk, TaSketchCopy *copy)
 				lb = latency_bytes(sk);
 
 	copy->hdr = *sk;
-	copy->users = ub ? memcpy(palloc(ub), dsa_get_address(sketch_area(), sk->users), ub) : NULL;
-	copy->latency = lb ? memcpy(palloc(lb), dsa_get_address(sketch_area(), sk->latency), lb) : NULL;
+	copy->users = ub ? memcpy(palloc(ub), sketch_address(sk->users), ub) : NULL;
+	copy->latency = lb ? memcpy(palloc(lb), sketch_address(sk->latency), lb) : NULL;
 }
 
 /* Free a group's sketches. */

@@ -18,6 +18,7 @@ extern void sketch_area_set_group_growth(Size bytes);
 extern Size sketch_shmem_size(void);
 extern void sketch_shmem_init(void *place, bool found);
 extern dsa_area *sketch_area(void);
+extern void *sketch_address(dsa_pointer p);
 extern dsa_pointer sketch_alloc(Size size);
 extern void sketch_release(dsa_pointer p, Size size);
 extern uint64 sketch_bytes_used(void);

@@ -731,10 +731,10 @@ store_merge_batch(const TaBatch *b)
 			}
 		}
 		metrics_merge(&g->m, &bg->m);
-		for (uint32 u = 0; u < bg->nusers; u++)
-			users_add(&g->sk, bg->users[u]);
-		for (uint32 l = 0; l < bg->nlatency; l++)
-			latency_add_bucket(&g->sk, bg->latency[l]);
+		for (int32 u = bg->first_user; u >= 0; u = b->users[u].next)
+			users_add(&g->sk, b->users[u].hash);
+		for (int32 l = bg->first_latency; l >= 0; l = b->latencies[l].next)
+			latency_add_bucket(&g->sk, b->latencies[l].bucket);
 		LWLockRelease(lock);
 	}
 	release_reservations();
