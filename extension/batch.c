@@ -135,8 +135,8 @@ batch_context_init(void)
 	batch.groups = MemoryContextAlloc(tables_context, groups_cap * sizeof(TaBatchGroup));
 	batch.users = MemoryContextAlloc(tables_context, users_cap * sizeof(TaBatchUser));
 	batch.latencies = MemoryContextAlloc(tables_context, latencies_cap * sizeof(TaBatchLatency));
-	values = valueset_create(tables_context, values_cap, NULL);
 	groups = groupset_create(tables_context, groups_cap, NULL);
+	values = valueset_create(tables_context, values_cap, NULL);	/* last: see batch_reset */
 }
 
 /* Start a new batch: everything of the last one is gone. */
@@ -149,12 +149,17 @@ batch_reset(void)
 											  ALLOCSET_DEFAULT_SIZES);
 		tables_context = AllocSetContextCreate(TopMemoryContext, "trafficagg batch tables",
 											   ALLOCSET_DEFAULT_SIZES);
-		batch_context_init();
 	}
-	else if (values->size > 4096 || groups->size > 4096 || users_cap > 65536 ||
-			 latencies_cap > 65536)
+	if (values == NULL || values->size > 4096 || groups->size > 4096 || users_cap > 65536 ||
+		latencies_cap > 65536)
 	{
-		/* a big batch (SQL ingest) left them big: start small again */
+		/*
+		 * the first batch, or a big one (SQL ingest) left them big: start
+		 * small again (NULL first: an out-of-memory ERROR in between leaves
+		 * nothing freed behind for the next call)
+		 */
+		values = NULL;
+		groups = NULL;
 		MemoryContextReset(batch_context);
 		MemoryContextReset(tables_context);
 		batch_context_init();

@@ -422,7 +422,7 @@ trafficagg_groups(PG_FUNCTION_ARGS)
 						 "trafficagg.groups()");
 	if (PG_NARGS() > 1)
 		key = key_argument(PG_GETARG_ARRAYTYPE_P(1), ndims, name);
-	n = store_collect_live(agg, key, &groups);
+	n = store_collect_live(agg, name, key, ndims, &groups);
 	for (int i = 0; i < n; i++)
 	{
 		TaGroupCopy *g = &groups[i];

@@ -870,8 +870,8 @@ typedef enum CollectMode
  * mark them flushed by the current transaction.
  */
 static int
-collect_groups(CollectMode mode, int64 cutoff, int agg_filter, const char *const *key,
-			   TaGroupCopy **out)
+collect_groups(CollectMode mode, int64 cutoff, int agg_filter, const char *agg_name,
+			   const char *const *key, int nkey, TaGroupCopy **out)
 {
 	bool		for_flush = mode != COLLECT_LIVE;
 	bool		oldest_window_only = mode == COLLECT_OLDEST_WINDOW;
@@ -888,7 +888,20 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, const char *const
 
 	LWLockAcquire(store_shared->dict_lock, LW_SHARED);
 
-	/* a key (COLLECT_LIVE): its values' ids; one not in the dictionary matches nothing */
+	/*
+	 * a key (COLLECT_LIVE): its values' ids; one not in the dictionary
+	 * matches nothing.  The key was checked against the backend's catalog:
+	 * if a reload changed the aggregate since (another one in its slot, other
+	 * dimensions), nothing matches.
+	 */
+	if (key != NULL &&
+		(!aggs[agg_filter].in_use || aggs[agg_filter].ndims != nkey ||
+		 strcmp(aggs[agg_filter].name, agg_name) != 0))
+	{
+		LWLockRelease(store_shared->dict_lock);
+		*out = res;
+		return 0;
+	}
 	if (key != NULL)
 	{
 		for (int d = 0; d < aggs[agg_filter].ndims; d++)
@@ -986,25 +999,26 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, const char *const
 int
 store_collect_closed(int64 cutoff, TaGroupCopy **out)
 {
-	return collect_groups(COLLECT_CLOSED, cutoff, -1, NULL, out);
+	return collect_groups(COLLECT_CLOSED, cutoff, -1, NULL, NULL, 0, out);
 }
 
 /* For a spill: the live groups of the oldest window in memory. */
 int
 store_collect_oldest_window(TaGroupCopy **out)
 {
-	return collect_groups(COLLECT_OLDEST_WINDOW, 0, -1, NULL, out);
+	return collect_groups(COLLECT_OLDEST_WINDOW, 0, -1, NULL, NULL, 0, out);
 }
 
 /*
- * For a reader: the groups of aggregate agg not yet visible in its table;
- * key (NULL: every group): only those whose dimension values equal its
- * strings (one per dimension, NULL: any value).
+ * For a reader: the groups of aggregate agg (called name) not yet visible in
+ * its table; key (NULL: every group): only those whose nkey dimension values
+ * equal its strings (NULL: any value).
  */
 int
-store_collect_live(int agg, const char *const *key, TaGroupCopy **out)
+store_collect_live(int agg, const char *name, const char *const *key, int nkey,
+				   TaGroupCopy **out)
 {
-	return collect_groups(COLLECT_LIVE, 0, agg, key, out);
+	return collect_groups(COLLECT_LIVE, 0, agg, name, key, nkey, out);
 }
 
 static void

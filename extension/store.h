@@ -62,7 +62,8 @@ extern const char *store_full_setting(void);
 extern int	store_window_count(void);
 extern int	store_collect_closed(int64 cutoff, TaGroupCopy **out);
 extern int	store_collect_oldest_window(TaGroupCopy **out);
-extern int	store_collect_live(int agg, const char *const *key, TaGroupCopy **out);
+extern int	store_collect_live(int agg, const char *name, const char *const *key, int nkey,
+							   TaGroupCopy **out);
 extern void store_forget_flushed(void);
 
 /*
