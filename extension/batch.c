@@ -126,7 +126,7 @@ catalog_snapshot(void)
 
 /* The arrays and hash tables of a batch, empty, at their first size. */
 static void
-batch_context_init(void)
+batch_tables_init(void)
 {
 	values_cap = 64;
 	groups_cap = TA_BATCH_MAX_GROUPS;	/* where a batch ends (batch_full) */
@@ -162,7 +162,7 @@ batch_reset(void)
 		groups = NULL;
 		MemoryContextReset(batch_context);
 		MemoryContextReset(tables_context);
-		batch_context_init();
+		batch_tables_init();
 	}
 	else
 	{

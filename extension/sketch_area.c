@@ -11,11 +11,11 @@
  * group stays small: a HyperLogLog holds its distinct hashes (8 bytes each)
  * until it has more than the explicit threshold, then one byte per register;
  * a histogram holds (bucket, count) pairs (4 bytes each) until a dense range
- * of counters is at most twice their size.  The forms and sizes are kept in the group
- * (TaSketches, sketch.h), the contents in the area.  Bytes in use are counted
- * here; store.c asks sketch_has_room() before it changes anything, and
- * treats "no room" like a full group table (the oldest window is spilled),
- * so an allocation never fails half-way through a batch.
+ * of counters is at most twice their size.  The forms and sizes are kept in
+ * the group (TaSketches, sketch.h), the contents in the area.  Bytes in use
+ * are counted here; store.c asks sketch_has_room() before it changes
+ * anything, and treats "no room" like a full group table (the oldest window
+ * is spilled), so an allocation never fails half-way through a batch.
  *
  * Locking: a sketch belongs to its group and is read and written under the
  * group's partition lock (store.c).  The DSA has its own lock.
