@@ -172,8 +172,8 @@ define_settings(void)
 							&ta_dictionary_memory_kb, 8192, 64, INT_MAX / 2, PGC_POSTMASTER,
 							GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.workers",
-							"Background workers of the data path.",
-							"One does everything. With more, the first takes the SQL requests and does every flush, and consumes nothing; the others are members of the consumer group trafficagg.group_id, and Kafka shares the partitions among them.",
+							"Background workers that consume and aggregate.",
+							"One does everything. With N > 1, the N workers are members of the consumer group trafficagg.group_id, Kafka sharing the partitions among them, and one more process, the writer, takes the SQL requests and does every flush: N + 1 background workers (max_worker_processes).",
 							&ta_workers, 1, 1, 64, PGC_POSTMASTER,
 							0, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.max_partitions",

@@ -24,12 +24,12 @@
  * flush is logged, recorded in status.last_error and retried; the data stay
  * in shared memory meanwhile.
  *
- * With trafficagg.workers > 1, worker 1 leads: it serves the SQL requests,
- * makes room when another worker asks (request.c) and does every flush, and
- * it consumes nothing, so that no partition waits while a flush writes; it
- * looks for closed windows every TA_LEADER_WAIT_MS.  Workers 2 and up
- * consume (steps 1 and 2, and the end offsets), and ask the leader for room.
- * One worker alone does everything.
+ * With trafficagg.workers = N > 1, N workers consume (steps 1 and 2, and
+ * the end offsets), members of one consumer group, and one more process
+ * leads: the writer serves the SQL requests, makes room when a worker asks
+ * (request.c) and does every flush, and it consumes nothing, so that no
+ * partition waits while a flush writes; it looks for closed windows every
+ * TA_LEADER_WAIT_MS.  One worker alone does everything.
  *
  * Copyright (c) 2026, trafficagg authors
  *
@@ -74,18 +74,41 @@
 #define TA_KAFKA_WAIT_MS 100
 /* how often to look for CREATE EXTENSION */
 #define TA_EXTENSION_POLL_MS 2000
-/* how often the leader of several workers looks for closed windows */
+/* how often the writer of several workers looks for closed windows */
 #define TA_LEADER_WAIT_MS 10
 
 static volatile sig_atomic_t got_sigterm = false;
 static MemoryContext worker_context;
-static int	worker_index = 0;		/* 0: the leader */
+static int	worker_index = 0;		/* 0: the leader (the writer of several) */
 
-/* Does this worker consume?  (The leader of several only writes.) */
+/* The data path's processes: one, or trafficagg.workers and the writer. */
+static int
+worker_processes(void)
+{
+	return ta_workers == 1 ? 1 : ta_workers + 1;
+}
+
+/* Does this process consume?  (The writer only writes.) */
 static bool
 worker_consumes(void)
 {
 	return ta_workers == 1 || worker_index != 0;
+}
+
+/*
+ * Process i's name (BGW_MAXLEN bytes), also its application_name:
+ * "trafficagg worker" alone; "trafficagg writer" and "trafficagg worker 1"
+ * to N of several.
+ */
+static void
+worker_name(char *name, int i)
+{
+	if (ta_workers == 1)
+		strlcpy(name, "trafficagg worker", BGW_MAXLEN);
+	else if (i == 0)
+		strlcpy(name, "trafficagg writer", BGW_MAXLEN);
+	else
+		snprintf(name, BGW_MAXLEN, "trafficagg worker %d", i);
 }
 
 static void
@@ -353,13 +376,10 @@ trafficagg_worker_main(Datum arg)
 	pqsignal(SIGTERM, handle_sigterm);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(ta_database, NULL, 0);
-	if (worker_index == 0)
-		pgstat_report_appname("trafficagg worker");
-	else
 	{
-		char		name[32];
+		char		name[BGW_MAXLEN];
 
-		snprintf(name, sizeof(name), "trafficagg worker %d", worker_index + 1);
+		worker_name(name, worker_index);
 		pgstat_report_appname(name);
 	}
 
@@ -409,10 +429,12 @@ trafficagg_worker_main(Datum arg)
 	flush_wait_for_backends();
 	commit_tx();
 	start_consumer();
-	if (ta_workers > 1)
-		ereport(LOG, (errmsg("trafficagg worker %d of %d started in database \"%s\"%s",
-							 worker_index + 1, ta_workers, ta_database,
-							 worker_consumes() ? "" : " (leads: writes every flush, consumes nothing)")));
+	if (ta_workers > 1 && worker_index == 0)
+		ereport(LOG, (errmsg("trafficagg writer started in database \"%s\" (writes every flush of %d workers, consumes nothing)",
+							 ta_database, ta_workers)));
+	else if (ta_workers > 1)
+		ereport(LOG, (errmsg("trafficagg worker %d of %d started in database \"%s\"",
+							 worker_index, ta_workers, ta_database)));
 	else
 		ereport(LOG, (errmsg("trafficagg worker started in database \"%s\"", ta_database)));
 
@@ -571,7 +593,7 @@ trafficagg_worker_main(Datum arg)
 void
 worker_register(void)
 {
-	for (int i = 0; i < ta_workers; i++)
+	for (int i = 0; i < worker_processes(); i++)
 	{
 		BackgroundWorker worker;
 
@@ -582,10 +604,7 @@ worker_register(void)
 		worker.bgw_main_arg = Int32GetDatum(i);
 		strlcpy(worker.bgw_library_name, "trafficagg", BGW_MAXLEN);
 		strlcpy(worker.bgw_function_name, "trafficagg_worker_main", BGW_MAXLEN);
-		if (i == 0)
-			strlcpy(worker.bgw_name, "trafficagg worker", BGW_MAXLEN);
-		else
-			snprintf(worker.bgw_name, BGW_MAXLEN, "trafficagg worker %d", i + 1);
+		worker_name(worker.bgw_name, i);
 		strlcpy(worker.bgw_type, "trafficagg worker", BGW_MAXLEN);
 		RegisterBackgroundWorker(&worker);
 	}

@@ -1,6 +1,6 @@
-# Several workers (trafficagg.workers): the first leads (requests, every
-# flush) and consumes nothing; the others share a topic's partitions, each
-# message served by one of them; exactly once while partitions move between
+# Several workers (trafficagg.workers = N): N consumers share a topic's
+# partitions, each message served by one of them, and one more process, the
+# writer, leads (requests, every flush) and consumes nothing; exactly once while partitions move between
 # them and when one dies.  A steady producer records what it sent; mid-stream
 # one worker is terminated (its partitions move to the others, which start
 # at the positions in shared memory) or killed with kill -9 (the server
@@ -50,8 +50,8 @@ trafficagg.kafka_options = 'session.timeout.ms=6000; heartbeat.interval.ms=1000'
 } . ($extra // ''));
 	ok( $node->poll_query_until(
 			'postgres',
-			"SELECT count(*) = $workers FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"),
-		"$name: $workers workers run");
+			"SELECT count(*) = $workers + 1 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"),
+		"$name: $workers workers and the writer run");
 
 	# every worker with partitions took some: the log says who was assigned what
 	ok( $node->poll_query_until(
@@ -103,24 +103,26 @@ trafficagg.kafka_options = 'session.timeout.ms=6000; heartbeat.interval.ms=1000'
 	return $node;
 }
 
-# Three workers: the leader and two consumers.  Mid-stream the third is
-# terminated: it leaves the group, and its partitions move to the second,
+# Two workers and the writer.  Mid-stream the second worker is
+# terminated: it leaves the group, and its partitions move to the first,
 # which starts them at the positions in shared memory; five seconds later the
 # postmaster starts it again, and partitions move back.
 my $moved = round(
-	'moved', 3, 6,
+	'moved', 2, 6,
 	sub {
 		my ($node) = @_;
 		my ($leader, @pids) = map {
 			$node->safe_psql('postgres',
 				"SELECT pid FROM pg_stat_activity WHERE application_name = '$_'")
-		} ('trafficagg worker', 'trafficagg worker 2', 'trafficagg worker 3');
+		} ('trafficagg writer', 'trafficagg worker 1', 'trafficagg worker 2');
 		# (the first to join may hold all six until the second's join is through)
 		$node->wait_for_log(qr/\[$_\][^\n]*LOG:  trafficagg: assigned [1-5] partition/, 0) for @pids;
 		pass('moved: both consuming workers were assigned a share of the partitions');
 		my $log = slurp_file($node->logfile);
-		like($log, qr/\[$leader\][^\n]*LOG:  trafficagg worker 1 of 3 started [^\n]*consumes nothing/,
-			'moved: the leader says it consumes nothing');
+		like($log, qr/\[$leader\][^\n]*LOG:  trafficagg writer started [^\n]*of 2 workers, consumes nothing/,
+			'moved: the writer says it consumes nothing');
+		like($log, qr/\[$pids[1]\][^\n]*LOG:  trafficagg worker 2 of 2 started/,
+			'moved: the second worker says which it is');
 		$node->poll_query_until('postgres',
 			"SELECT coalesce(sum(consumed), 0) > 4000 FROM trafficagg.status WHERE source = 'kafka'")
 		  or die 'no progress';
@@ -128,18 +130,18 @@ my $moved = round(
 		ok( $node->poll_query_until(
 				'postgres',
 				"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"),
-			'moved: the third worker left');
+			'moved: the second worker left');
 		my $from = length($log);
 		$from = $node->wait_for_log(qr/\[$pids[0]\][^\n]*LOG:  trafficagg: assigned 6 partition/, $from);
-		pass('moved: the second worker took all six');
+		pass('moved: the first worker took all six');
 		ok( $node->poll_query_until(
 				'postgres',
 				"SELECT count(*) = 3 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"),
-			'moved: the third worker was started again');
+			'moved: the second worker was started again');
 		$node->wait_for_log(qr/\[$pids[0]\][^\n]*LOG:  trafficagg: assigned [1-5] partition/, $from);
-		pass('moved: and the second worker gave some back');
+		pass('moved: and the first worker gave some back');
 		unlike(slurp_file($node->logfile), qr/\[$leader\][^\n]*LOG:  trafficagg: assigned/,
-			'moved: the leader was never assigned a partition');
+			'moved: the writer was never assigned a partition');
 		ok( $node->poll_query_until(
 				'postgres',
 				"SELECT count(*) = 6 FROM trafficagg.status WHERE source = 'kafka' AND assigned"),
@@ -147,9 +149,8 @@ my $moved = round(
 	});
 $moved->stop;
 
-# Two workers (the leader and one consumer); mid-stream the consumer is
-# killed with kill -9: the server restarts every process and resumes from
-# the stored offsets.
+# Two workers and the writer; mid-stream a worker is killed with kill -9:
+# the server restarts every process and resumes from the stored offsets.
 my $killed = round(
 	'killed', 2, 6,
 	sub {
@@ -161,19 +162,19 @@ my $killed = round(
 		kill 'KILL', $pids[1];
 		ok( $node->poll_query_until(
 				'postgres',
-				"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"
+				"SELECT count(*) = 3 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"
 				  . " AND NOT pid = ANY ('{" . join(',', @pids) . "}')"),
-			'killed: the server restarted both workers');
+			'killed: the server restarted the workers and the writer');
 	},
 	"restart_after_crash = on\n");
 like(slurp_file($killed->logfile), qr/terminated by signal 9/, 'killed: the server saw the kill');
 $killed->stop;
 
-# More consuming workers than partitions: the extra one waits with none.
-my $idle = round('idle', 4, 2, sub { usleep(500_000) });
+# More workers than partitions: the extra one waits with none.
+my $idle = round('idle', 3, 2, sub { usleep(500_000) });
 $idle->stop;
 
-# The leader consumes nothing, yet after a restart its flushes must hold back
+# The writer consumes nothing, yet after a restart its flushes must hold back
 # while partitions replay, before any is assigned: with the brokers down, a
 # rewind of the watermark is refused (it would let replayed messages count
 # again in windows already written).

@@ -105,7 +105,7 @@ sub add_partitions
 
 # postgresql.conf lines for the workers: trafficagg.workers =
 # $TRAFFICAGG_TEST_WORKERS when set (CI runs the oracle, crash and spill
-# tests with 1 and 3 workers), else nothing (the default).
+# tests with 1 and 2 workers), else nothing (the default).
 sub workers_conf
 {
 	my $n = $ENV{TRAFFICAGG_TEST_WORKERS};
