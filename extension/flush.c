@@ -347,7 +347,7 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno,
 		types[c] = get_array_type(t);
 	}
 
-	/* INSERT INTO t (columns) SELECT ... FROM ROWS FROM (unnest($1), ...) */
+	/* INSERT INTO t (columns) SELECT ... FROM (SELECT unnest($1) AS c1, ...) */
 	qname = quote_qualified_identifier("trafficagg", agg->name);
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO %s AS t (window_start, window_end", qname);
@@ -372,15 +372,18 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno,
 					 P_METRIC(agg, MP_LATENCY_P95) + 1, P_METRIC(agg, MP_LATENCY_P99) + 1);
 	for (int c = P_FIELD_METRIC(agg, 0, 0); c < nparams; c++)
 		appendStringInfo(&sql, ", c%d", c + 1);
-	appendStringInfoString(&sql, " FROM ROWS FROM (");
+	/*
+	 * the arrays side by side: unnest() in a target list runs in step, a row
+	 * at a time (ProjectSet), where ROWS FROM (unnest(), ...) would first copy
+	 * each array into a tuplestore of its own
+	 */
+	appendStringInfoString(&sql, " FROM (SELECT ");
 	for (int c = 0; c < nparams; c++)
-		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", c ? ", " : "", c + 1);
-	appendStringInfoString(&sql, ") AS x(");
-	for (int c = 0; c < nparams; c++)
-		appendStringInfo(&sql, "%sc%d", c ? ", " : "", c + 1);
+		appendStringInfo(&sql, "%spg_catalog.unnest($%d) AS c%d", c ? ", " : "", c + 1, c + 1);
+	appendStringInfoString(&sql, ") AS x");
 	plain_len = sql.len;		/* (see insert_rows) */
 	/* the table's unique index: each dimension by its key (the install script) */
-	appendStringInfoString(&sql, ") ON CONFLICT (window_start, window_end");
+	appendStringInfoString(&sql, " ON CONFLICT (window_start, window_end");
 	for (int d = 0; d < agg->ndims; d++)
 		appendStringInfo(&sql, by_dimension_key ? ", trafficagg.dimension_key(%s)" : ", %s",
 						 quote_identifier(agg->dim_names[d]));
@@ -422,18 +425,13 @@ write_aggregate(const TaAggregate *agg, TaGroupCopy *groups, int n, int aggno,
 						 col[k], col[k], col[k], frac[k]);
 	}
 
-	/* the plain INSERT: the statement up to ON CONFLICT, x( closed */
-	plain = psprintf("%.*s)", plain_len, sql.data);
+	/* the plain INSERT: the statement up to ON CONFLICT */
+	plain = pnstrdup(sql.data, plain_len);
 	ret = insert_rows(plain, sql.data, nparams, types, params);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "SPI_execute_with_args failed writing %s: %d", qname, ret);
 	return rows;
 }
-
-
-
-
-
 
 /*
  * Flush in the current transaction (see TaFlushKind).  with_kafka: also

@@ -9,7 +9,11 @@
 #   kafka/broker.sh status | stop
 #
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_DATA (kafka/.data),
-# KAFKA_HEAP (512m), KAFKA_START_TIMEOUT (90 s). The broker's log is $KAFKA_DATA/broker.log.
+# KAFKA_HEAP (512m), KAFKA_START_TIMEOUT (90 s), KAFKA_REBALANCE_DELAY_MS (100: the broker's
+# group.initial.rebalance.delay.ms, 3 s by Kafka's default: how long a new group waits for more
+# members before its first assignment; the workers of one server start within milliseconds,
+# and a member joining just after the first generation formed costs everyone librdkafka's
+# rejoin interval, 1-2 s). The broker's log is $KAFKA_DATA/broker.log.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,6 +22,7 @@ port=${KAFKA_PORT:-9092}
 cport=${KAFKA_CONTROLLER_PORT:-$((port + 1))}
 data=${KAFKA_DATA:-$here/.data}
 heap=${KAFKA_HEAP:-512m}
+rebalance_delay=${KAFKA_REBALANCE_DELAY_MS:-100}
 pidfile="$data/broker.pid"
 log="$data/broker.log"
 
@@ -63,7 +68,7 @@ offsets.topic.replication.factor=1
 offsets.topic.num.partitions=4
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
-group.initial.rebalance.delay.ms=0
+group.initial.rebalance.delay.ms=$rebalance_delay
 log.retention.hours=-1
 message.max.bytes=4194304
 PROPS
