@@ -35,12 +35,17 @@
  * worker's own memory; store_merge_batch adds each of its groups here once).
  *
  * The group table is a partitioned dynahash with TA_LOCK_PARTITIONS LWLocks.
- * Every group is also on one list, so that what visits every group (a flush
- * collecting, forgetting flushed groups) costs the groups there are, not the
- * table's size (trafficagg.max_groups): dynahash's sequential scan visits
- * every bucket.  A group joins the list under its partition's lock and the
- * list's spinlock (merges into other partitions run at the same time); it
- * leaves, and the list is walked, only under every partition lock.
+ * Every group is also on one of TA_WINDOW_LISTS lists, the one of its window
+ * (window_list(): the window's number, its start over the windows' step,
+ * modulo their count), so that what visits groups costs the groups there
+ * are, not the table's size (trafficagg.max_groups: dynahash's sequential
+ * scan visits every bucket), and a flush visits only the lists of the
+ * windows it writes and those it wrote, not every open window's groups: from
+ * oldest_start, a bound below every group's window start, up to the last
+ * window to write (collecting) or flushed_start, a bound above every window
+ * marked flushed (forgetting).  A group joins its list under its partition's
+ * lock and groups_push (merges into other partitions run at the same time);
+ * it leaves, and lists are walked, only under every partition lock.
  * A group whose window was written by a flush carries the flushing
  * transaction's id in flushed_by: until that transaction commits the group
  * still counts as live data; once it has committed the group is dead and
@@ -71,6 +76,7 @@
 
 #include "access/transam.h"
 #include "access/xact.h"
+#include "common/int.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
@@ -104,6 +110,9 @@
 /* Extra group slots beyond max_groups: absorbs races between ingesters. */
 #define TA_GROUP_SLACK 1024
 
+/* Lists of groups by window (see above). */
+#define TA_WINDOW_LISTS 256
+
 /* Which limit the last store_merge_batch() that found no room hit. */
 static const char *full_setting = "trafficagg.max_groups";
 
@@ -112,7 +121,7 @@ typedef TaGroupKey GroupKey;
 typedef struct GroupEntry
 {
 	GroupKey	key;			/* must be first */
-	dlist_node	node;			/* on the list of every group */
+	dlist_node	node;			/* on its window's list */
 	TransactionId flushed_by;
 	TaMetrics	m;
 	TaSketches	sk;				/* unique users, latencies (sketch.c) */
@@ -155,8 +164,11 @@ typedef struct StoreShared
 {
 	LWLock	   *dict_lock;		/* the value dictionary */
 	LWLock	   *partition_locks[TA_LOCK_PARTITIONS];	/* the group table */
-	slock_t		groups_push;	/* adding to groups */
-	dlist_head	groups;			/* every group in the table */
+	slock_t		groups_push;	/* adding to a window list, oldest_start */
+	int64		oldest_start;	/* no group's window starts before it */
+	int64		flushed_start;	/* no group marked flushed starts after it */
+	uint32		forgot_version; /* catalog version of the last full forget */
+	dlist_head	windows[TA_WINDOW_LISTS];	/* every group, by window */
 } StoreShared;
 
 static StoreShared *store_shared = NULL;
@@ -164,6 +176,40 @@ static HTAB *group_table = NULL;
 static HTAB *value_table = NULL;
 static TaDict *dict = NULL;
 static ValueEntry **value_by_id = NULL;
+
+/* A window's number: its start over the windows' step, floored. */
+static inline int64
+window_number(int64 start)
+{
+	int64		step = ta_slide_ms > 0 ? ta_slide_ms : ta_window_ms;
+
+	return start >= 0 ? start / step : -((-(start + 1)) / step) - 1;
+}
+
+/* A window's list of groups. */
+static inline dlist_head *
+window_list(int64 start)
+{
+	return &store_shared->windows[(uint64) window_number(start) % TA_WINDOW_LISTS];
+}
+
+/*
+ * The lists that hold every group whose window starts in [lo, hi]: how many,
+ * from *first on (modulo TA_WINDOW_LISTS); all of them when the range spans
+ * as many windows.
+ */
+static int
+window_lists(int64 lo, int64 hi, int *first)
+{
+	uint64		span;
+
+	*first = 0;
+	if (lo > hi)
+		return 0;
+	*first = (int) (window_list(lo) - store_shared->windows);
+	span = (uint64) window_number(hi) - (uint64) window_number(lo);
+	return span >= TA_WINDOW_LISTS - 1 ? TA_WINDOW_LISTS : (int) span + 1;
+}
 
 /* The group table's hash function (keys compare as bytes: dynahash's memcmp). */
 static uint32
@@ -317,7 +363,10 @@ store_shmem_startup(void)
 		for (int i = 0; i < TA_LOCK_PARTITIONS; i++)
 			store_shared->partition_locks[i] = &locks[1 + i].lock;
 		SpinLockInit(&store_shared->groups_push);
-		dlist_init(&store_shared->groups);
+		store_shared->oldest_start = PG_INT64_MAX;
+		store_shared->flushed_start = PG_INT64_MIN;
+		for (int i = 0; i < TA_WINDOW_LISTS; i++)
+			dlist_init(&store_shared->windows[i]);
 
 		pg_atomic_init_u32(&dict->ngroups, 0);
 		dict->capacity = dict_capacity();
@@ -692,7 +741,9 @@ store_merge_batch(const TaBatch *b)
 		if (!found)
 		{
 			SpinLockAcquire(&store_shared->groups_push);
-			dlist_push_tail(&store_shared->groups, &g->node);
+			dlist_push_tail(window_list(keys[i].window_start), &g->node);
+			if (keys[i].window_start < store_shared->oldest_start)
+				store_shared->oldest_start = keys[i].window_start;
 			SpinLockRelease(&store_shared->groups_push);
 			memset(&g->m, 0, sizeof(TaMetrics));
 			g->flushed_by = InvalidTransactionId;
@@ -783,24 +834,27 @@ store_window_count(void)
 
 	for (int p = 0; p < TA_LOCK_PARTITIONS; p++)
 		LWLockAcquire(store_shared->partition_locks[p], LW_SHARED);
-	dlist_foreach(it, &store_shared->groups)
+	for (int l = 0; l < TA_WINDOW_LISTS; l++)
 	{
-		GroupEntry *g = dlist_container(GroupEntry, node, it.cur);
-		int			i;
-
-		if (TransactionIdIsValid(g->flushed_by))
-			continue;
-		for (i = 0; i < n; i++)
-			if (starts[i] == g->key.window_start)
-				break;
-		if (i < n)
-			continue;
-		if (n == cap)
+		dlist_foreach(it, &store_shared->windows[l])
 		{
-			cap = cap ? cap * 2 : 16;
-			starts = starts ? repalloc(starts, cap * sizeof(int64)) : palloc(cap * sizeof(int64));
+			GroupEntry *g = dlist_container(GroupEntry, node, it.cur);
+			int			i;
+
+			if (TransactionIdIsValid(g->flushed_by))
+				continue;
+			for (i = 0; i < n; i++)
+				if (starts[i] == g->key.window_start)
+					break;
+			if (i < n)
+				continue;
+			if (n == cap)
+			{
+				cap = cap ? cap * 2 : 16;
+				starts = starts ? repalloc(starts, cap * sizeof(int64)) : palloc(cap * sizeof(int64));
+			}
+			starts[n++] = g->key.window_start;
 		}
-		starts[n++] = g->key.window_start;
 	}
 	for (int p = TA_LOCK_PARTITIONS - 1; p >= 0; p--)
 		LWLockRelease(store_shared->partition_locks[p]);
@@ -883,6 +937,8 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, const char *agg_n
 	int64		oldest = PG_INT64_MAX;
 	TaAggregate aggs[TA_MAX_AGGREGATES];
 	uint32		key_ids[TA_MAX_DIMENSIONS];
+	int			first = 0,
+				nlists;
 
 	(void) catalog_read(aggs);
 
@@ -924,58 +980,79 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, const char *agg_n
 	}
 	lock_all_partitions(for_flush ? LW_EXCLUSIVE : LW_SHARED);
 
+	/* the lists to visit: a flush's windows', or every list */
 	if (for_flush && oldest_window_only)
 	{
-		dlist_foreach(it, &store_shared->groups)
+		for (int l = 0; l < TA_WINDOW_LISTS; l++)
+		{
+			dlist_foreach(it, &store_shared->windows[l])
+			{
+				GroupEntry *g = dlist_container(GroupEntry, node, it.cur);
+
+				if (g->key.window_start < oldest && group_flush_state(g) == GROUP_LIVE)
+					oldest = g->key.window_start;
+			}
+		}
+		nlists = window_lists(oldest, oldest, &first);
+	}
+	else if (for_flush)
+	{
+		int64		last_start;
+
+		/* windows ending at or before cutoff start at or before last_start */
+		if (pg_sub_s64_overflow(cutoff, ta_window_ms, &last_start))
+			last_start = PG_INT64_MIN;
+		nlists = window_lists(store_shared->oldest_start, last_start, &first);
+	}
+	else
+		nlists = TA_WINDOW_LISTS;
+
+	for (int l = 0; l < nlists; l++)
+	{
+		dlist_foreach(it, &store_shared->windows[(first + l) % TA_WINDOW_LISTS])
 		{
 			GroupEntry *g = dlist_container(GroupEntry, node, it.cur);
+			TaGroupCopy *c;
+			TaAggregate *agg;
 
-			if (g->key.window_start < oldest && group_flush_state(g) == GROUP_LIVE)
-				oldest = g->key.window_start;
-		}
-	}
+			if (!group_in_catalog(g, aggs))
+				continue;
+			if (for_flush)
+			{
+				if (oldest_window_only ? g->key.window_start != oldest
+					: window_end(g->key.window_start) > cutoff)
+					continue;
+				if (group_flush_state(g) != GROUP_LIVE)
+					continue;
+				g->flushed_by = xid;
+				if (g->key.window_start > store_shared->flushed_start)
+					store_shared->flushed_start = g->key.window_start;
+			}
+			else
+			{
+				if (agg_filter >= 0 && g->key.agg != agg_filter)
+					continue;
+				if (key != NULL && !key_matches(g, key, key_ids, aggs[agg_filter].ndims))
+					continue;
+				if (!group_visible_live(g))
+					continue;
+			}
 
-	dlist_foreach(it, &store_shared->groups)
-	{
-		GroupEntry *g = dlist_container(GroupEntry, node, it.cur);
-		TaGroupCopy *c;
-		TaAggregate *agg;
-
-		if (!group_in_catalog(g, aggs))
-			continue;
-		if (for_flush)
-		{
-			if (oldest_window_only ? g->key.window_start != oldest
-				: window_end(g->key.window_start) > cutoff)
-				continue;
-			if (group_flush_state(g) != GROUP_LIVE)
-				continue;
-			g->flushed_by = xid;
+			if (n == cap)
+			{
+				cap *= 2;
+				res = repalloc_huge(res, cap * sizeof(TaGroupCopy));
+			}
+			c = &res[n++];
+			c->agg = g->key.agg;
+			c->window_start = g->key.window_start;
+			c->m = g->m;
+			sketch_copy(&g->sk, &c->sk);
+			agg = &aggs[g->key.agg];
+			for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
+				c->dims[d] = (d < agg->ndims && g->key.dims[d] != 0)
+					? value_copy(g->key.dims[d]) : NULL;
 		}
-		else
-		{
-			if (agg_filter >= 0 && g->key.agg != agg_filter)
-				continue;
-			if (key != NULL && !key_matches(g, key, key_ids, aggs[agg_filter].ndims))
-				continue;
-			if (!group_visible_live(g))
-				continue;
-		}
-
-		if (n == cap)
-		{
-			cap *= 2;
-			res = repalloc_huge(res, cap * sizeof(TaGroupCopy));
-		}
-		c = &res[n++];
-		c->agg = g->key.agg;
-		c->window_start = g->key.window_start;
-		c->m = g->m;
-		sketch_copy(&g->sk, &c->sk);
-		agg = &aggs[g->key.agg];
-		for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
-			c->dims[d] = (d < agg->ndims && g->key.dims[d] != 0)
-				? value_copy(g->key.dims[d]) : NULL;
 	}
 
 	unlock_all_partitions();
@@ -1047,18 +1124,52 @@ store_forget_flushed(void)
 	HASH_SEQ_STATUS hs;
 	dlist_mutable_iter it;
 	TaAggregate aggs[TA_MAX_AGGREGATES];
-
-	(void) catalog_read(aggs);
+	uint32		version = catalog_read(aggs);
+	int			first,
+				nlists;
+	int64		oldest = PG_INT64_MAX,
+				flushed = PG_INT64_MIN;
 
 	LWLockAcquire(store_shared->dict_lock, LW_EXCLUSIVE);
 	lock_all_partitions(LW_EXCLUSIVE);
-	dlist_foreach_modify(it, &store_shared->groups)
-	{
-		GroupEntry *g = dlist_container(GroupEntry, node, it.cur);
 
-		if (!group_in_catalog(g, aggs) || group_flush_state(g) == GROUP_FLUSHED)
-			group_remove(g);
+	/*
+	 * The lists of the windows marked flushed; every list once the catalog
+	 * changed (groups of an aggregate gone or changed, in any window).  Then
+	 * the bounds again: the groups left in the lists visited, and past
+	 * flushed_start the windows not visited.
+	 */
+	if (version != store_shared->forgot_version)
+	{
+		first = 0;
+		nlists = TA_WINDOW_LISTS;
+		store_shared->forgot_version = version;
 	}
+	else
+		nlists = window_lists(store_shared->oldest_start, store_shared->flushed_start, &first);
+	if (nlists < TA_WINDOW_LISTS && store_shared->flushed_start < PG_INT64_MAX)
+		oldest = Max(store_shared->oldest_start, store_shared->flushed_start + 1);
+	for (int l = 0; l < nlists; l++)
+	{
+		dlist_foreach_modify(it, &store_shared->windows[(first + l) % TA_WINDOW_LISTS])
+		{
+			GroupEntry *g = dlist_container(GroupEntry, node, it.cur);
+
+			if (!group_in_catalog(g, aggs) || group_flush_state(g) == GROUP_FLUSHED)
+			{
+				group_remove(g);
+				continue;
+			}
+			oldest = Min(oldest, g->key.window_start);
+			if (TransactionIdIsValid(g->flushed_by))
+				flushed = Max(flushed, g->key.window_start);
+		}
+	}
+	SpinLockAcquire(&store_shared->groups_push);
+	store_shared->oldest_start = oldest;
+	SpinLockRelease(&store_shared->groups_push);
+	store_shared->flushed_start = flushed;
+
 	/* values an event added but never used (it found no room): drop them */
 	if (dict->orphans)
 	{
