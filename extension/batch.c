@@ -171,6 +171,7 @@ batch_reset(void)
 		groupset_reset(groups);
 	}
 	batch.nmessages = batch.nvalues = batch.ngroups = batch.nusers = batch.nlatencies = 0;
+	batch.catalog_version = 0;
 }
 
 /* A message went into the batch (accepted, late or rejected: all count). */
@@ -335,6 +336,8 @@ batch_add_event(const TaEvent *ev, const int64 *starts, int nstarts)
 	bool		wanted[TA_MAX_AGGREGATES];
 	uint16		bucket = ev->has_latency ? latency_bucket(ev->latency_us) : 0;
 
+	if (batch.catalog_version == 0)
+		batch.catalog_version = catalog_copy_version;
 	for (int i = 0; i < naggs_in_use; i++)
 	{
 		int			a = aggs_in_use[i];

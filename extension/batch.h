@@ -62,6 +62,8 @@ typedef struct TaBatch
 	TaBatchUser *users;			/* every group's, one array */
 	int			nlatencies;
 	TaBatchLatency *latencies;	/* every group's, one array */
+	uint32		catalog_version;	/* of the catalog its first event saw (0:
+									 * none yet); later ones saw it or newer */
 } TaBatch;
 
 extern void batch_reset(void);

@@ -87,6 +87,8 @@ typedef struct TaRequests
 	uint64		room_wanted;	/* room requests: last generation asked */
 	uint64		room_done;		/* ... and served */
 	bool		room_spill;		/* one asked for group room (else the ring) */
+	char		room_setting[TA_SETTING_NAME_LEN];	/* the limit it hit (the
+													 * last asker's) */
 } TaRequests;
 
 static TaRequests *requests = NULL;
@@ -356,13 +358,15 @@ rewind_request_complete(uint64 ticket, bool ok, const char *error)
  * to wait for (room_request_done).
  */
 uint64
-room_request_submit(bool spill)
+room_request_submit(bool spill, const char *setting)
 {
 	uint64		gen;
 
 	SpinLockAcquire(&requests->mutex);
 	gen = requests->room_wanted = Max(requests->room_wanted, requests->room_done) + 1;
 	requests->room_spill |= spill;
+	if (spill)
+		strlcpy(requests->room_setting, setting, TA_SETTING_NAME_LEN);
 	SpinLockRelease(&requests->mutex);
 	wake_worker();
 	return gen;
@@ -379,9 +383,12 @@ room_request_done(uint64 gen)
 	return done;
 }
 
-/* The leader: the pending room requests (0: none), and whether to spill. */
+/*
+ * The leader: the pending room requests (0: none), whether to spill, and the
+ * limit the last asker hit (TA_SETTING_NAME_LEN bytes).
+ */
 uint64
-room_request_take(bool *spill)
+room_request_take(bool *spill, char *setting)
 {
 	uint64		gen = 0;
 
@@ -390,6 +397,7 @@ room_request_take(bool *spill)
 	{
 		gen = requests->room_wanted;
 		*spill = requests->room_spill;
+		strlcpy(setting, requests->room_setting, TA_SETTING_NAME_LEN);
 		requests->room_spill = false;
 	}
 	SpinLockRelease(&requests->mutex);

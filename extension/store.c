@@ -168,6 +168,7 @@ typedef struct StoreShared
 	int64		oldest_start;	/* no group's window starts before it */
 	int64		flushed_start;	/* no group marked flushed starts after it */
 	uint32		forgot_version; /* catalog version of the last full forget */
+	bool		forget_all;		/* a batch of an older version added groups */
 	dlist_head	windows[TA_WINDOW_LISTS];	/* every group, by window */
 } StoreShared;
 
@@ -744,6 +745,9 @@ store_merge_batch(const TaBatch *b)
 			dlist_push_tail(window_list(keys[i].window_start), &g->node);
 			if (keys[i].window_start < store_shared->oldest_start)
 				store_shared->oldest_start = keys[i].window_start;
+			/* (groups of an aggregate the catalog may have lost since) */
+			if (b->catalog_version != store_shared->forgot_version)
+				store_shared->forget_all = true;
 			SpinLockRelease(&store_shared->groups_push);
 			memset(&g->m, 0, sizeof(TaMetrics));
 			g->flushed_by = InvalidTransactionId;
@@ -989,7 +993,8 @@ collect_groups(CollectMode mode, int64 cutoff, int agg_filter, const char *agg_n
 			{
 				GroupEntry *g = dlist_container(GroupEntry, node, it.cur);
 
-				if (g->key.window_start < oldest && group_flush_state(g) == GROUP_LIVE)
+				if (g->key.window_start < oldest && group_in_catalog(g, aggs) &&
+					group_flush_state(g) == GROUP_LIVE)
 					oldest = g->key.window_start;
 			}
 		}
@@ -1135,15 +1140,15 @@ store_forget_flushed(void)
 
 	/*
 	 * The lists of the windows marked flushed; every list once the catalog
-	 * changed (groups of an aggregate gone or changed, in any window).  Then
-	 * the bounds again: the groups left in the lists visited, and past
-	 * flushed_start the windows not visited.
+	 * changed (groups of an aggregate gone or changed, in any window), and
+	 * again when a batch that began before the last full walk added groups
+	 * after it.  Then the bounds again: the groups left in the lists
+	 * visited, and past flushed_start the windows not visited.
 	 */
-	if (version != store_shared->forgot_version)
+	if (version != store_shared->forgot_version || store_shared->forget_all)
 	{
 		first = 0;
 		nlists = TA_WINDOW_LISTS;
-		store_shared->forgot_version = version;
 	}
 	else
 		nlists = window_lists(store_shared->oldest_start, store_shared->flushed_start, &first);
@@ -1169,6 +1174,11 @@ store_forget_flushed(void)
 	store_shared->oldest_start = oldest;
 	SpinLockRelease(&store_shared->groups_push);
 	store_shared->flushed_start = flushed;
+	if (nlists == TA_WINDOW_LISTS)
+	{
+		store_shared->forgot_version = version;
+		store_shared->forget_all = false;
+	}
 
 	/* values an event added but never used (it found no room): drop them */
 	if (dict->orphans)

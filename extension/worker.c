@@ -81,6 +81,9 @@ static volatile sig_atomic_t got_sigterm = false;
 static MemoryContext worker_context;
 static int	worker_index = 0;		/* 0: the leader (the writer of several) */
 
+/* The limit a worker asked the writer for room for (spill warnings). */
+static char room_setting[TA_SETTING_NAME_LEN];
+
 /* The data path's processes: one, or trafficagg.workers and the writer. */
 static int
 worker_processes(void)
@@ -228,11 +231,13 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 		consumer_commit_positions();
 		if (res.spilled)
 		{
+			const char *setting = room_setting[0] ? room_setting : ingest_full_setting();
+
 			status_spilled();
 			ereport(WARNING,
 					(errmsg("trafficagg shared memory is full (%s): the oldest open window was written early as partial rows",
-							ingest_full_setting()),
-					 errhint("Raise %s and restart the server.", ingest_full_setting())));
+							setting),
+					 errhint("Raise %s and restart the server.", setting)));
 		}
 	}
 	PG_CATCH();
@@ -294,7 +299,7 @@ make_room(void)
 		else
 		{
 			if (gen == 0)
-				gen = room_request_submit(spill);
+				gen = room_request_submit(spill, ingest_full_setting());
 			if (room_request_done(gen))
 				return true;
 		}
@@ -487,13 +492,14 @@ trafficagg_worker_main(Datum arg)
 		if (worker_index == 0)
 		{
 			bool		spill;
-			uint64		gen = room_request_take(&spill);
+			uint64		gen = room_request_take(&spill, room_setting);
 
 			if (gen != 0)
 			{
 				worker_flush(spill ? FLUSH_SPILL_OLDEST : FLUSH_CLOSED, 0, NULL, NULL, 0);
 				room_request_complete(gen);
 			}
+			room_setting[0] = '\0';
 		}
 
 		/* the others only consume (and spill); the leader does the rest */
