@@ -28,6 +28,7 @@ OBJS         = extension/trafficagg.o \
                extension/status.o \
                extension/sqlfuncs.o \
                extension/digest.o \
+               extension/groupcommit.o \
                extension/worker.o
 DATA_built   = extension/$(EXTENSION)--$(EXTVERSION).sql
 # earlier versions' install scripts and the upgrade scripts from them

@@ -68,6 +68,16 @@ static int	nslots_cached = 0;
 static int *my_partitions = NULL;
 static int	nmy_partitions = 0;
 
+/*
+ * trafficagg.shared_group: the partitions revoked and not handed off yet
+ * (see rebalance_cb); whether the consumer is being closed (then a
+ * revocation gives them up at once: the caller flushed before).
+ */
+static rd_kafka_topic_partition_list_t *handoff = NULL;
+static bool closing = false;
+
+#define TA_COMMITTED_WAIT_MS 10000
+
 /* messages taken from librdkafka and not served yet (shared memory was full) */
 static rd_kafka_message_t **held = NULL;
 static int	nheld = 0;
@@ -250,12 +260,53 @@ start_time_offset(const char *topic, int32 partition, int64 ts)
 	return offset;
 }
 
-/* Choose where each newly assigned partition starts; see the file header. */
+/* A partition is this worker's now. */
 static void
-place_partitions(rd_kafka_topic_partition_list_t *parts)
+note_assigned(int src)
+{
+	int			j = 0;
+
+	source_set_assigned(src, true);
+	source_set_active(src, true);
+	while (j < nmy_partitions && my_partitions[j] != src)
+		j++;
+	if (j == nmy_partitions)
+		my_partitions[nmy_partitions++] = src;
+}
+
+/*
+ * Choose where each newly assigned partition starts; see the file header.
+ * With trafficagg.shared_group the group's committed offsets are the only
+ * truth (another server may have moved them since this one last owned the
+ * partition): they are asked of the brokers here, in the callback.
+ */
+static void
+place_partitions(rd_kafka_t *k, rd_kafka_topic_partition_list_t *parts)
 {
 	int64		start_ts;
 	bool		by_time = start_time(&start_ts);
+	rd_kafka_topic_partition_list_t *committed = NULL;
+
+	if (ta_shared_group)
+	{
+		rd_kafka_resp_err_t err;
+
+		committed = rd_kafka_topic_partition_list_copy(parts);
+		err = rd_kafka_committed(k, committed, TA_COMMITTED_WAIT_MS);
+		if (err)
+		{
+			/*
+			 * Then librdkafka fetches them itself as the partitions start
+			 * (RD_KAFKA_OFFSET_INVALID), falling back to auto.offset.reset
+			 * (trafficagg.start_offset, but not a time) where none is.
+			 */
+			ereport(LOG,
+					(errmsg("trafficagg: could not read the group's committed offsets: %s; librdkafka will",
+							rd_kafka_err2str(err))));
+			rd_kafka_topic_partition_list_destroy(committed);
+			committed = NULL;
+		}
+	}
 
 	for (int i = 0; i < parts->cnt; i++)
 	{
@@ -272,24 +323,34 @@ place_partitions(rd_kafka_topic_partition_list_t *parts)
 			p->offset = RD_KAFKA_OFFSET_END;
 			continue;
 		}
-		source_set_assigned(src, true);
-		source_set_active(src, true);
+		note_assigned(src);
+		if (ta_shared_group)
 		{
-			int			j = 0;
+			/* the group's committed offset, if any */
+			bool		known = committed != NULL &&
+				committed->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+				committed->elems[i].offset >= 0;
 
-			while (j < nmy_partitions && my_partitions[j] != src)
-				j++;
-			if (j == nmy_partitions)
-				my_partitions[nmy_partitions++] = src;
+			recovery_take_over(src, known ? committed->elems[i].offset : TA_NO_OFFSET);
+			if (known || committed == NULL)
+			{
+				p->offset = known ? committed->elems[i].offset : RD_KAFKA_OFFSET_INVALID;
+				continue;
+			}
 		}
-		if (recovery_place(src, &offset))
+		else if (recovery_place(src, &offset))
+		{
 			p->offset = offset;
-		else if (by_time)
+			continue;
+		}
+		if (by_time)
 			p->offset = start_time_offset(p->topic, p->partition, start_ts);
 		else
 			p->offset = pg_strcasecmp(ta_start_offset, "latest") == 0
 				? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
 	}
+	if (committed != NULL)
+		rd_kafka_topic_partition_list_destroy(committed);
 }
 
 /*
@@ -331,6 +392,17 @@ revoke_partitions(rd_kafka_topic_partition_list_t *parts)
 	}
 }
 
+/*
+ * The rebalance callback.  With trafficagg.shared_group a revocation is a
+ * hand-off to another server, which starts at the group's committed offsets:
+ * everything this server counted must be written, and the offsets committed
+ * with it, first.  The callback cannot flush (an ERROR must not unwind
+ * through librdkafka), so it only records the revocation and returns; the
+ * worker loop sees consumer_handoff_pending(), flushes, and calls
+ * consumer_handoff_done(), which gives the partitions up.  librdkafka waits
+ * for that call (within max.poll.interval.ms) before it rejoins the group,
+ * so the generation the flush commits under is still this server's.
+ */
 static void
 rebalance_cb(rd_kafka_t *k, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -339,9 +411,17 @@ rebalance_cb(rd_kafka_t *k, rd_kafka_resp_err_t err,
 		my_partitions = MemoryContextAlloc(TopMemoryContext, source_slots() * sizeof(int));
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
 	{
-		place_partitions(parts);
+		place_partitions(k, parts);
 		rd_kafka_assign(k, parts);
 		ereport(LOG, (errmsg("trafficagg: assigned %d partition(s) of \"%s\"",
+							 parts->cnt, ta_topic)));
+	}
+	else if (ta_shared_group && !closing)
+	{
+		if (handoff != NULL)
+			rd_kafka_topic_partition_list_destroy(handoff);
+		handoff = rd_kafka_topic_partition_list_copy(parts);
+		ereport(LOG, (errmsg("trafficagg: %d partition(s) of \"%s\" revoked: writing what this server counted before handing them off",
 							 parts->cnt, ta_topic)));
 	}
 	else
@@ -354,6 +434,59 @@ rebalance_cb(rd_kafka_t *k, rd_kafka_resp_err_t err,
 }
 
 
+
+/* trafficagg.shared_group: partitions revoked and not handed off yet? */
+bool
+consumer_handoff_pending(void)
+{
+	return handoff != NULL;
+}
+
+/*
+ * What this server counted of the revoked partitions is written and their
+ * offsets committed (or could not be: the caller then discards it):
+ * give them up.
+ */
+void
+consumer_handoff_done(void)
+{
+	if (handoff == NULL)
+		return;
+	revoke_partitions(handoff);
+	rd_kafka_assign(rk, NULL);
+	ereport(LOG, (errmsg("trafficagg: %d partition(s) of \"%s\" handed off",
+						 handoff->cnt, ta_topic)));
+	rd_kafka_topic_partition_list_destroy(handoff);
+	handoff = NULL;
+}
+
+/*
+ * For the group commit: the position of every partition this consumer owns
+ * (revoked ones included until handed off), as the offsets to commit, and
+ * the consumer's group metadata, which fences the commit to its generation.
+ * NULL without a consumer.  Caller destroys both.
+ */
+rd_kafka_topic_partition_list_t *
+consumer_owned_positions(rd_kafka_consumer_group_metadata_t **metadata)
+{
+	rd_kafka_topic_partition_list_t *list;
+
+	if (rk == NULL)
+		return NULL;
+	list = rd_kafka_topic_partition_list_new(Max(nmy_partitions, 1));
+	for (int i = 0; i < nmy_partitions; i++)
+	{
+		int64		position,
+					resume;
+
+		recovery_read(my_partitions[i], &position, &resume);
+		if (position != TA_NO_OFFSET)
+			rd_kafka_topic_partition_list_add(list, source_topic(my_partitions[i]),
+											  source_partition(my_partitions[i]))->offset = position;
+	}
+	*metadata = rd_kafka_consumer_group_metadata(rk);
+	return list;
+}
 
 /* A string naming every setting the consumer is built from. */
 static char *
@@ -594,6 +727,42 @@ read_secrets_file(const char *path, rd_kafka_conf_t *conf)
 }
 
 /*
+ * A librdkafka configuration with what every client of this server's
+ * brokers needs: the brokers, the client id, and the log and error
+ * callbacks, served in the caller's thread (log.queue: the caller polls).
+ * The consumer below adds its own properties, and so does the group commit
+ * (groupcommit.c); each then applies the user's with
+ * consumer_apply_user_options(), last.
+ */
+rd_kafka_conf_t *
+consumer_client_conf(void)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+	conf_set(conf, "bootstrap.servers", ta_brokers);
+	conf_set(conf, "client.id", "trafficagg");
+	conf_set(conf, "log.queue", "true");
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
+	return conf;
+}
+
+/* trafficagg.kafka_options and the secrets file, onto conf. */
+void
+consumer_apply_user_options(rd_kafka_conf_t *conf)
+{
+	apply_kafka_options(conf, ta_kafka_options, "trafficagg.kafka_options", false);
+	if (ta_kafka_secrets_file[0] != '\0')
+	{
+		char	   *secrets = read_secrets_file(ta_kafka_secrets_file, conf);
+
+		apply_kafka_options(conf, secrets, "trafficagg.kafka_secrets_file", true);
+		memset(secrets, 0, strlen(secrets));
+		pfree(secrets);
+	}
+}
+
+/*
  * Create the consumer and subscribe.  Caller is in a transaction (to read
  * the stored offsets).  Returns false if no brokers are configured.  join
  * false: only read the stored offsets (the leader of several workers writes
@@ -624,15 +793,14 @@ consumer_start(bool join)
 		return false;
 	}
 
-	recovery_load();
+	/* (shared by servers: the group's offsets say where to resume) */
+	recovery_load(!ta_shared_group);
 	kafka_configured = true;
 	if (!join)
 		return false;
 
-	conf = rd_kafka_conf_new();
-	conf_set(conf, "bootstrap.servers", ta_brokers);
+	conf = consumer_client_conf();
 	conf_set(conf, "group.id", ta_group_id);
-	conf_set(conf, "client.id", "trafficagg");
 	conf_set(conf, "enable.auto.commit", "false");
 	conf_set(conf, "enable.auto.offset.store", "false");
 	conf_set(conf, "enable.partition.eof", "true");
@@ -651,7 +819,6 @@ consumer_start(bool join)
 	conf_set(conf, "queued.min.messages", "1000000");
 	conf_set(conf, "fetch.error.backoff.ms", "20");
 	conf_set(conf, "topic.metadata.refresh.interval.ms", "10000");
-	conf_set(conf, "log.queue", "true");
 
 	/*
 	 * A rebalance (a worker of the server joining, leaving or restarting)
@@ -660,18 +827,8 @@ consumer_start(bool join)
 	 */
 	conf_set(conf, "heartbeat.interval.ms", "500");
 
-	apply_kafka_options(conf, ta_kafka_options, "trafficagg.kafka_options", false);
-	if (ta_kafka_secrets_file[0] != '\0')
-	{
-		char	   *secrets = read_secrets_file(ta_kafka_secrets_file, conf);
-
-		apply_kafka_options(conf, secrets, "trafficagg.kafka_secrets_file", true);
-		memset(secrets, 0, strlen(secrets));
-		pfree(secrets);
-	}
-
-	rd_kafka_conf_set_log_cb(conf, log_cb);
-	rd_kafka_conf_set_error_cb(conf, error_cb);
+	/* (the user's options last: they may change any of the above) */
+	consumer_apply_user_options(conf);
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
@@ -715,7 +872,12 @@ consumer_stop(void)
 		rd_kafka_topic_partition_list_destroy(start_time_offsets);
 	start_time_offsets = NULL;
 	rd_kafka_queue_destroy(rkqu);
+	closing = true;
 	rd_kafka_consumer_close(rk);
+	closing = false;
+	if (handoff != NULL)
+		rd_kafka_topic_partition_list_destroy(handoff);
+	handoff = NULL;
 	rd_kafka_destroy(rk);
 	rk = NULL;
 	rkqu = NULL;
@@ -949,7 +1111,7 @@ consumer_poll(int max, int wait_ms, bool *memory_full)
 	int			served = 0;
 
 	*memory_full = false;
-	if (rk == NULL)
+	if (rk == NULL || handoff != NULL)
 		return 0;
 	if (held == NULL)
 		held = MemoryContextAllocZero(TopMemoryContext, max * sizeof(rd_kafka_message_t *));
@@ -1043,7 +1205,8 @@ consumer_commit_positions(void)
 	int		   *srcs;
 	int			n;
 
-	if (rk == NULL)
+	/* (shared by servers: committed with the rows, groupcommit.c) */
+	if (rk == NULL || ta_shared_group)
 		return;
 	srcs = my_partitions;
 	n = nmy_partitions;

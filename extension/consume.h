@@ -10,6 +10,8 @@
 #ifndef TRAFFICAGG_CONSUME_H
 #define TRAFFICAGG_CONSUME_H
 
+#include <librdkafka/rdkafka.h>
+
 extern bool consumer_start(bool join);
 extern void consumer_stop(void);
 extern bool consumer_settings_changed(void);
@@ -18,5 +20,12 @@ extern bool consumer_kafka_configured(void);
 extern int	consumer_poll(int max, int wait_ms, bool *memory_full);
 extern void consumer_commit_positions(void);
 extern void consumer_refresh_end_offsets(void);
+
+/* for groupcommit.c (trafficagg.shared_group) */
+extern rd_kafka_conf_t *consumer_client_conf(void);
+extern void consumer_apply_user_options(rd_kafka_conf_t *conf);
+extern bool consumer_handoff_pending(void);
+extern void consumer_handoff_done(void);
+extern rd_kafka_topic_partition_list_t *consumer_owned_positions(rd_kafka_consumer_group_metadata_t **metadata);
 
 #endif							/* TRAFFICAGG_CONSUME_H */

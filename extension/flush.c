@@ -485,37 +485,57 @@ flush_windows(TaFlushKind kind, int64 rewind_to, bool with_kafka, TaFlushResult 
 	/* (checked in the cut: a worker may have just started consuming) */
 	if (!with_kafka)
 		refuse_kafka_data("trafficagg.flush()");
-	switch (kind)
+	if (with_kafka && ta_shared_group)
 	{
-		case FLUSH_SPILL_OLDEST:
-			/*
-			 * What is closed first: that makes room as well, and a spill must
-			 * not store a watermark past closed windows it did not write.
-			 * Only with nothing closed, the oldest open window, early.
-			 */
-			n = store_collect_closed(res->watermark, &groups);
-			written_through = res->watermark;
-			if (n == 0)
-			{
-				n = store_collect_oldest_window(&groups);
-				res->spilled = n > 0;
-			}
-			break;
-		case FLUSH_REWIND:
-			/* checked again here: another rewind may have gone further back */
-			if (rewind_to >= res->watermark)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("the watermark is already at or before the time given")));
-			/* every window: partial rows for the open ones */
-			n = store_collect_closed(PG_INT64_MAX, &groups);
-			written_through = PG_INT64_MAX;
-			res->watermark = rewind_to;
-			break;
-		default:
-			n = store_collect_closed(res->watermark, &groups);
-			written_through = res->watermark;
-			break;
+		/*
+		 * Servers sharing the group (groupcommit.c): every window, the open
+		 * ones as partial rows, so that the positions committed to the group
+		 * with these rows are all there is to know about a partition when
+		 * another server takes it.  That makes room as well as a spill.
+		 */
+		if (kind == FLUSH_REWIND)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot rewind the watermark with trafficagg.shared_group"),
+					 errhint("Each server sharing the group has its own watermark.")));
+		n = store_collect_closed(PG_INT64_MAX, &groups);
+		written_through = PG_INT64_MAX;
+	}
+	else
+	{
+		switch (kind)
+		{
+			case FLUSH_SPILL_OLDEST:
+				/*
+				 * What is closed first: that makes room as well, and a spill
+				 * must not store a watermark past closed windows it did not
+				 * write.  Only with nothing closed, the oldest open window,
+				 * early.
+				 */
+				n = store_collect_closed(res->watermark, &groups);
+				written_through = res->watermark;
+				if (n == 0)
+				{
+					n = store_collect_oldest_window(&groups);
+					res->spilled = n > 0;
+				}
+				break;
+			case FLUSH_REWIND:
+				/* checked again: another rewind may have gone further back */
+				if (rewind_to >= res->watermark)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("the watermark is already at or before the time given")));
+				/* every window: partial rows for the open ones */
+				n = store_collect_closed(PG_INT64_MAX, &groups);
+				written_through = PG_INT64_MAX;
+				res->watermark = rewind_to;
+				break;
+			default:
+				n = store_collect_closed(res->watermark, &groups);
+				written_through = res->watermark;
+				break;
+		}
 	}
 	if (with_kafka)
 	{

@@ -187,9 +187,11 @@ recovery_has_stored(const char *topic, int32 partition)
 /*
  * Read trafficagg.kafka_offsets and trafficagg.spilled_windows (the consumer
  * starts; caller is in a transaction); restore the watermark they record.
+ * replay: partitions with stored offsets replay up to their stored position
+ * (not with trafficagg.shared_group, see below).
  */
 void
-recovery_load(void)
+recovery_load(bool replay)
 {
 	int64		restored = TA_NO_TIME;
 
@@ -240,9 +242,12 @@ recovery_load(void)
 	/*
 	 * Every partition with stored offsets holds the watermark back, and
 	 * counts as replaying, from now on, not only once it is assigned: a
-	 * rebalance may hand out the partitions one by one.
+	 * rebalance may hand out the partitions one by one.  (Not when servers
+	 * share the group: every flush writes every window and commits the
+	 * positions to the group, so nothing is replayed, and a partition
+	 * another server owns now must not hold this one's watermark.)
 	 */
-	for (int i = 0; i < nstored; i++)
+	for (int i = 0; i < nstored && replay; i++)
 	{
 		int			src;
 		bool		fresh;
@@ -312,6 +317,29 @@ recovery_place(int src, int64 *offset)
 		placed = false;
 	LWLockRelease(rec->lock);
 	return placed;
+}
+
+/*
+ * trafficagg.shared_group: this server takes a partition over at the group's
+ * committed offset (TA_NO_OFFSET: not known yet, nothing is committed for it
+ * until a message is read).  Whatever shared memory says of an earlier
+ * ownership is stale (another server may have read on since), and nothing of
+ * the partition is in memory: every flush wrote all of it, the hand-off's
+ * last.
+ */
+void
+recovery_take_over(int src, int64 offset)
+{
+	RecoverySource *r = &rec->sources[src];
+
+	LWLockAcquire(rec->lock, LW_EXCLUSIVE);
+	r->position = offset;
+	r->resume_offset = offset;
+	r->replay_until = TA_NO_OFFSET;
+	r->ntracked = 0;
+	r->overflow_min_offset = TA_NO_OFFSET;
+	r->overflow_end = 0;
+	LWLockRelease(rec->lock);
 }
 
 /*

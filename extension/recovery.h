@@ -15,9 +15,10 @@ extern void recovery_shmem_request(void);
 extern void recovery_shmem_init(void);
 
 /* the consumer starts, partitions are assigned */
-extern void recovery_load(void);
+extern void recovery_load(bool replay);
 extern bool recovery_has_stored(const char *topic, int32 partition);
 extern bool recovery_place(int src, int64 *offset);
+extern void recovery_take_over(int src, int64 offset);
 
 /* each message */
 extern bool recovery_is_replay(int src, int64 offset);

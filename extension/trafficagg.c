@@ -46,6 +46,8 @@ int			ta_max_values = 50000;
 int			ta_dictionary_memory_kb = 8192;
 int			ta_max_partitions = 256;
 int			ta_workers = 1;
+bool		ta_shared_group = false;
+char	   *ta_ledger_topic = NULL;
 int			ta_max_event_bytes = 65536;
 int			ta_queued_max_kbytes = 65536;
 int			ta_rejected_max_rows = 100000;
@@ -176,6 +178,14 @@ define_settings(void)
 							"One does everything. With N > 1, the N workers are members of the consumer group trafficagg.group_id, Kafka sharing the partitions among them, and one more process, the writer, takes the SQL requests and does every flush: N + 1 background workers (max_worker_processes).",
 							&ta_workers, 1, 1, 64, PGC_POSTMASTER,
 							0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("trafficagg.shared_group",
+							 "Several servers consume the topic as one consumer group.",
+							 "Each server consumes a share of the partitions; every flush writes every window (open ones as partial rows) and commits the rows and the group's offsets together, by PostgreSQL's two-phase commit and a Kafka transaction. Needs max_prepared_transactions >= 1 and trafficagg.workers = 1.",
+							 &ta_shared_group, false, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("trafficagg.ledger_topic",
+							   "Kafka topic where trafficagg.shared_group records each server's committed flushes.",
+							   "One record per flush, keyed by the server; read after a crash to finish or undo a flush left prepared. Best created compacted (cleanup.policy=compact).",
+							   &ta_ledger_topic, "trafficagg_ledger", PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.max_partitions",
 							"Kafka partitions the worker can track.",
 							NULL, &ta_max_partitions, 256, 1, 65536, PGC_POSTMASTER,

@@ -37,6 +37,7 @@
  */
 #include "trafficagg.h"
 
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -59,6 +60,7 @@
 #include "deadletter.h"
 #include "event.h"
 #include "flush.h"
+#include "groupcommit.h"
 #include "ingest.h"
 #include "recovery.h"
 #include "request.h"
@@ -206,17 +208,25 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 		long		secs;
 		int			usecs;
 
-		begin_tx(activity[kind]);
 		/*
 		 * offsets too while Kafka messages are in memory, consumer or not;
 		 * and whenever Kafka is configured (the leader of several workers
 		 * consumes nothing: its flushes must still hold back while
 		 * partitions replay after a restart, before any is assigned)
 		 */
-		flush_windows(kind, rewind_to,
-					  consumer_active() || consumer_kafka_configured() || recovery_has_positions(),
-					  &res);
-		commit_tx();
+		bool		with_kafka = consumer_active() || consumer_kafka_configured() ||
+			recovery_has_positions();
+
+		begin_tx(activity[kind]);
+		flush_windows(kind, rewind_to, with_kafka, &res);
+		if (ta_shared_group && with_kafka)
+		{
+			/* servers share the group: the offsets commit with the rows */
+			groupcommit_commit(res.rows > 0 || res.rejected_taken > 0);
+			pgstat_report_activity(STATE_IDLE, NULL);
+		}
+		else
+			commit_tx();
 		if (kind == FLUSH_REWIND)
 		{
 			char		t[32];
@@ -281,6 +291,7 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 #define TA_ROOM_PATIENCE_MS 30000
 
 static void start_consumer(void);
+static void exit_dropping_uncommitted(const char *why) pg_attribute_noreturn();
 
 static bool
 make_room(void)
@@ -309,6 +320,8 @@ make_room(void)
 			return false;
 		if (TimestampDifferenceExceeds(since, GetCurrentTimestamp(), TA_ROOM_PATIENCE_MS))
 		{
+			if (ta_shared_group)
+				exit_dropping_uncommitted("no room in shared memory for 30 s");
 			ereport(LOG,
 					(errmsg("trafficagg: no room in shared memory for %d s: restarting the Kafka consumer",
 							TA_ROOM_PATIENCE_MS / 1000)));
@@ -322,11 +335,43 @@ make_room(void)
 	}
 }
 
+/*
+ * trafficagg.shared_group: what this server counted and did not commit can't
+ * be kept once its partitions may have gone to another server, which
+ * counts them again from the group's offsets.  Exit as a crash does: the
+ * postmaster restarts every process of the server, shared memory with them,
+ * and the worker resumes from the group's offsets.
+ */
+static void
+exit_dropping_uncommitted(const char *why)
+{
+	ereport(LOG,
+			(errmsg("trafficagg: %s: dropping what this server counted since its last flush", why),
+			 errdetail("Servers share consumer group \"%s\": the server's processes restart, as after a crash, and the worker resumes from the group's offsets.",
+					   ta_group_id)));
+	proc_exit(2);
+}
+
 static void
 start_consumer(void)
 {
 	PG_TRY();
 	{
+		if (ta_shared_group && worker_consumes())
+		{
+			if (ta_workers != 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("trafficagg.shared_group needs trafficagg.workers = 1"),
+						 errhint("Set trafficagg.workers = 1 and restart the server.")));
+			if (max_prepared_xacts < 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("trafficagg.shared_group needs max_prepared_transactions of at least 1"),
+						 errhint("Set max_prepared_transactions = 2 (or more, for other uses) and restart the server.")));
+			if (ta_brokers[0] != '\0')
+				groupcommit_start();
+		}
 		begin_tx("trafficagg: starting the Kafka consumer");
 		SPI_connect();
 		catalog_sync();
@@ -374,6 +419,7 @@ trafficagg_worker_main(Datum arg)
 	int			served_last = 0;
 	TimestampTz last_flush = GetCurrentTimestamp();
 	TimestampTz last_end_offsets = 0;
+	TimestampTz handoff_since = 0;
 	bool		logged_waiting = false;
 
 	worker_index = DatumGetInt32(arg);
@@ -466,8 +512,9 @@ trafficagg_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 			if (consumer_settings_changed())
 			{
-				if (worker_index == 0)
-					worker_flush(FLUSH_CLOSED, 0, NULL, NULL, 0);
+				if (worker_index == 0 && !worker_flush(FLUSH_CLOSED, 0, NULL, NULL, 0) &&
+					ta_shared_group && consumer_active())
+					exit_dropping_uncommitted("the flush before the consumer's restart failed");
 				consumer_stop();
 				start_consumer();
 			}
@@ -487,6 +534,29 @@ trafficagg_worker_main(Datum arg)
 		served_last = memory_full ? TA_BATCH : served;	/* don't wait after a spill */
 		if (memory_full && !make_room())
 			break;
+
+		/*
+		 * trafficagg.shared_group: partitions revoked, to be handed off once
+		 * everything counted is written and the offsets committed with it
+		 * (consume.c's rebalance_cb); until then nothing is consumed
+		 */
+		if (consumer_handoff_pending())
+		{
+			if (handoff_since == 0)
+				handoff_since = GetCurrentTimestamp();
+			if (worker_flush(FLUSH_CLOSED, 0, NULL, NULL, 0))
+			{
+				consumer_handoff_done();
+				handoff_since = 0;
+				last_flush = GetCurrentTimestamp();
+			}
+			else if (TimestampDifferenceExceeds(handoff_since, GetCurrentTimestamp(), TA_ROOM_PATIENCE_MS))
+				exit_dropping_uncommitted("revoked partitions could not be handed off for 30 s");
+			else
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 1000L, PG_WAIT_EXTENSION);
+			continue;
+		}
 
 		/* the leader: room another worker asked for */
 		if (worker_index == 0)
@@ -581,10 +651,15 @@ trafficagg_worker_main(Datum arg)
 		ResetLatch(MyLatch);
 	}
 
-	/* SIGTERM: write what is closed, then leave the group */
-	if (worker_index == 0)
-		worker_flush(FLUSH_CLOSED, 0, NULL, NULL, 0);
+	/*
+	 * SIGTERM: write what is closed (every window, with trafficagg.shared_group),
+	 * then leave the group
+	 */
+	if (worker_index == 0 && !worker_flush(FLUSH_CLOSED, 0, NULL, NULL, 0) &&
+		ta_shared_group && consumer_active())
+		exit_dropping_uncommitted("the last flush failed");
 	consumer_stop();
+	groupcommit_stop();
 	ereport(LOG, (errmsg("trafficagg worker stopped")));
 
 	/*

@@ -6,6 +6,8 @@
 #   kafka/broker.sh start                       format (first time) and start; waits until ready
 #   kafka/broker.sh create-topic NAME [PARTS]   create a topic (idempotent)
 #   kafka/broker.sh add-partitions NAME TOTAL   grow a topic to TOTAL partitions
+#   kafka/broker.sh group-offsets GROUP         a consumer group's committed offsets:
+#                                               "topic partition offset" lines
 #   kafka/broker.sh status | stop
 #
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_DATA (kafka/.data),
@@ -134,6 +136,13 @@ add_partitions() {
     done
 }
 
+group_offsets() {
+    local group=${1:?group id}
+    java_cp org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+        --bootstrap-server "127.0.0.1:$port" --describe --group "$group" 2>/dev/null |
+        awk 'NR > 1 && $4 ~ /^[0-9]+$/ { print $2, $3, $4 }'
+}
+
 case "${1:-}" in
     fetch) fetch ;;
     start) start ;;
@@ -141,5 +150,6 @@ case "${1:-}" in
     status) if running; then echo "running (pid $(cat "$pidfile"))"; else echo "stopped"; exit 3; fi ;;
     create-topic) shift; create_topic "$@" ;;
     add-partitions) shift; add_partitions "$@" ;;
-    *) echo "usage: $0 fetch|start|stop|status|create-topic NAME [PARTITIONS]|add-partitions NAME TOTAL" >&2; exit 2 ;;
+    group-offsets) shift; group_offsets "$@" ;;
+    *) echo "usage: $0 fetch|start|stop|status|create-topic NAME [PARTITIONS]|add-partitions NAME TOTAL|group-offsets GROUP" >&2; exit 2 ;;
 esac

@@ -15,7 +15,7 @@ use Test::More;
 
 our @EXPORT = qw(start_broker create_topic add_partitions produce start_producer finish_producer
   produce_lines kafka_node
-  read_out_file read_topic repo_root load_out_file load_topic oracle_sql
+  read_out_file read_topic group_offsets repo_root load_out_file load_topic oracle_sql
   check_aggregates_against_oracle workers_conf);
 
 # bad kind (producer) -> rejection reason (extension)
@@ -93,6 +93,20 @@ sub create_topic
 	local %ENV = (%ENV, _broker_env($b));
 	system("$root/kafka/broker.sh", 'create-topic', $topic, $partitions) == 0
 	  or die "could not create topic $topic";
+}
+
+# A consumer group's committed offsets: { "topic partition" => offset }.
+sub group_offsets
+{
+	my ($b, $group) = @_;
+	local %ENV = (%ENV, _broker_env($b));
+	my %o;
+	for (split /\n/, `"$root/kafka/broker.sh" group-offsets "$group"`)
+	{
+		my ($t, $p, $off) = split / /;
+		$o{"$t $p"} = $off;
+	}
+	return \%o;
 }
 
 sub add_partitions
@@ -302,6 +316,8 @@ sub load_topic
 sub oracle_sql
 {
 	my (@dims) = @_;
+	my $rejected = 'trafficagg.rejected_events';
+	$rejected = ${ shift @dims } if @dims && ref $dims[0] eq 'SCALAR';
 	my $dimcols = join('', map { ", event->>'$_' AS $_" } @dims);
 	my $groupby = join('', map { ", $_" } @dims);
 	return qq{
@@ -324,7 +340,7 @@ sub oracle_sql
 	    FROM (SELECT (s.event->>'timestamp')::timestamptz AS ts, s.event
 	            FROM sent s
 	           WHERE s.kind IN ('event', 'late')
-	             AND NOT EXISTS (SELECT 1 FROM trafficagg.rejected_events r
+	             AND NOT EXISTS (SELECT 1 FROM $rejected r
 	                              WHERE r.partition = s.partition AND r."offset" = s."offset")) e
 	   GROUP BY 1, 2 $groupby};
 }
@@ -333,9 +349,13 @@ sub oracle_sql
 # exact metrics and the users sketch byte for byte.  Every percentile is
 # within 1% of percentile_disc, or within tolerance => x: rows merged from a
 # spill or a replay take their percentiles from the merged t-digests.
+# schema => S: the tables are S.<aggregate>, the dead letters
+# S.rejected_events (several servers' rows merged, t/019).
 sub check_aggregates_against_oracle
 {
 	my ($node, $name, %opt) = @_;
+	my $schema = $opt{schema} // 'trafficagg';
+	my $rejected = "$schema.rejected_events";
 	for my $agg (@aggregates)
 	{
 		my ($table, @dims) = @$agg;
@@ -345,14 +365,14 @@ sub check_aggregates_against_oracle
 			qw(events errors client_errors latency_count latency_sum latency_min latency_max
 			  users unique_users));
 		my $tcols = $cols =~ s/\busers\b(?!_)/users::text/r;
-		my $oracle = oracle_sql(@dims);
+		my $oracle = oracle_sql(\$rejected, @dims);
 		my $diff = $node->safe_psql(
 			'postgres', qq{
-			SELECT (SELECT count(*) FROM (SELECT $cols FROM ($oracle) o EXCEPT ALL SELECT $tcols FROM trafficagg.$table) a)
-			     + (SELECT count(*) FROM (SELECT $tcols FROM trafficagg.$table EXCEPT ALL SELECT $cols FROM ($oracle) o) b)});
-		is($diff, '0', "$name: trafficagg.$table equals the oracle exactly (users byte for byte)");
-		my $rows = $node->safe_psql('postgres', "SELECT count(*) FROM trafficagg.$table");
-		cmp_ok($rows, '>', 0, "$name: trafficagg.$table has $rows rows");
+			SELECT (SELECT count(*) FROM (SELECT $cols FROM ($oracle) o EXCEPT ALL SELECT $tcols FROM $schema.$table) a)
+			     + (SELECT count(*) FROM (SELECT $tcols FROM $schema.$table EXCEPT ALL SELECT $cols FROM ($oracle) o) b)});
+		is($diff, '0', "$name: $schema.$table equals the oracle exactly (users byte for byte)");
+		my $rows = $node->safe_psql('postgres', "SELECT count(*) FROM $schema.$table");
+		cmp_ok($rows, '>', 0, "$name: $schema.$table has $rows rows");
 		my $tol = $opt{tolerance} // 0.01;
 
 		my $join = join(' AND ', map { "t.$_ IS NOT DISTINCT FROM o.$_" } @keys);
@@ -366,9 +386,9 @@ sub check_aggregates_against_oracle
 			               greatest(abs(t.latency_p50 - o.p50) / nullif(o.p50, 0),
 			                        abs(t.latency_p95 - o.p95) / nullif(o.p95, 0),
 			                        abs(t.latency_p99 - o.p99) / nullif(o.p99, 0)) AS err
-			          FROM trafficagg.$table t JOIN ($oracle) o ON $join) x});
+			          FROM $schema.$table t JOIN ($oracle) o ON $join) x});
 		is($bad, '0',
-			"$name: trafficagg.$table percentiles within " . (100 * $tol) . "% of percentile_disc ($n rows, worst "
+			"$name: $schema.$table percentiles within " . (100 * $tol) . "% of percentile_disc ($n rows, worst "
 			  . sprintf('%.3f%%', 100 * $worst) . ')');
 	}
 }

@@ -1,0 +1,547 @@
+/*-------------------------------------------------------------------------
+ *
+ * groupcommit.c
+ *	  Servers sharing one consumer group (trafficagg.shared_group): every
+ *	  flush commits its rows in PostgreSQL and the partitions' offsets in
+ *	  Kafka's consumer group as one two-phase commit.
+ *
+ * Why.  Kafka's rebalance moves a partition to another server, which starts
+ * at the group's committed offset.  That offset must be exactly where the
+ * rows this server committed end: rows committed without the offset would be
+ * counted again by the next owner, an offset without the rows would be lost.
+ * Every flush of a shared group writes every window, the open ones as partial
+ * rows that later rows merge into (flush.c), so that the committed position
+ * of a partition is all there is to know about it: nothing of it is left in
+ * this server's memory, and nothing needs replaying.
+ *
+ * The protocol (groupcommit_commit, in place of the flush's COMMIT):
+ *	 1. the flush's transaction (rows, kafka_offsets, dead letters) is
+ *		PREPAREd as "<transactional id>-<time>";
+ *	 2. a Kafka transaction of this server's transactional producer
+ *		(transactional.id "trafficagg-<group_id>-<system identifier>") sends
+ *		one record to trafficagg.ledger_topic, keyed by the transactional id,
+ *		with the prepared transaction's name as its value, and the positions
+ *		of the partitions the consumer owns as the group's offsets
+ *		(send_offsets_to_transaction: the brokers refuse them from a consumer
+ *		no longer in the group's generation), and commits;
+ *	 3. COMMIT PREPARED.
+ * If step 2 fails and is aborted: ROLLBACK PREPARED, the flush failed, its
+ * groups are still in memory, and the next flush writes them.  But if the
+ * consumer was fenced out of the group meanwhile (the partitions are another
+ * server's now), or if the outcome of step 2 is unknown, what this server
+ * counted since its last commit can't be kept: the worker exits with a
+ * crash's exit code, the postmaster restarts the server's processes (shared
+ * memory with them), and the worker resumes from the group's offsets.
+ *
+ * In doubt.  A crash between 1 and 3 leaves the prepared transaction behind
+ * (it survives restarts and replicates to standbys).  groupcommit_start(),
+ * before the worker consumes or flushes, initializes the transactional
+ * producer (the brokers then complete or abort the last Kafka transaction of
+ * this transactional id) and reads the ledger: a committed record naming the
+ * prepared transaction means Kafka has its offsets, and it is COMMITted;
+ * otherwise it is ROLLed BACK.
+ *
+ * Threads.  As in consume.c: librdkafka's callbacks are served in the
+ * worker's thread only (log.queue, rd_kafka_poll here).
+ *
+ * Copyright (c) 2026, trafficagg authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "trafficagg.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include "access/twophase.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "storage/ipc.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "consume.h"
+#include "groupcommit.h"
+
+/* how long a Kafka transaction's steps, and reading the ledger, may take */
+#define TA_TXN_WAIT_MS 30000
+#define TA_LEDGER_WAIT_MS 60000
+
+static rd_kafka_t *producer = NULL;
+static char txn_id[NAMEDATALEN + 64];
+
+/* the offsets the last Kafka transaction committed (NULL: none since start) */
+static rd_kafka_topic_partition_list_t *last_committed = NULL;
+
+
+static void
+set_conf(rd_kafka_conf_t *conf, const char *name, const char *value)
+{
+	char		errstr[512];
+
+	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+	{
+		rd_kafka_conf_destroy(conf);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid Kafka setting \"%s\": %s", name, errstr)));
+	}
+}
+
+/* Serve the producer's queued callbacks (logs, errors, delivery reports). */
+static void
+serve_producer(void)
+{
+	if (producer != NULL)
+		rd_kafka_poll(producer, 0);
+}
+
+/*
+ * Does the ledger hold a committed record of this server naming each of the
+ * given prepared transactions?  found[i] for gids[i].  Reads every partition
+ * from its start up to its end as it was when the reading began (a
+ * read_committed consumer; a record of this server, if committed, is below
+ * those ends: the producer was initialized before).  ERRORs when the ledger
+ * can't be read: then nothing is decided.
+ */
+static void
+ledger_find(char **gids, int ngids, bool *found)
+{
+	rd_kafka_conf_t *conf = consumer_client_conf();
+	rd_kafka_t *rk;
+	rd_kafka_topic_t *rkt;
+	const rd_kafka_metadata_t *md;
+	rd_kafka_resp_err_t err;
+	rd_kafka_topic_partition_list_t *parts;
+	int64	   *ends;
+	int64	   *reached;
+	char		errstr[512];
+	char		group[NAMEDATALEN + 80];
+	TimestampTz deadline;
+	int			nparts;
+
+	memset(found, 0, ngids * sizeof(bool));
+	snprintf(group, sizeof(group), "%s-ledger-reader", txn_id);
+	set_conf(conf, "group.id", group);
+	set_conf(conf, "isolation.level", "read_committed");
+	set_conf(conf, "enable.auto.commit", "false");
+	set_conf(conf, "enable.partition.eof", "true");
+	consumer_apply_user_options(conf);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (rk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not create a Kafka consumer to read trafficagg.ledger_topic: %s", errstr)));
+	rd_kafka_set_log_queue(rk, NULL);
+	rd_kafka_poll_set_consumer(rk);
+
+	rkt = rd_kafka_topic_new(rk, ta_ledger_topic, NULL);
+	err = rd_kafka_metadata(rk, 0, rkt, &md, TA_TXN_WAIT_MS);
+	rd_kafka_topic_destroy(rkt);
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+		md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+	{
+		/* no ledger: no Kafka transaction of ours ever committed */
+		rd_kafka_metadata_destroy(md);
+		rd_kafka_destroy(rk);
+		return;
+	}
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 || md->topics[0].err)
+	{
+		const char *why = err ? rd_kafka_err2str(err)
+			: md->topic_cnt != 1 ? "no metadata" : rd_kafka_err2str(md->topics[0].err);
+
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			rd_kafka_metadata_destroy(md);
+		rd_kafka_destroy(rk);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not read Kafka topic \"%s\" (trafficagg.ledger_topic): %s",
+						ta_ledger_topic, why)));
+	}
+	nparts = md->topics[0].partition_cnt;
+	parts = rd_kafka_topic_partition_list_new(Max(nparts, 1));
+	ends = palloc0(Max(nparts, 1) * sizeof(int64));
+	reached = palloc0(Max(nparts, 1) * sizeof(int64));
+	for (int i = 0; i < nparts; i++)
+	{
+		int64		lo,
+					hi;
+		int32		p = md->topics[0].partitions[i].id;
+
+		err = rd_kafka_query_watermark_offsets(rk, ta_ledger_topic, p, &lo, &hi, TA_TXN_WAIT_MS);
+		if (err)
+		{
+			rd_kafka_metadata_destroy(md);
+			rd_kafka_topic_partition_list_destroy(parts);
+			rd_kafka_destroy(rk);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not read the end of partition %d of \"%s\" (trafficagg.ledger_topic): %s",
+							p, ta_ledger_topic, rd_kafka_err2str(err))));
+		}
+		ends[parts->cnt] = hi;	/* (so ends[k] is parts->elems[k]'s) */
+		if (hi > lo)
+			rd_kafka_topic_partition_list_add(parts, ta_ledger_topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+	}
+	rd_kafka_metadata_destroy(md);
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), TA_LEDGER_WAIT_MS);
+	if (parts->cnt > 0)
+		rd_kafka_assign(rk, parts);
+	for (;;)
+	{
+		rd_kafka_message_t *m;
+		bool		done = true;
+
+		/*
+		 * A partition is read once the position or the end reached (as a
+		 * read_committed consumer sees it: before any transaction still
+		 * open) is at its end: the position alone may stop short of the
+		 * last transaction's commit marker, never delivered.
+		 */
+		if (parts->cnt > 0)
+		{
+			rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(parts);
+
+			rd_kafka_position(rk, pos);
+			for (int i = 0; i < parts->cnt; i++)
+				if (pos->elems[i].offset < ends[i] && reached[i] < ends[i])
+					done = false;
+			rd_kafka_topic_partition_list_destroy(pos);
+		}
+		if (done)
+			break;
+		if (GetCurrentTimestamp() > deadline)
+		{
+			rd_kafka_topic_partition_list_destroy(parts);
+			rd_kafka_consumer_close(rk);
+			rd_kafka_destroy(rk);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not read Kafka topic \"%s\" (trafficagg.ledger_topic) to its end within %d s",
+							ta_ledger_topic, TA_LEDGER_WAIT_MS / 1000)));
+		}
+		m = rd_kafka_consumer_poll(rk, 200);
+		if (m == NULL)
+			continue;
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+		{
+			for (int i = 0; i < parts->cnt; i++)
+				if (parts->elems[i].partition == m->partition)
+					reached[i] = Max(reached[i], m->offset);
+		}
+		else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+			m->key_len == strlen(txn_id) && memcmp(m->key, txn_id, m->key_len) == 0)
+		{
+			for (int i = 0; i < ngids; i++)
+				if (m->len == strlen(gids[i]) && memcmp(m->payload, gids[i], m->len) == 0)
+					found[i] = true;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+}
+
+/*
+ * Prepared transactions a flush of this server left behind: committed if
+ * the ledger says Kafka has their offsets, rolled back otherwise.
+ */
+static void
+resolve_in_doubt(void)
+{
+	char	  **gids = NULL;
+	bool	   *found;
+	int			n = 0;
+	char		prefix[sizeof(txn_id) + 1];
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	snprintf(prefix, sizeof(prefix), "%s-", txn_id);
+	values[0] = CStringGetTextDatum(prefix);
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT gid FROM pg_catalog.pg_prepared_xacts"
+							  " WHERE gid OPERATOR(pg_catalog.^@) $1"
+							  " AND database OPERATOR(pg_catalog.=) pg_catalog.current_database()"
+							  " ORDER BY prepared",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_prepared_xacts");
+	n = (int) SPI_processed;
+	if (n > 0)
+	{
+		gids = MemoryContextAlloc(TopMemoryContext, n * sizeof(char *));
+		for (int i = 0; i < n; i++)
+			gids[i] = MemoryContextStrdup(TopMemoryContext,
+										  SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	if (n == 0)
+		return;
+
+	found = MemoryContextAlloc(TopMemoryContext, n * sizeof(bool));
+	ledger_find(gids, n, found);
+	for (int i = 0; i < n; i++)
+	{
+		StartTransactionCommand();
+		FinishPreparedTransaction(gids[i], found[i]);
+		CommitTransactionCommand();
+		ereport(LOG,
+				(errmsg("trafficagg: flush \"%s\", left prepared by a crash, %s",
+						gids[i], found[i]
+						? "committed: Kafka has its offsets"
+						: "rolled back: Kafka does not have its offsets")));
+		pfree(gids[i]);
+	}
+	pfree(gids);
+	pfree(found);
+}
+
+/*
+ * Before the worker consumes or flushes (outside a transaction): the
+ * transactional producer, and the flushes a crash left in doubt resolved.
+ * ERRORs if the brokers can't do transactions or the ledger can't be read.
+ */
+void
+groupcommit_start(void)
+{
+	rd_kafka_conf_t *conf;
+	rd_kafka_error_t *error;
+	char		errstr[512];
+
+	groupcommit_stop();
+	snprintf(txn_id, sizeof(txn_id), "trafficagg-%s-" UINT64_FORMAT,
+			 ta_group_id, GetSystemIdentifier());
+	conf = consumer_client_conf();
+	set_conf(conf, "transactional.id", txn_id);
+	set_conf(conf, "transaction.timeout.ms", "60000");
+	consumer_apply_user_options(conf);
+	producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (producer == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not create the Kafka producer of trafficagg.shared_group: %s", errstr)));
+	rd_kafka_set_log_queue(producer, NULL);
+
+	error = rd_kafka_init_transactions(producer, TA_TXN_WAIT_MS);
+	serve_producer();
+	if (error)
+	{
+		char		msg[512];
+
+		strlcpy(msg, rd_kafka_error_string(error), sizeof(msg));
+		rd_kafka_error_destroy(error);
+		groupcommit_stop();
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not start Kafka transactions for trafficagg.shared_group: %s", msg),
+				 errhint("The brokers must support transactions (Kafka 2.5 or later; a single broker needs transaction.state.log.replication.factor=1 and transaction.state.log.min.isr=1).")));
+	}
+	resolve_in_doubt();
+	ereport(LOG,
+			(errmsg("trafficagg: sharing consumer group \"%s\" with other servers, as Kafka transactional id \"%s\"",
+					ta_group_id, txn_id)));
+}
+
+void
+groupcommit_stop(void)
+{
+	if (last_committed != NULL)
+		rd_kafka_topic_partition_list_destroy(last_committed);
+	last_committed = NULL;
+	if (producer == NULL)
+		return;
+	serve_producer();
+	rd_kafka_destroy(producer);
+	producer = NULL;
+}
+
+/*
+ * An error of the offsets' commit saying that the consumer is not in the
+ * group's current generation any more: its partitions are someone else's.
+ */
+static bool
+fenced_from_group(rd_kafka_resp_err_t code)
+{
+	return code == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+		code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+		code == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID ||
+		code == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+		code == RD_KAFKA_RESP_ERR__FENCED ||
+		code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+		code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+}
+
+typedef enum
+{
+	KAFKA_COMMITTED,
+	KAFKA_ABORTED,				/* nothing of it is in Kafka */
+	KAFKA_FENCED,				/* aborted, and the partitions are gone */
+	KAFKA_UNKNOWN				/* it may or may not have committed */
+} KafkaOutcome;
+
+/* Step 2: the ledger record and the offsets, in one Kafka transaction. */
+static KafkaOutcome
+kafka_commit(const char *gid, rd_kafka_topic_partition_list_t *offsets,
+			 rd_kafka_consumer_group_metadata_t *md, char *why, size_t whylen)
+{
+	rd_kafka_error_t *error;
+	rd_kafka_resp_err_t err;
+	KafkaOutcome outcome = KAFKA_COMMITTED;
+
+	why[0] = '\0';
+	error = rd_kafka_begin_transaction(producer);
+	if (error == NULL)
+	{
+		err = rd_kafka_producev(producer,
+								RD_KAFKA_V_TOPIC(ta_ledger_topic),
+								RD_KAFKA_V_KEY(txn_id, strlen(txn_id)),
+								RD_KAFKA_V_VALUE((void *) gid, strlen(gid)),
+								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+								RD_KAFKA_V_END);
+		if (err)
+			error = rd_kafka_error_new(err, "could not send the ledger record: %s", rd_kafka_err2str(err));
+		else if (offsets != NULL && offsets->cnt > 0)
+			error = rd_kafka_send_offsets_to_transaction(producer, offsets, md, TA_TXN_WAIT_MS);
+		for (int tries = 0; error == NULL || (rd_kafka_error_is_retriable(error) && tries < 3); tries++)
+		{
+			if (error != NULL)
+				rd_kafka_error_destroy(error);
+			error = rd_kafka_commit_transaction(producer, TA_TXN_WAIT_MS);
+			if (error == NULL)
+				break;
+		}
+		if (error != NULL)
+		{
+			strlcpy(why, rd_kafka_error_string(error), whylen);
+			if (rd_kafka_error_txn_requires_abort(error))
+			{
+				rd_kafka_error_t *aerror = rd_kafka_abort_transaction(producer, TA_TXN_WAIT_MS);
+
+				if (aerror != NULL)
+				{
+					outcome = KAFKA_UNKNOWN;
+					rd_kafka_error_destroy(aerror);
+				}
+				else
+					outcome = fenced_from_group(rd_kafka_error_code(error))
+						? KAFKA_FENCED : KAFKA_ABORTED;
+			}
+			else
+				outcome = KAFKA_UNKNOWN;
+			rd_kafka_error_destroy(error);
+		}
+	}
+	else
+	{
+		/* nothing was sent */
+		strlcpy(why, rd_kafka_error_string(error), whylen);
+		outcome = rd_kafka_error_is_fatal(error) ? KAFKA_FENCED : KAFKA_ABORTED;
+		rd_kafka_error_destroy(error);
+	}
+	serve_producer();
+	return outcome;
+}
+
+/* Are two lists of offsets the same, in the same order? */
+static bool
+same_offsets(const rd_kafka_topic_partition_list_t *a, const rd_kafka_topic_partition_list_t *b)
+{
+	if (a == NULL || b == NULL || a->cnt != b->cnt)
+		return false;
+	for (int i = 0; i < a->cnt; i++)
+		if (a->elems[i].partition != b->elems[i].partition ||
+			a->elems[i].offset != b->elems[i].offset ||
+			strcmp(a->elems[i].topic, b->elems[i].topic) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * In place of the flush's COMMIT: steps 1 to 3 of the file header.  The
+ * caller is in the flush's transaction, with its snapshot pushed; returns
+ * outside any transaction, or ERRORs (the flush failed: nothing of it is in
+ * the tables or in Kafka), or does not return at all (see the header).
+ * wrote: the flush wrote rows or dead letters.  If it did not, and the
+ * positions are those last committed to the group, it just commits: an idle
+ * server makes no Kafka transaction (and no ledger record) per flush.
+ */
+void
+groupcommit_commit(bool wrote)
+{
+	char		gid[GIDSIZE];
+	char		why[512];
+	KafkaOutcome outcome;
+	rd_kafka_consumer_group_metadata_t *md = NULL;
+	rd_kafka_topic_partition_list_t *offsets;
+
+	if (producer == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trafficagg.shared_group has no Kafka producer: the flush can't commit offsets"),
+				 errhint("See the server log for why the Kafka consumer did not start.")));
+	offsets = consumer_owned_positions(&md);
+	if (!wrote && same_offsets(offsets, last_committed))
+	{
+		if (offsets != NULL)
+			rd_kafka_topic_partition_list_destroy(offsets);
+		if (md != NULL)
+			rd_kafka_consumer_group_metadata_destroy(md);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		return;
+	}
+	snprintf(gid, sizeof(gid), "%s-" INT64_FORMAT, txn_id, (int64) GetCurrentTimestamp());
+
+	/* 1: PREPARE TRANSACTION, as a client's transaction block would */
+	PopActiveSnapshot();
+	BeginTransactionBlock();
+	CommitTransactionCommand();
+	StartTransactionCommand();
+	if (!PrepareTransactionBlock(gid))
+		elog(ERROR, "could not prepare the flush's transaction");
+	CommitTransactionCommand();
+
+	/* 2 */
+	outcome = kafka_commit(gid, offsets, md, why, sizeof(why));
+	if (md != NULL)
+		rd_kafka_consumer_group_metadata_destroy(md);
+	if (last_committed != NULL)
+		rd_kafka_topic_partition_list_destroy(last_committed);
+	last_committed = outcome == KAFKA_COMMITTED ? offsets : NULL;
+	if (outcome != KAFKA_COMMITTED && offsets != NULL)
+		rd_kafka_topic_partition_list_destroy(offsets);
+	if (outcome == KAFKA_UNKNOWN)
+	{
+		ereport(LOG,
+				(errmsg("trafficagg: the Kafka transaction of flush \"%s\" failed, its outcome unknown: %s",
+						gid, why),
+				 errdetail("The server's processes restart, as after a crash; the flush is then committed or rolled back as the ledger says.")));
+		proc_exit(2);
+	}
+
+	/* 3 */
+	StartTransactionCommand();
+	FinishPreparedTransaction(gid, outcome == KAFKA_COMMITTED);
+	CommitTransactionCommand();
+	if (outcome == KAFKA_FENCED)
+	{
+		ereport(LOG,
+				(errmsg("trafficagg: this server is no longer a member of consumer group \"%s\" (%s): the flush was rolled back",
+						ta_group_id, why),
+				 errdetail("What it counted since its last flush is another server's to count now: the server's processes restart, as after a crash, and the worker resumes from the group's offsets.")));
+		proc_exit(2);
+	}
+	if (outcome == KAFKA_ABORTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not commit the group's offsets with the flush: %s", why)));
+}

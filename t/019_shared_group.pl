@@ -1,0 +1,240 @@
+# Servers sharing one consumer group (trafficagg.shared_group): three
+# servers consume one topic, each a share of its partitions, and every flush
+# commits its rows and the group's offsets together (PostgreSQL's two-phase
+# commit with a Kafka transaction).  Mid-stream a second and a third server
+# join, the second is killed with kill -9 and comes back, the third leaves
+# cleanly.  The rows of all three, merged (sums added, users unioned, latency
+# digests merged), must equal the oracle exactly: nothing lost, nothing
+# counted twice, whichever server counted it.  Then a flush left prepared by
+# a crash is committed or rolled back as the ledger says.
+use strict;
+use warnings;
+use lib 't';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+use TrafficAggTest;
+
+my $tmp = $PostgreSQL::Test::Utils::tmp_check;
+my $broker = start_broker('shared');
+my $topic = 'shared_group';
+my $partitions = 6;
+my $count = 30000;
+create_topic($broker, $topic, $partitions);
+
+# (lateness is each server's own: a partition taken over after a kill
+# arrives as far behind as the takeover took, seconds of wall time and, at
+# this producer's pace, minutes of event time)
+my $conf = qq{trafficagg.shared_group = on
+trafficagg.group_id = 'shared'
+max_prepared_transactions = 4
+trafficagg.allowed_lateness = '1h'
+trafficagg.max_groups = 20000
+trafficagg.kafka_options = 'session.timeout.ms=6000; heartbeat.interval.ms=500'
+};
+
+sub position
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(sum(position), 0) FROM trafficagg.status WHERE source = 'kafka' AND assigned");
+}
+
+sub assigned
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM trafficagg.status WHERE source = 'kafka' AND assigned");
+}
+
+my $a = kafka_node('shared_a', $broker, $topic, $conf);
+ok($a->poll_query_until('postgres',
+		"SELECT count(*) = $partitions FROM trafficagg.status WHERE source = 'kafka' AND assigned"),
+	'the first server owns every partition');
+
+my $producer = start_producer(
+	$broker,
+	topic => $topic,
+	seed => 'shared',
+	count => $count,
+	rate => 2000,
+	step => 20,
+	late => 0.02,
+	bad => 0.01,
+	out => "$tmp/shared.ndjson");
+
+$a->poll_query_until('postgres',
+	"SELECT coalesce(sum(position), 0) > 4000 FROM trafficagg.status WHERE source = 'kafka'")
+  or die 'no progress';
+
+# a second server joins mid-stream, then a third
+my $b = kafka_node('shared_b', $broker, $topic, $conf);
+ok($b->poll_query_until('postgres',
+		"SELECT count(*) > 0 FROM trafficagg.status WHERE source = 'kafka' AND assigned"),
+	'the second server, joining, is assigned partitions');
+my $c = kafka_node('shared_c', $broker, $topic, $conf);
+ok($c->poll_query_until('postgres',
+		"SELECT coalesce(sum(position), 0) > 0 FROM trafficagg.status WHERE source = 'kafka' AND assigned"),
+	'the third server, joining, consumes');
+ok($a->wait_for_log(qr/partition\(s\) of "shared_group" handed off/),
+	'the first server handed partitions off');
+
+# the second is killed mid-stream and comes back
+$b->poll_query_until('postgres',
+	"SELECT coalesce(sum(position), 0) > 0 FROM trafficagg.status WHERE source = 'kafka' AND assigned")
+  or die 'the second server never consumed';
+my @pids = ($b->{_pid}, split /\n/, $b->safe_psql('postgres', 'SELECT pid FROM pg_stat_activity'));
+$b->kill9;
+# (its children leave once they see the postmaster gone: until then the old
+# shared memory is in use, and a start fails)
+ok(poll_until(sub { !grep { kill 0, $_ } @pids }), 'the second server\'s processes are gone after kill -9');
+$b->start;
+ok($b->poll_query_until('postgres',
+		"SELECT count(*) > 0 FROM trafficagg.status WHERE source = 'kafka' AND assigned"),
+	'the second server, killed and started again, is assigned partitions again');
+
+# the third leaves cleanly
+$c->stop('fast');
+ok(1, 'the third server left');
+
+finish_producer($producer);
+is(scalar(@{ read_topic($broker, $topic) }), $count,
+	"the topic holds the $count messages the producer recorded, no more");
+
+# the two left between them own every partition and have read it to its end
+ok( poll_until(
+		sub {
+			assigned($a) + assigned($b) == $partitions
+			  && position($a) + position($b) == $count;
+		}),
+	"the two servers left own all $partitions partitions and read all $count messages");
+$_->safe_psql('postgres', 'SELECT trafficagg.flush(close_all => true)') for ($a, $b);
+# (a flush is prepared for the moment its Kafka transaction takes)
+ok($_->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'),
+	$_->name . ': no flush left prepared')
+  for ($a, $b);
+
+# every server's rows, merged on the first
+$c->start;
+$c->poll_query_until('postgres',
+	"SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'");
+# ... and takes partitions some other server read last: whoever owns a
+# partition now must commit where the last owner stopped, not where it
+# itself once stopped
+ok( poll_until(
+		sub { assigned($a) + assigned($b) + assigned($c) == $partitions }),
+	'the third server, back, shares the partitions again');
+my $committed;
+ok( poll_until(
+		sub {
+			$committed = group_offsets($broker, 'shared');
+			my $sum = 0;
+			$sum += $_ for values %$committed;
+			return keys(%$committed) == $partitions && $sum == $count;
+		},
+		20),
+	"the group's committed offsets are the ends of the $partitions partitions after the last rebalance")
+  or diag(explain($committed));
+$a->safe_psql('postgres', 'CREATE SCHEMA merged');
+for my $node ($b, $c)
+{
+	my $s = $node->name;
+	$a->safe_psql('postgres', "CREATE SCHEMA $s");
+	for my $table ((map { $_->[0] } @TrafficAggTest::aggregates), 'rejected_events')
+	{
+		my $file = "$tmp/$s.$table.copy";
+		$node->safe_psql('postgres', "COPY trafficagg.$table TO '$file'");
+		$a->safe_psql('postgres',
+			"CREATE TABLE $s.$table (LIKE trafficagg.$table); COPY $s.$table FROM '$file'");
+	}
+}
+my $union = sub {
+	my ($table) = @_;
+	return join(' UNION ALL ', map { "SELECT * FROM $_.$table" } 'trafficagg', $b->name, $c->name);
+};
+for my $agg (@TrafficAggTest::aggregates)
+{
+	my ($table, @dims) = @$agg;
+	my $dims = join('', map { ", $_" } @dims);
+	$a->safe_psql(
+		'postgres', qq{
+		CREATE VIEW merged.$table AS
+		SELECT window_start, window_end $dims,
+		       sum(events)::bigint AS events, sum(errors)::bigint AS errors,
+		       sum(client_errors)::bigint AS client_errors,
+		       sum(latency_count)::bigint AS latency_count, sum(latency_sum) AS latency_sum,
+		       min(latency_min) AS latency_min, max(latency_max) AS latency_max,
+		       hll_union_agg(users) AS users,
+		       hll_cardinality(hll_union_agg(users))::bigint AS unique_users,
+		       trafficagg.latency_percentile(trafficagg.latency_union(latency), 0.5) AS latency_p50,
+		       trafficagg.latency_percentile(trafficagg.latency_union(latency), 0.95) AS latency_p95,
+		       trafficagg.latency_percentile(trafficagg.latency_union(latency), 0.99) AS latency_p99
+		  FROM (@{[ $union->($table) ]}) u
+		 GROUP BY window_start, window_end $dims});
+}
+$a->safe_psql('postgres',
+	'CREATE VIEW merged.rejected_events AS ' . $union->('rejected_events'));
+
+load_out_file($a, "$tmp/shared.ndjson");
+check_aggregates_against_oracle($a, 'three servers merged', schema => 'merged');
+is( $a->safe_psql(
+		'postgres', q{
+	SELECT count(*) FROM (SELECT partition, "offset" FROM merged.rejected_events
+	                       WHERE source = 'kafka' GROUP BY 1, 2 HAVING count(*) > 1) d}),
+	'0', 'no message dead-lettered twice, on any server');
+is( $a->safe_psql(
+		'postgres', q{
+	SELECT count(*) FROM sent s
+	 WHERE s.kind = 'bad' AND NOT EXISTS (SELECT 1 FROM merged.rejected_events r
+	                     WHERE r.partition = s.partition AND r."offset" = s."offset")}),
+	'0', 'every bad message is a dead letter on some server');
+my %per = map { $_->name => $_->safe_psql('postgres', 'SELECT coalesce(sum(events), 0) FROM trafficagg.total') }
+  ($a, $b, $c);
+note('events counted per server: ' . join(', ', map { "$_ $per{$_}" } sort keys %per));
+cmp_ok((grep { $per{$_} > 0 } keys %per), '==', 3, 'each of the three servers counted some events');
+
+# A flush left prepared by a crash: committed if the ledger has its record,
+# rolled back if not.  Two prepared transactions named as the worker names
+# its flushes, a ledger record for the second only, and a restart.
+my $txn_id = $a->safe_psql('postgres',
+	"SELECT 'trafficagg-shared-' || system_identifier FROM pg_control_system()");
+$a->safe_psql('postgres', 'CREATE TABLE in_doubt (n int)');
+for my $n (1, 2)
+{
+	$a->safe_psql('postgres',
+		"BEGIN; INSERT INTO in_doubt VALUES ($n); PREPARE TRANSACTION '$txn_id-$n'");
+}
+{
+	my $in = "$txn_id|$txn_id-2\n";
+	my ($out, $err);
+	IPC::Run::run([ 'kcat', '-b', $broker->{bootstrap}, '-P', '-t', 'trafficagg_ledger', '-K', '|' ],
+		'<', \$in, '>', \$out, '2>', \$err)
+	  or die "kcat -P failed: $err";
+}
+my $log_offset = -s $a->logfile;
+$a->restart;
+ok($a->wait_for_log(qr/flush "\Q$txn_id\E-2", left prepared by a crash, committed/, $log_offset),
+	'the flush the ledger records is committed');
+ok($a->wait_for_log(qr/flush "\Q$txn_id\E-1", left prepared by a crash, rolled back/, $log_offset),
+	'the flush the ledger does not record is rolled back');
+is($a->safe_psql('postgres', 'SELECT string_agg(n::text, \',\') FROM in_doubt'), '2',
+	'only the committed one left its row');
+is( $a->safe_psql('postgres',
+		"SELECT count(*) FROM pg_prepared_xacts WHERE gid IN ('$txn_id-1', '$txn_id-2')"),
+	'0', 'neither is left in doubt');
+
+$_->stop for ($a, $b, $c);
+done_testing();
+
+# $check->() until true, at most $tries times (1800), 0.1 s apart
+sub poll_until
+{
+	my ($check, $tries) = @_;
+	for (1 .. ($tries // 1800))
+	{
+		return 1 if $check->();
+		usleep(100_000);
+	}
+	return 0;
+}
