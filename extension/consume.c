@@ -829,6 +829,13 @@ consumer_start(bool join)
 
 	/* (the user's options last: they may change any of the above) */
 	consumer_apply_user_options(conf);
+	/*
+	 * ... but not this: servers sharing the group must see another server's
+	 * offsets only once its transaction committed (rd_kafka_committed waits
+	 * for those pending)
+	 */
+	if (ta_shared_group)
+		conf_set(conf, "isolation.level", "read_committed");
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));

@@ -71,6 +71,9 @@
 #define TA_LEDGER_WAIT_MS 60000
 
 static rd_kafka_t *producer = NULL;
+static bool ready = false;		/* groupcommit_start() succeeded */
+/* trafficagg.debug_crash_at when this start decided a flush left prepared */
+static char decided_under[32] = "";
 static char txn_id[NAMEDATALEN + 64];
 
 /* the offsets the last Kafka transaction committed (NULL: none since start) */
@@ -105,7 +108,8 @@ serve_producer(void)
  * from its start up to its end as it was when the reading began (a
  * read_committed consumer; a record of this server, if committed, is below
  * those ends: the producer was initialized before).  ERRORs when the ledger
- * can't be read: then nothing is decided.
+ * can't be read, or does not exist (checked with ngids 0 too): then nothing
+ * is decided.
  */
 static void
 ledger_find(char **gids, int ngids, bool *found)
@@ -123,13 +127,14 @@ ledger_find(char **gids, int ngids, bool *found)
 	TimestampTz deadline;
 	int			nparts;
 
-	memset(found, 0, ngids * sizeof(bool));
+	memset(found, 0, Max(ngids, 1) * sizeof(bool));
 	snprintf(group, sizeof(group), "%s-ledger-reader", txn_id);
+	consumer_apply_user_options(conf);
+	/* (after the user's options: what the decision rests on) */
 	set_conf(conf, "group.id", group);
 	set_conf(conf, "isolation.level", "read_committed");
 	set_conf(conf, "enable.auto.commit", "false");
 	set_conf(conf, "enable.partition.eof", "true");
-	consumer_apply_user_options(conf);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (rk == NULL)
 		ereport(ERROR,
@@ -144,10 +149,18 @@ ledger_find(char **gids, int ngids, bool *found)
 	if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
 		md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
 	{
-		/* no ledger: no Kafka transaction of ours ever committed */
+		/*
+		 * The ledger must exist before the first flush (checked at every
+		 * start): missing now, it was deleted or the setting changed, and
+		 * nothing can be decided.
+		 */
 		rd_kafka_metadata_destroy(md);
 		rd_kafka_destroy(rk);
-		return;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("Kafka topic \"%s\" (trafficagg.ledger_topic) does not exist", ta_ledger_topic),
+				 errhint("Create it, compacted: kafka-topics.sh --create --topic %s --partitions 1 --config cleanup.policy=compact.",
+						 ta_ledger_topic)));
 	}
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 || md->topics[0].err)
 	{
@@ -162,7 +175,7 @@ ledger_find(char **gids, int ngids, bool *found)
 				 errmsg("could not read Kafka topic \"%s\" (trafficagg.ledger_topic): %s",
 						ta_ledger_topic, why)));
 	}
-	nparts = md->topics[0].partition_cnt;
+	nparts = ngids > 0 ? md->topics[0].partition_cnt : 0;
 	parts = rd_kafka_topic_partition_list_new(Max(nparts, 1));
 	ends = palloc0(Max(nparts, 1) * sizeof(int64));
 	reached = palloc0(Max(nparts, 1) * sizeof(int64));
@@ -244,71 +257,108 @@ ledger_find(char **gids, int ngids, bool *found)
 		rd_kafka_message_destroy(m);
 	}
 	rd_kafka_topic_partition_list_destroy(parts);
+	pfree(ends);
+	pfree(reached);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 }
 
 /*
  * Prepared transactions a flush of this server left behind: committed if
- * the ledger says Kafka has their offsets, rolled back otherwise.
+ * the ledger says Kafka has their offsets, rolled back otherwise.  (The
+ * ledger is looked up, and must exist, even when there are none.)
  */
 static void
 resolve_in_doubt(void)
 {
-	char	  **gids = NULL;
-	bool	   *found;
-	int			n = 0;
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "trafficagg in-doubt flushes",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	PG_TRY();
+	{
+		char	  **gids;
+		bool	   *found;
+		int			n;
+		char		prefix[sizeof(txn_id) + 1];
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+
+		snprintf(prefix, sizeof(prefix), "%s-", txn_id);
+		values[0] = CStringGetTextDatum(prefix);
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT gid FROM pg_catalog.pg_prepared_xacts"
+								  " WHERE gid OPERATOR(pg_catalog.^@) $1"
+								  " AND database OPERATOR(pg_catalog.=) pg_catalog.current_database()"
+								  " ORDER BY prepared",
+								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read pg_prepared_xacts");
+		n = (int) SPI_processed;
+		gids = MemoryContextAlloc(cxt, Max(n, 1) * sizeof(char *));
+		for (int i = 0; i < n; i++)
+			gids[i] = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 1));
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(cxt);
+
+		found = palloc(Max(n, 1) * sizeof(bool));
+		ledger_find(gids, n, found);
+		for (int i = 0; i < n; i++)
+		{
+			StartTransactionCommand();
+			FinishPreparedTransaction(gids[i], found[i]);
+			CommitTransactionCommand();
+			MemoryContextSwitchTo(cxt);
+			strlcpy(decided_under, ta_debug_crash_at ? ta_debug_crash_at : "", sizeof(decided_under));
+			ereport(LOG,
+					(errmsg("trafficagg: flush \"%s\", left prepared by a crash, %s",
+							gids[i], found[i]
+							? "committed: Kafka has its offsets"
+							: "rolled back: Kafka does not have its offsets")));
+		}
+	}
+	PG_FINALLY();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+	}
+	PG_END_TRY();
+}
+
+/* Are there flushes of this server left prepared?  (In a transaction.) */
+static int
+count_in_doubt(void)
+{
 	char		prefix[sizeof(txn_id) + 1];
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
+	int			n;
 
 	snprintf(prefix, sizeof(prefix), "%s-", txn_id);
 	values[0] = CStringGetTextDatum(prefix);
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT gid FROM pg_catalog.pg_prepared_xacts"
+	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_prepared_xacts"
 							  " WHERE gid OPERATOR(pg_catalog.^@) $1"
-							  " AND database OPERATOR(pg_catalog.=) pg_catalog.current_database()"
-							  " ORDER BY prepared",
+							  " AND database OPERATOR(pg_catalog.=) pg_catalog.current_database()",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_prepared_xacts");
 	n = (int) SPI_processed;
-	if (n > 0)
-	{
-		gids = MemoryContextAlloc(TopMemoryContext, n * sizeof(char *));
-		for (int i = 0; i < n; i++)
-			gids[i] = MemoryContextStrdup(TopMemoryContext,
-										  SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	}
 	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	if (n == 0)
-		return;
-
-	found = MemoryContextAlloc(TopMemoryContext, n * sizeof(bool));
-	ledger_find(gids, n, found);
-	for (int i = 0; i < n; i++)
-	{
-		StartTransactionCommand();
-		FinishPreparedTransaction(gids[i], found[i]);
-		CommitTransactionCommand();
-		ereport(LOG,
-				(errmsg("trafficagg: flush \"%s\", left prepared by a crash, %s",
-						gids[i], found[i]
-						? "committed: Kafka has its offsets"
-						: "rolled back: Kafka does not have its offsets")));
-		pfree(gids[i]);
-	}
-	pfree(gids);
-	pfree(found);
+	return n;
 }
 
 /*
- * Before the worker consumes or flushes (outside a transaction): the
- * transactional producer, and the flushes a crash left in doubt resolved.
- * ERRORs if the brokers can't do transactions or the ledger can't be read.
+ * Before the worker flushes anything, outside a transaction: the settings
+ * checked, the transactional producer started, the ledger found, and the
+ * flushes a crash left prepared decided (until then nothing can flush: a
+ * prepared flush holds the flush lock and the offsets' rows).  ERRORs if any
+ * of that fails; the caller tries again later.  Without brokers there is no
+ * producer to start, and a flush left prepared can't be decided: an ERROR
+ * then.
  */
 void
 groupcommit_start(void)
@@ -318,12 +368,40 @@ groupcommit_start(void)
 	char		errstr[512];
 
 	groupcommit_stop();
+	if (ta_workers != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("trafficagg.shared_group needs trafficagg.workers = 1"),
+				 errhint("Set trafficagg.workers = 1 and restart the server.")));
+	if (max_prepared_xacts < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trafficagg.shared_group needs max_prepared_transactions of at least 1"),
+				 errhint("Set max_prepared_transactions = 2 (or more, for other uses) and restart the server.")));
 	snprintf(txn_id, sizeof(txn_id), "trafficagg-%s-" UINT64_FORMAT,
 			 ta_group_id, GetSystemIdentifier());
+	if (ta_brokers[0] == '\0')
+	{
+		int			n;
+
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		n = count_in_doubt();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (n > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%d flush(es) left prepared by a crash can't be decided without trafficagg.brokers", n),
+					 errhint("Set trafficagg.brokers: the ledger in Kafka says whether each one committed.")));
+		return;
+	}
+
 	conf = consumer_client_conf();
+	consumer_apply_user_options(conf);
+	/* (after the user's options: what the protocol rests on) */
 	set_conf(conf, "transactional.id", txn_id);
 	set_conf(conf, "transaction.timeout.ms", "60000");
-	consumer_apply_user_options(conf);
 	producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (producer == NULL)
 		ereport(ERROR,
@@ -346,14 +424,23 @@ groupcommit_start(void)
 				 errhint("The brokers must support transactions (Kafka 2.5 or later; a single broker needs transaction.state.log.replication.factor=1 and transaction.state.log.min.isr=1).")));
 	}
 	resolve_in_doubt();
+	ready = true;
 	ereport(LOG,
 			(errmsg("trafficagg: sharing consumer group \"%s\" with other servers, as Kafka transactional id \"%s\"",
 					ta_group_id, txn_id)));
 }
 
+/* Has groupcommit_start() succeeded (since the last groupcommit_stop())? */
+bool
+groupcommit_ready(void)
+{
+	return ready;
+}
+
 void
 groupcommit_stop(void)
 {
+	ready = false;
 	if (last_committed != NULL)
 		rd_kafka_topic_partition_list_destroy(last_committed);
 	last_committed = NULL;
@@ -410,14 +497,24 @@ kafka_commit(const char *gid, rd_kafka_topic_partition_list_t *offsets,
 		if (err)
 			error = rd_kafka_error_new(err, "could not send the ledger record: %s", rd_kafka_err2str(err));
 		else if (offsets != NULL && offsets->cnt > 0)
-			error = rd_kafka_send_offsets_to_transaction(producer, offsets, md, TA_TXN_WAIT_MS);
-		for (int tries = 0; error == NULL || (rd_kafka_error_is_retriable(error) && tries < 3); tries++)
 		{
-			if (error != NULL)
+			/* a retriable error (a timeout) may be resumed by calling again */
+			for (int tries = 0;; tries++)
+			{
+				error = rd_kafka_send_offsets_to_transaction(producer, offsets, md, TA_TXN_WAIT_MS);
+				if (error == NULL || !rd_kafka_error_is_retriable(error) || tries == 3)
+					break;
 				rd_kafka_error_destroy(error);
+			}
+		}
+		/* commit only once the offsets are in the transaction */
+		for (int tries = 0; error == NULL; tries++)
+		{
 			error = rd_kafka_commit_transaction(producer, TA_TXN_WAIT_MS);
-			if (error == NULL)
+			if (error == NULL || !rd_kafka_error_is_retriable(error) || tries == 3)
 				break;
+			rd_kafka_error_destroy(error);
+			error = NULL;
 		}
 		if (error != NULL)
 		{
@@ -451,6 +548,27 @@ kafka_commit(const char *gid, rd_kafka_topic_partition_list_t *offsets,
 	return outcome;
 }
 
+static bool steps_2_and_3(const char *gid, rd_kafka_topic_partition_list_t *offsets,
+						  rd_kafka_consumer_group_metadata_t *md, char *why, size_t whylen);
+
+/*
+ * trafficagg.debug_crash_at, for tests: crash here, unless this start of the
+ * worker decided a flush left prepared while the setting said the same (so
+ * that the restart a crash causes does not crash again before the test
+ * resets the setting).
+ */
+static void
+debug_crash(const char *where, const char *gid)
+{
+	if (ta_debug_crash_at == NULL || strcmp(ta_debug_crash_at, where) != 0 ||
+		strcmp(decided_under, where) == 0)
+		return;
+	ereport(LOG,
+			(errmsg("trafficagg: trafficagg.debug_crash_at: crashing with flush \"%s\" %s",
+					gid, where)));
+	proc_exit(2);
+}
+
 /* Are two lists of offsets the same, in the same order? */
 static bool
 same_offsets(const rd_kafka_topic_partition_list_t *a, const rd_kafka_topic_partition_list_t *b)
@@ -479,11 +597,11 @@ groupcommit_commit(bool wrote)
 {
 	char		gid[GIDSIZE];
 	char		why[512];
-	KafkaOutcome outcome;
+	bool		aborted = false;
 	rd_kafka_consumer_group_metadata_t *md = NULL;
 	rd_kafka_topic_partition_list_t *offsets;
 
-	if (producer == NULL)
+	if (!ready)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("trafficagg.shared_group has no Kafka producer: the flush can't commit offsets"),
@@ -510,8 +628,43 @@ groupcommit_commit(bool wrote)
 		elog(ERROR, "could not prepare the flush's transaction");
 	CommitTransactionCommand();
 
-	/* 2 */
-	outcome = kafka_commit(gid, offsets, md, why, sizeof(why));
+	/*
+	 * From here until the decision, an ERROR would leave the flush prepared,
+	 * holding the flush lock: the server's processes restart instead, and
+	 * the worker decides it from the ledger when it starts.
+	 */
+	debug_crash("prepared", gid);
+	PG_TRY();
+	{
+		aborted = !steps_2_and_3(gid, offsets, md, why, sizeof(why));
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		ereport(LOG,
+				(errmsg("trafficagg: flush \"%s\" is prepared and could not be finished", gid),
+				 errdetail("The server's processes restart, as after a crash; the flush is then committed or rolled back as the ledger says.")));
+		proc_exit(2);
+	}
+	PG_END_TRY();
+	if (aborted)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not commit the group's offsets with the flush: %s", why)));
+}
+
+/*
+ * Steps 2 and 3 of the header, after groupcommit_commit() prepared gid.
+ * Returns false if the Kafka transaction was aborted and the flush rolled
+ * back (why says why); does not return if the server must restart.
+ */
+static bool
+steps_2_and_3(const char *gid, rd_kafka_topic_partition_list_t *offsets,
+			  rd_kafka_consumer_group_metadata_t *md, char *why, size_t whylen)
+{
+	KafkaOutcome outcome;
+
+	outcome = kafka_commit(gid, offsets, md, why, whylen);
 	if (md != NULL)
 		rd_kafka_consumer_group_metadata_destroy(md);
 	if (last_committed != NULL)
@@ -529,6 +682,8 @@ groupcommit_commit(bool wrote)
 	}
 
 	/* 3 */
+	if (outcome == KAFKA_COMMITTED)
+		debug_crash("kafka_committed", gid);
 	StartTransactionCommand();
 	FinishPreparedTransaction(gid, outcome == KAFKA_COMMITTED);
 	CommitTransactionCommand();
@@ -540,8 +695,5 @@ groupcommit_commit(bool wrote)
 				 errdetail("What it counted since its last flush is another server's to count now: the server's processes restart, as after a crash, and the worker resumes from the group's offsets.")));
 		proc_exit(2);
 	}
-	if (outcome == KAFKA_ABORTED)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not commit the group's offsets with the flush: %s", why)));
+	return outcome == KAFKA_COMMITTED;
 }

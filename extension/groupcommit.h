@@ -13,6 +13,7 @@
 
 extern void groupcommit_start(void);
 extern void groupcommit_stop(void);
+extern bool groupcommit_ready(void);
 extern void groupcommit_commit(bool wrote);
 
 #endif							/* TRAFFICAGG_GROUPCOMMIT_H */

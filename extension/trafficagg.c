@@ -48,6 +48,7 @@ int			ta_max_partitions = 256;
 int			ta_workers = 1;
 bool		ta_shared_group = false;
 char	   *ta_ledger_topic = NULL;
+char	   *ta_debug_crash_at = NULL;
 int			ta_max_event_bytes = 65536;
 int			ta_queued_max_kbytes = 65536;
 int			ta_rejected_max_rows = 100000;
@@ -186,6 +187,10 @@ define_settings(void)
 							   "Kafka topic where trafficagg.shared_group records each server's committed flushes.",
 							   "One record per flush, keyed by the server; read after a crash to finish or undo a flush left prepared. Best created compacted (cleanup.policy=compact).",
 							   &ta_ledger_topic, "trafficagg_ledger", PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("trafficagg.debug_crash_at",
+							   "For tests: where a flush of trafficagg.shared_group crashes the server's processes.",
+							   "'prepared' (after PREPARE TRANSACTION) or 'kafka_committed' (after the Kafka transaction, before COMMIT PREPARED); not again in a start of the worker that decided a flush left prepared under the same value. Empty: never.",
+							   &ta_debug_crash_at, "", PGC_SUSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	DefineCustomIntVariable("trafficagg.max_partitions",
 							"Kafka partitions the worker can track.",
 							NULL, &ta_max_partitions, 256, 1, 65536, PGC_POSTMASTER,

@@ -79,6 +79,7 @@ extern int	ta_max_partitions;
 extern int	ta_workers;
 extern bool ta_shared_group;
 extern char *ta_ledger_topic;
+extern char *ta_debug_crash_at;
 extern int	ta_max_event_bytes;
 extern int	ta_queued_max_kbytes;
 extern int	ta_rejected_max_rows;

@@ -289,6 +289,7 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
  * again from the positions.  Returns false on SIGTERM.
  */
 #define TA_ROOM_PATIENCE_MS 30000
+#define TA_SHARED_RETRY_MS 10000
 
 static void start_consumer(void);
 static void exit_dropping_uncommitted(const char *why) pg_attribute_noreturn();
@@ -357,21 +358,8 @@ start_consumer(void)
 {
 	PG_TRY();
 	{
-		if (ta_shared_group && worker_consumes())
-		{
-			if (ta_workers != 1)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("trafficagg.shared_group needs trafficagg.workers = 1"),
-						 errhint("Set trafficagg.workers = 1 and restart the server.")));
-			if (max_prepared_xacts < 1)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("trafficagg.shared_group needs max_prepared_transactions of at least 1"),
-						 errhint("Set max_prepared_transactions = 2 (or more, for other uses) and restart the server.")));
-			if (ta_brokers[0] != '\0')
-				groupcommit_start();
-		}
+		if (ta_shared_group && !groupcommit_ready())
+			groupcommit_start();
 		begin_tx("trafficagg: starting the Kafka consumer");
 		SPI_connect();
 		catalog_sync();
@@ -400,6 +388,56 @@ start_consumer(void)
 	PG_END_TRY();
 }
 
+/*
+ * Servers sharing the group: before anything flushes, groupcommit_start()
+ * (a flush a crash left prepared holds the flush lock: nothing can flush
+ * until it is decided), tried every TA_SHARED_RETRY_MS until it succeeds.
+ * Without brokers it succeeds at once unless flushes were left prepared.
+ */
+static void
+start_group_commit(void)
+{
+	for (;;)
+	{
+		volatile bool ok = true;
+
+		PG_TRY();
+		{
+			groupcommit_start();
+		}
+		PG_CATCH();
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(worker_context);
+			ErrorData  *edata = CopyErrorData();
+
+			FlushErrorState();
+			AbortCurrentTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			status_set_error(edata->message);
+			ereport(WARNING,
+					(errmsg("trafficagg: not consuming, trying again in %d s: %s",
+							TA_SHARED_RETRY_MS / 1000, edata->message),
+					 edata->hint ? errhint("%s", edata->hint) : 0));
+			FreeErrorData(edata);
+			ok = false;
+		}
+		PG_END_TRY();
+		if (ok)
+			return;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 TA_SHARED_RETRY_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (got_sigterm)
+			proc_exit(1);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+}
+
 /* Index of the last window end at or before w (windows closed by w). */
 static int64
 closed_index(int64 w)
@@ -420,6 +458,7 @@ trafficagg_worker_main(Datum arg)
 	TimestampTz last_flush = GetCurrentTimestamp();
 	TimestampTz last_end_offsets = 0;
 	TimestampTz handoff_since = 0;
+	TimestampTz last_start_try = GetCurrentTimestamp();
 	bool		logged_waiting = false;
 
 	worker_index = DatumGetInt32(arg);
@@ -476,9 +515,24 @@ trafficagg_worker_main(Datum arg)
 	 */
 	if (worker_index == 0)
 		request_set_worker(MyLatch);
+	/*
+	 * Servers sharing the group: a flush a crash left prepared holds the
+	 * flush lock, and nothing flushes until it is decided (groupcommit.c)
+	 */
+	if (ta_shared_group)
+		start_group_commit();
 	begin_tx("trafficagg: waiting for flushes begun elsewhere");
 	flush_wait_for_backends();
 	commit_tx();
+
+	/*
+	 * Servers sharing the group: a worker that restarted alone (an ERROR
+	 * that ended the last one) finds in shared memory what that one counted
+	 * and did not commit; the group's offsets, where it resumes, don't cover
+	 * it.
+	 */
+	if (ta_shared_group && store_group_count() > 0 && recovery_has_positions())
+		exit_dropping_uncommitted("the worker restarted with counts it had not committed");
 	start_consumer();
 	if (ta_workers > 1 && worker_index == 0)
 		ereport(LOG, (errmsg("trafficagg writer started in database \"%s\" (writes every flush of %d workers, consumes nothing)",
@@ -516,6 +570,7 @@ trafficagg_worker_main(Datum arg)
 					ta_shared_group && consumer_active())
 					exit_dropping_uncommitted("the flush before the consumer's restart failed");
 				consumer_stop();
+				groupcommit_stop();
 				start_consumer();
 			}
 			else
@@ -526,6 +581,19 @@ trafficagg_worker_main(Datum arg)
 				SPI_finish();
 				commit_tx();
 			}
+		}
+
+		/*
+		 * trafficagg.shared_group: a consumer that could not start (the
+		 * brokers away while a flush left prepared had to be decided, for
+		 * one) is tried again every TA_SHARED_RETRY_MS: until it starts,
+		 * this server takes no partition
+		 */
+		if (ta_shared_group && !consumer_active() && ta_brokers[0] != '\0' &&
+			TimestampDifferenceExceeds(last_start_try, GetCurrentTimestamp(), TA_SHARED_RETRY_MS))
+		{
+			last_start_try = GetCurrentTimestamp();
+			start_consumer();
 		}
 
 		/* consume */

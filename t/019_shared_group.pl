@@ -6,7 +6,9 @@
 # cleanly.  The rows of all three, merged (sums added, users unioned, latency
 # digests merged), must equal the oracle exactly: nothing lost, nothing
 # counted twice, whichever server counted it.  Then a flush left prepared by
-# a crash is committed or rolled back as the ledger says.
+# a crash is committed or rolled back as the ledger says: two made by hand,
+# then real ones, a server crashing mid-stream right after a flush is
+# prepared and right after its Kafka transaction commits.
 use strict;
 use warnings;
 use lib 't';
@@ -22,11 +24,16 @@ my $topic = 'shared_group';
 my $partitions = 6;
 my $count = 30000;
 create_topic($broker, $topic, $partitions);
+# (the ledger must exist before a server starts: see the README)
+create_topic($broker, 'trafficagg_ledger', 1);
 
 # (lateness is each server's own: a partition taken over after a kill
 # arrives as far behind as the takeover took, seconds of wall time and, at
 # this producer's pace, minutes of event time)
+# (restart_after_crash: the test framework turns it off; a server that
+# can't keep what it counted restarts its processes, as after a crash)
 my $conf = qq{trafficagg.shared_group = on
+restart_after_crash = on
 trafficagg.group_id = 'shared'
 max_prepared_transactions = 4
 trafficagg.allowed_lateness = '1h'
@@ -225,6 +232,60 @@ is( $a->safe_psql('postgres',
 	'0', 'neither is left in doubt');
 
 $_->stop for ($a, $b, $c);
+
+# Real flushes left prepared: a fourth server alone on a topic of its own
+# crashes (trafficagg.debug_crash_at) right after a flush is prepared (its
+# Kafka transaction never began: rolled back at the restart, and counted
+# again from the group's offsets) and, later, right after the Kafka
+# transaction committed (committed at the restart).  Its tables must equal
+# the oracle.
+create_topic($broker, 'shared_crash', 3);
+my $d = kafka_node('shared_d', $broker, 'shared_crash', $conf . "trafficagg.group_id = 'crash'\n");
+$producer = start_producer(
+	$broker,
+	topic => 'shared_crash',
+	seed => 'crash',
+	count => 12000,
+	rate => 1500,
+	step => 20,
+	late => 0.02,
+	bad => 0.01,
+	out => "$tmp/crash.ndjson");
+for my $round ([ 'prepared', 2000, 'rolled back' ], [ 'kafka_committed', 6000, 'committed' ])
+{
+	my ($where, $after, $decided) = @$round;
+	$d->poll_query_until('postgres',
+		"SELECT coalesce(sum(position), 0) > $after FROM trafficagg.status WHERE source = 'kafka'")
+	  or die 'no progress';
+	my $offset = -s $d->logfile;
+	$d->safe_psql('postgres',
+		"ALTER SYSTEM SET trafficagg.debug_crash_at = '$where'; SELECT pg_reload_conf()");
+	ok($d->wait_for_log(qr/crashing with flush "[^"]+" \Q$where\E/, $offset),
+		"crashed with a flush $where");
+	ok($d->wait_for_log(qr/left prepared by a crash, \Q$decided\E/, $offset),
+		"the flush left prepared $decided at the restart");
+	ok( poll_until(
+			sub {
+				my ($rc) = $d->psql('postgres',
+					'ALTER SYSTEM RESET trafficagg.debug_crash_at; SELECT pg_reload_conf()');
+				return $rc == 0;
+			}),
+		'debug_crash_at reset');
+}
+finish_producer($producer);
+ok( $d->poll_query_until(
+		'postgres',
+		"SELECT coalesce(sum(position), 0) = 12000 FROM trafficagg.status WHERE source = 'kafka'"),
+	'the fourth server read every message');
+$d->safe_psql('postgres', 'SELECT trafficagg.flush(close_all => true)');
+load_out_file($d, "$tmp/crash.ndjson");
+check_aggregates_against_oracle($d, 'two crashes mid-commit');
+is( $d->safe_psql(
+		'postgres', q{
+	SELECT count(*) FROM (SELECT partition, "offset" FROM trafficagg.rejected_events
+	                       WHERE source = 'kafka' GROUP BY 1, 2 HAVING count(*) > 1) d}),
+	'0', 'two crashes mid-commit: no dead letter twice');
+$d->stop;
 done_testing();
 
 # $check->() until true, at most $tries times (1800), 0.1 s apart
