@@ -4,7 +4,7 @@
 # errors) and ASSERTS=1 (assertions compiled in) are described below.
 
 EXTENSION    = trafficagg
-EXTVERSION   = 0.6.0
+EXTVERSION   = 0.7.0
 MODULE_big   = trafficagg
 OBJS         = extension/trafficagg.o \
                extension/datums.o \
@@ -48,7 +48,7 @@ PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
 endif
 
 REGRESS      = event_validation windows watermark flush views status aggregates privileges \
-               sketches upgrade hardening mapping
+               sketches upgrade hardening mapping union
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check_regress
 TAP_TESTS    = 1
 EXTRA_CLEAN  = tmp_check_regress producer/node_modules/.cache installcheck.log

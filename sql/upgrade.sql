@@ -120,6 +120,10 @@ ALTER EXTENSION trafficagg UPDATE TO '0.6.0';
 SELECT extversion FROM pg_extension WHERE extname = 'trafficagg';
 SELECT trafficagg.ingest(ev('2026-04-01T00:06:20Z', '/k', 'click'));
 SELECT dims, events FROM trafficagg.groups('by_page', ARRAY['/k', NULL]);
+-- and on to 0.7.0: create_union()
+ALTER EXTENSION trafficagg UPDATE TO '0.7.0';
+SELECT extversion FROM pg_extension WHERE extname = 'trafficagg';
+SELECT pg_get_function_identity_arguments('trafficagg.create_union'::regproc);
 -- the upgrade path ends in the objects a fresh install makes (views aside:
 -- this test changed the aggregates; and the row types of tables and views,
 -- members since PostgreSQL 17, which go with their relations)

@@ -3,9 +3,10 @@
 # commits its rows and the group's offsets together (PostgreSQL's two-phase
 # commit with a Kafka transaction).  Mid-stream a second and a third server
 # join, the second is killed with kill -9 and comes back, the third leaves
-# cleanly.  The rows of all three, merged (sums added, users unioned, latency
-# digests merged), must equal the oracle exactly: nothing lost, nothing
-# counted twice, whichever server counted it.  Then a flush left prepared by
+# cleanly.  The rows of all three, read as one server's through postgres_fdw
+# (trafficagg.create_union: sums added, users unioned, latency digests
+# merged), must equal the oracle exactly: nothing lost, nothing counted
+# twice, whichever server counted it.  Then a flush left prepared by
 # a crash is committed or rolled back as the ledger says: two made by hand,
 # then real ones, a server crashing mid-stream right after a flush is
 # prepared and right after its Kafka transaction commits.
@@ -122,7 +123,7 @@ ok($_->poll_query_until('postgres', 'SELECT count(*) = 0 FROM pg_prepared_xacts'
 	$_->name . ': no flush left prepared')
   for ($a, $b);
 
-# every server's rows, merged on the first
+# the third server comes back (its rows are read below) ...
 $c->start;
 $c->poll_query_until('postgres',
 	"SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'");
@@ -143,46 +144,17 @@ ok( poll_until(
 		20),
 	"the group's committed offsets are the ends of the $partitions partitions after the last rebalance")
   or diag(explain($committed));
-$a->safe_psql('postgres', 'CREATE SCHEMA merged');
+# every server's rows read as one server's, on the first, through
+# postgres_fdw: trafficagg.create_union()
+$a->safe_psql('postgres', 'CREATE EXTENSION postgres_fdw');
 for my $node ($b, $c)
 {
-	my $s = $node->name;
-	$a->safe_psql('postgres', "CREATE SCHEMA $s");
-	for my $table ((map { $_->[0] } @TrafficAggTest::aggregates), 'rejected_events')
-	{
-		my $file = "$tmp/$s.$table.copy";
-		$node->safe_psql('postgres', "COPY trafficagg.$table TO '$file'");
-		$a->safe_psql('postgres',
-			"CREATE TABLE $s.$table (LIKE trafficagg.$table); COPY $s.$table FROM '$file'");
-	}
+	my ($s, $host, $port) = ($node->name, $node->host, $node->port);
+	$a->safe_psql('postgres',
+		"CREATE SERVER $s FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '$host', port '$port', dbname 'postgres');"
+		  . " CREATE USER MAPPING FOR CURRENT_USER SERVER $s");
 }
-my $union = sub {
-	my ($table) = @_;
-	return join(' UNION ALL ', map { "SELECT * FROM $_.$table" } 'trafficagg', $b->name, $c->name);
-};
-for my $agg (@TrafficAggTest::aggregates)
-{
-	my ($table, @dims) = @$agg;
-	my $dims = join('', map { ", $_" } @dims);
-	$a->safe_psql(
-		'postgres', qq{
-		CREATE VIEW merged.$table AS
-		SELECT window_start, window_end $dims,
-		       sum(events)::bigint AS events, sum(errors)::bigint AS errors,
-		       sum(client_errors)::bigint AS client_errors,
-		       sum(latency_count)::bigint AS latency_count, sum(latency_sum) AS latency_sum,
-		       min(latency_min) AS latency_min, max(latency_max) AS latency_max,
-		       hll_union_agg(users) AS users,
-		       hll_cardinality(hll_union_agg(users))::bigint AS unique_users,
-		       trafficagg.latency_percentile(trafficagg.latency_union(latency), 0.5) AS latency_p50,
-		       trafficagg.latency_percentile(trafficagg.latency_union(latency), 0.95) AS latency_p95,
-		       trafficagg.latency_percentile(trafficagg.latency_union(latency), 0.99) AS latency_p99
-		  FROM (@{[ $union->($table) ]}) u
-		 GROUP BY window_start, window_end $dims});
-}
-$a->safe_psql('postgres',
-	'CREATE VIEW merged.rejected_events AS ' . $union->('rejected_events'));
-
+$a->safe_psql('postgres', "SELECT trafficagg.create_union('merged', ARRAY['shared_b', 'shared_c'])");
 load_out_file($a, "$tmp/shared.ndjson");
 check_aggregates_against_oracle($a, 'three servers merged', schema => 'merged');
 is( $a->safe_psql(
