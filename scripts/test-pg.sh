@@ -65,8 +65,10 @@ make -s -C "$run_dir" PG_CONFIG="$pg_config" install
 echo "==== trafficagg built (-Werror) and installed into PostgreSQL $version in $pg" >&2
 
 ordinary_user "${TRAFFICAGG_TEST_USER:-tatest}" "$base"
-# TESTDIR: where PostgreSQL 15's modules put tmp_check (16+'s Makefiles set other variables)
-as_user+=(env "TESTDIR=$run_dir")
+# TESTDIR: where PostgreSQL 15's modules put tmp_check (16+'s Makefiles set other variables);
+# LD_LIBRARY_PATH: the wheel's libpq, which its postgres_fdw needs (Debian's is 15's and lacks
+# what 17's and 18's call; the wheel's programs find theirs without it)
+as_user+=(env "TESTDIR=$run_dir" "LD_LIBRARY_PATH=$pg/lib")
 make_args=(PG_CONFIG="$pg_config" enable_tap_tests=yes PROVE="$(command -v prove)"
            PG_PROVE_FLAGS="-I $perl_modules -I ./" "$@")
 

@@ -79,6 +79,7 @@ trafficagg.kafka_options = 'session.timeout.ms=6000; heartbeat.interval.ms=1000'
 	$standby->safe_psql('postgres', 'SELECT trafficagg.flush(close_all => true)');
 	load_out_file($standby, "$tmp/$name.ndjson");
 	check_aggregates_against_oracle($standby, $name);
+	check_accounting($standby, $name);
 	is( $standby->safe_psql(
 			'postgres', q{
 		SELECT count(*) FROM (SELECT partition, "offset" FROM trafficagg.rejected_events

@@ -157,6 +157,7 @@ for my $node ($b, $c)
 $a->safe_psql('postgres', "SELECT trafficagg.create_union('merged', ARRAY['shared_b', 'shared_c'])");
 load_out_file($a, "$tmp/shared.ndjson");
 check_aggregates_against_oracle($a, 'three servers merged', schema => 'merged');
+check_accounting($a, 'three servers merged', schema => 'merged');
 is( $a->safe_psql(
 		'postgres', q{
 	SELECT count(*) FROM (SELECT partition, "offset" FROM merged.rejected_events
@@ -252,6 +253,7 @@ ok( $d->poll_query_until(
 $d->safe_psql('postgres', 'SELECT trafficagg.flush(close_all => true)');
 load_out_file($d, "$tmp/crash.ndjson");
 check_aggregates_against_oracle($d, 'two crashes mid-commit');
+check_accounting($d, 'two crashes mid-commit');
 is( $d->safe_psql(
 		'postgres', q{
 	SELECT count(*) FROM (SELECT partition, "offset" FROM trafficagg.rejected_events

@@ -16,7 +16,7 @@ use Test::More;
 our @EXPORT = qw(start_broker create_topic add_partitions produce start_producer finish_producer
   produce_lines kafka_node
   read_out_file read_topic group_offsets repo_root load_out_file load_topic oracle_sql
-  check_aggregates_against_oracle workers_conf);
+  check_aggregates_against_oracle check_accounting workers_conf);
 
 # bad kind (producer) -> rejection reason (extension)
 our %reason_of = (
@@ -391,6 +391,27 @@ sub check_aggregates_against_oracle
 			"$name: $schema.$table percentiles within " . (100 * $tol) . "% of percentile_disc ($n rows, worst "
 			  . sprintf('%.3f%%', 100 * $worst) . ')');
 	}
+}
+
+# Every message of the producer's record accounted for once: counted (the
+# events of S.total), late or rejected (S.rejected_events); notes the
+# figures (sent by kind; counted, late, rejected).  schema => S as above.
+sub check_accounting
+{
+	my ($node, $name, %opt) = @_;
+	my $schema = $opt{schema} // 'trafficagg';
+	my ($sent, $good, $late_kind, $bad, $counted, $late, $rejected) = split /\|/, $node->safe_psql(
+		'postgres', qq{
+		SELECT (SELECT count(*) FROM sent),
+		       (SELECT count(*) FROM sent WHERE kind = 'event'),
+		       (SELECT count(*) FROM sent WHERE kind = 'late'),
+		       (SELECT count(*) FROM sent WHERE kind = 'bad'),
+		       (SELECT coalesce(sum(events), 0) FROM $schema.total),
+		       (SELECT count(*) FROM $schema.rejected_events WHERE source = 'kafka' AND reason = 'late'),
+		       (SELECT count(*) FROM $schema.rejected_events WHERE source = 'kafka' AND reason <> 'late')});
+	note("$name: sent $sent ($good events, $late_kind late by the producer, $bad bad); "
+		  . "counted $counted, late $late, rejected $rejected");
+	is($counted + $late + $rejected, $sent, "$name: every message sent counted, late or rejected, once");
 }
 
 END
