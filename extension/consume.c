@@ -513,8 +513,9 @@ consumer_settings_changed(void)
 	return changed;
 }
 
-static void
-conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
+/* Set a librdkafka property or ERROR (conf destroyed); groupcommit.c's too. */
+void
+consumer_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 {
 	char		errstr[512];
 
@@ -739,9 +740,9 @@ consumer_client_conf(void)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
-	conf_set(conf, "bootstrap.servers", ta_brokers);
-	conf_set(conf, "client.id", "trafficagg");
-	conf_set(conf, "log.queue", "true");
+	consumer_conf_set(conf, "bootstrap.servers", ta_brokers);
+	consumer_conf_set(conf, "client.id", "trafficagg");
+	consumer_conf_set(conf, "log.queue", "true");
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	return conf;
@@ -800,14 +801,14 @@ consumer_start(bool join)
 		return false;
 
 	conf = consumer_client_conf();
-	conf_set(conf, "group.id", ta_group_id);
-	conf_set(conf, "enable.auto.commit", "false");
-	conf_set(conf, "enable.auto.offset.store", "false");
-	conf_set(conf, "enable.partition.eof", "true");
-	conf_set(conf, "auto.offset.reset",
+	consumer_conf_set(conf, "group.id", ta_group_id);
+	consumer_conf_set(conf, "enable.auto.commit", "false");
+	consumer_conf_set(conf, "enable.auto.offset.store", "false");
+	consumer_conf_set(conf, "enable.partition.eof", "true");
+	consumer_conf_set(conf, "auto.offset.reset",
 			 pg_strcasecmp(ta_start_offset, "latest") == 0 ? "latest" : "earliest");
 	snprintf(buf, sizeof(buf), "%d", ta_queued_max_kbytes);
-	conf_set(conf, "queued.max.messages.kbytes", buf);
+	consumer_conf_set(conf, "queued.max.messages.kbytes", buf);
 
 	/*
 	 * Keep the fetcher busy while a backlog is read: librdkafka 2.0.2 backs
@@ -816,16 +817,16 @@ consumer_start(bool join)
 	 * defaults, 335k with these); trafficagg.queued_max_kbytes still bounds
 	 * the memory.
 	 */
-	conf_set(conf, "queued.min.messages", "1000000");
-	conf_set(conf, "fetch.error.backoff.ms", "20");
-	conf_set(conf, "topic.metadata.refresh.interval.ms", "10000");
+	consumer_conf_set(conf, "queued.min.messages", "1000000");
+	consumer_conf_set(conf, "fetch.error.backoff.ms", "20");
+	consumer_conf_set(conf, "topic.metadata.refresh.interval.ms", "10000");
 
 	/*
 	 * A rebalance (a worker of the server joining, leaving or restarting)
 	 * reaches the other members at their next heartbeat: with librdkafka's
 	 * 3 s, two workers started together consumed nothing for about 2 s.
 	 */
-	conf_set(conf, "heartbeat.interval.ms", "500");
+	consumer_conf_set(conf, "heartbeat.interval.ms", "500");
 
 	/* (the user's options last: they may change any of the above) */
 	consumer_apply_user_options(conf);
@@ -835,7 +836,7 @@ consumer_start(bool join)
 	 * for those pending)
 	 */
 	if (ta_shared_group)
-		conf_set(conf, "isolation.level", "read_committed");
+		consumer_conf_set(conf, "isolation.level", "read_committed");
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));

@@ -23,6 +23,7 @@ extern void consumer_refresh_end_offsets(void);
 
 /* for groupcommit.c (trafficagg.shared_group) */
 extern rd_kafka_conf_t *consumer_client_conf(void);
+extern void consumer_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value);
 extern void consumer_apply_user_options(rd_kafka_conf_t *conf);
 extern bool consumer_handoff_pending(void);
 extern void consumer_handoff_done(void);

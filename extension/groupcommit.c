@@ -80,20 +80,6 @@ static char txn_id[NAMEDATALEN + 64];
 static rd_kafka_topic_partition_list_t *last_committed = NULL;
 
 
-static void
-set_conf(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
-	char		errstr[512];
-
-	if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
-	{
-		rd_kafka_conf_destroy(conf);
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid Kafka setting \"%s\": %s", name, errstr)));
-	}
-}
-
 /* Serve the producer's queued callbacks (logs, errors, delivery reports). */
 static void
 serve_producer(void)
@@ -131,10 +117,10 @@ ledger_find(char **gids, int ngids, bool *found)
 	snprintf(group, sizeof(group), "%s-ledger-reader", txn_id);
 	consumer_apply_user_options(conf);
 	/* (after the user's options: what the decision rests on) */
-	set_conf(conf, "group.id", group);
-	set_conf(conf, "isolation.level", "read_committed");
-	set_conf(conf, "enable.auto.commit", "false");
-	set_conf(conf, "enable.partition.eof", "true");
+	consumer_conf_set(conf, "group.id", group);
+	consumer_conf_set(conf, "isolation.level", "read_committed");
+	consumer_conf_set(conf, "enable.auto.commit", "false");
+	consumer_conf_set(conf, "enable.partition.eof", "true");
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
 	if (rk == NULL)
 		ereport(ERROR,
@@ -400,8 +386,8 @@ groupcommit_start(void)
 	conf = consumer_client_conf();
 	consumer_apply_user_options(conf);
 	/* (after the user's options: what the protocol rests on) */
-	set_conf(conf, "transactional.id", txn_id);
-	set_conf(conf, "transaction.timeout.ms", "60000");
+	consumer_conf_set(conf, "transactional.id", txn_id);
+	consumer_conf_set(conf, "transaction.timeout.ms", "60000");
 	producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (producer == NULL)
 		ereport(ERROR,

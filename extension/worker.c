@@ -292,7 +292,7 @@ worker_flush(TaFlushKind kind, int64 rewind_to, int64 *rows, char *error, size_t
 #define TA_SHARED_RETRY_MS 10000
 
 static void start_consumer(void);
-static void exit_dropping_uncommitted(const char *why) pg_attribute_noreturn();
+static void exit_dropping_uncommitted(const char *why);
 
 static bool
 make_room(void)
@@ -353,6 +353,24 @@ exit_dropping_uncommitted(const char *why)
 	proc_exit(2);
 }
 
+/*
+ * In a PG_CATCH: the error, copied into the worker's context (current on
+ * return), the transaction aborted, and status.last_error set.
+ */
+static ErrorData *
+caught_error(void)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(worker_context);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(worker_context);
+	status_set_error(edata->message);
+	return edata;
+}
+
 static void
 start_consumer(void)
 {
@@ -370,13 +388,8 @@ start_consumer(void)
 	PG_CATCH();
 	{
 		/* a bad setting: report and keep serving SQL ingest and flushes */
-		MemoryContext oldcxt = MemoryContextSwitchTo(worker_context);
-		ErrorData  *edata = CopyErrorData();
+		ErrorData  *edata = caught_error();
 
-		FlushErrorState();
-		AbortCurrentTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		status_set_error(edata->message);
 		/* (the consumers report the brokers' state; the leader has none) */
 		if (worker_consumes())
 			status_set_broker_state("error");
@@ -407,13 +420,8 @@ start_group_commit(void)
 		}
 		PG_CATCH();
 		{
-			MemoryContext oldcxt = MemoryContextSwitchTo(worker_context);
-			ErrorData  *edata = CopyErrorData();
+			ErrorData  *edata = caught_error();
 
-			FlushErrorState();
-			AbortCurrentTransaction();
-			MemoryContextSwitchTo(oldcxt);
-			status_set_error(edata->message);
 			ereport(WARNING,
 					(errmsg("trafficagg: not consuming, trying again in %d s: %s",
 							TA_SHARED_RETRY_MS / 1000, edata->message),
