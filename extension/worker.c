@@ -38,6 +38,7 @@
 #include "trafficagg.h"
 
 #include "access/twophase.h"
+#include "access/xlog.h"
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -146,6 +147,38 @@ exit_if_postmaster_died(void)
 {
 	if (!PostmasterIsAlive())
 		proc_exit(1);
+}
+
+/*
+ * On a hot standby the worker starts once the server accepts read-only
+ * connections, consumes and writes nothing, and says once that it waits;
+ * on promotion it goes on as on a primary (the offsets it resumes from
+ * replicated with the rows).
+ */
+#define TA_STANDBY_POLL_MS 500
+
+static void
+wait_for_promotion(void)
+{
+	if (!RecoveryInProgress())
+		return;
+	ereport(LOG,
+			(errmsg("trafficagg: this server is a standby: the worker consumes nothing and waits for promotion")));
+	while (RecoveryInProgress())
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 TA_STANDBY_POLL_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (got_sigterm)
+			proc_exit(1);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+	ereport(LOG, (errmsg("trafficagg: the server was promoted: the worker starts")));
 }
 
 static void
@@ -492,6 +525,7 @@ trafficagg_worker_main(Datum arg)
 	worker_context = AllocSetContextCreate(TopMemoryContext, "trafficagg worker",
 										   ALLOCSET_DEFAULT_SIZES);
 
+	wait_for_promotion();
 	if (worker_index == 0)
 		status_set_worker_pid(MyProcPid);
 	on_shmem_exit(worker_detach, (Datum) 0);
@@ -756,7 +790,8 @@ worker_register(void)
 
 		memset(&worker, 0, sizeof(worker));
 		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		/* (on a standby too: it waits there for promotion, saying so) */
+		worker.bgw_start_time = BgWorkerStart_ConsistentState;
 		worker.bgw_restart_time = 5;
 		worker.bgw_main_arg = Int32GetDatum(i);
 		strlcpy(worker.bgw_library_name, "trafficagg", BGW_MAXLEN);

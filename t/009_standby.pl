@@ -1,7 +1,8 @@
-# A hot standby consumes nothing and writes nothing: trafficagg.ingest() and
-# the other writing functions fail with a clear error there (ingest() used
-# to answer "accepted" and the event appeared after promotion), while the
-# tables, the views and status can be read.  After promotion they work.
+# A hot standby consumes nothing and writes nothing: its worker says once
+# that it waits for promotion; trafficagg.ingest() and the other writing
+# functions fail with a clear error there (ingest() used to answer
+# "accepted" and the event appeared after promotion), while the tables, the
+# views and status can be read.  After promotion they work.
 use strict;
 use warnings;
 use lib 't';
@@ -25,6 +26,8 @@ $standby->init_from_backup($primary, 'base', has_streaming => 1);
 $standby->start;
 $primary->wait_for_catchup($standby);
 is($standby->safe_psql('postgres', 'SELECT pg_is_in_recovery()'), 't', 'the standby is in recovery');
+ok($standby->wait_for_log(qr/trafficagg: this server is a standby: the worker consumes nothing and waits for promotion/),
+	'the standby\'s worker says once that it waits for promotion');
 
 for my $call (
 	"trafficagg.ingest(${ev}::text)", "trafficagg.ingest(${ev}::jsonb)",
@@ -46,13 +49,15 @@ is($standby->safe_psql('postgres', "SELECT count(*) > 0 FROM trafficagg.status")
 	't', 'and status');
 is( $standby->safe_psql(
 		'postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"),
-	'0',
-	'no worker runs on the standby');
+	'1',
+	'one worker waits on the standby');
 
+my $log_offset = -s $standby->logfile;
 $standby->promote;
-ok( $standby->poll_query_until(
-		'postgres', "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'"),
+ok($standby->wait_for_log(qr/trafficagg: the server was promoted: the worker starts/, $log_offset),
 	'after promotion the worker starts');
+ok($standby->wait_for_log(qr/trafficagg worker started in database/, $log_offset),
+	'and runs as on a primary');
 is($standby->safe_psql('postgres', "SELECT trafficagg.ingest(${ev}::text)"),
 	'accepted', 'and ingest() works');
 $standby->safe_psql('postgres', 'SELECT trafficagg.flush(close_all => true)');

@@ -9,7 +9,8 @@
 # twice, whichever server counted it.  Then a flush left prepared by
 # a crash is committed or rolled back as the ledger says: two made by hand,
 # then real ones, a server crashing mid-stream right after a flush is
-# prepared and right after its Kafka transaction commits.
+# prepared and right after its Kafka transaction commits; last, a server
+# stalled past the session timeout, fenced when it runs again.
 use strict;
 use warnings;
 use lib 't';
@@ -260,6 +261,58 @@ is( $d->safe_psql(
 	                       WHERE source = 'kafka' GROUP BY 1, 2 HAVING count(*) > 1) d}),
 	'0', 'two crashes mid-commit: no dead letter twice');
 $d->stop;
+
+# A server that stalls longer than the group's session timeout (SIGSTOP of
+# its worker, librdkafka's threads with it) loses its partitions to the
+# other; when it runs again, the flush it then makes is fenced out of the
+# group (its generation is gone), and what it counted since its last commit
+# is dropped by restarting its processes: the other server counts it from
+# the group's offsets.  The two servers' rows merged equal the oracle.
+create_topic($broker, 'shared_zombie', 4);
+my $zconf = $conf . "trafficagg.group_id = 'zombie'\n";
+my $e = kafka_node('shared_e', $broker, 'shared_zombie', $zconf);
+my $f = kafka_node('shared_f', $broker, 'shared_zombie', $zconf);
+$producer = start_producer(
+	$broker,
+	topic => 'shared_zombie',
+	seed => 'zombie',
+	count => 12000,
+	rate => 1500,
+	step => 20,
+	late => 0.02,
+	bad => 0.01,
+	out => "$tmp/zombie.ndjson");
+ok( poll_until(sub { assigned($e) > 0 && assigned($f) > 0 && position($e) > 0 }),
+	'two servers share the partitions, the first consuming');
+my $worker = $e->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'trafficagg worker'");
+my $zoffset = -s $e->logfile;
+kill 'STOP', $worker;
+ok($f->poll_query_until('postgres',
+		"SELECT count(*) = 4 FROM trafficagg.status WHERE source = 'kafka' AND assigned"),
+	'the stalled server\'s partitions go to the other');
+kill 'CONT', $worker;
+ok($e->wait_for_log(qr/no longer a member of consumer group "zombie"|dropping what this server counted/, $zoffset),
+	'running again, the stalled server is fenced out of the group and drops what it had not committed');
+ok($e->poll_query_until('postgres',
+		"SELECT count(*) > 0 FROM trafficagg.status WHERE source = 'kafka' AND assigned"),
+	'it joins the group again after its restart');
+finish_producer($producer);
+ok(poll_until(sub { assigned($e) + assigned($f) == 4 && position($e) + position($f) == 12000 }),
+	'the two servers read every message');
+$_->safe_psql('postgres', 'SELECT trafficagg.flush(close_all => true)') for ($e, $f);
+$e->safe_psql('postgres', 'CREATE EXTENSION postgres_fdw');
+{
+	my ($host, $port) = ($f->host, $f->port);
+	$e->safe_psql('postgres',
+		"CREATE SERVER shared_f FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '$host', port '$port', dbname 'postgres');"
+		  . " CREATE USER MAPPING FOR CURRENT_USER SERVER shared_f");
+}
+$e->safe_psql('postgres', "SELECT trafficagg.create_union('merged', ARRAY['shared_f'])");
+load_out_file($e, "$tmp/zombie.ndjson");
+check_aggregates_against_oracle($e, 'a stalled server fenced', schema => 'merged');
+check_accounting($e, 'a stalled server fenced', schema => 'merged');
+$_->stop for ($e, $f);
 done_testing();
 
 # $check->() until true, at most $tries times (1800), 0.1 s apart
