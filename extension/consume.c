@@ -76,6 +76,15 @@ static int	nmy_partitions = 0;
 static rd_kafka_topic_partition_list_t *handoff = NULL;
 static bool closing = false;
 
+/*
+ * ... and the group metadata (member id, generation) the partitions were
+ * assigned under: what the group commit fences its offsets with.  Not the
+ * consumer's current metadata: once librdkafka itself finds the session
+ * timed out it forgets its member id and generation, and offsets sent with
+ * those (generation -1) would not be fenced at all.
+ */
+static rd_kafka_consumer_group_metadata_t *assigned_under = NULL;
+
 #define TA_COMMITTED_WAIT_MS 10000
 
 /* messages taken from librdkafka and not served yet (shared memory was full) */
@@ -413,6 +422,9 @@ rebalance_cb(rd_kafka_t *k, rd_kafka_resp_err_t err,
 	{
 		place_partitions(k, parts);
 		rd_kafka_assign(k, parts);
+		if (assigned_under != NULL)
+			rd_kafka_consumer_group_metadata_destroy(assigned_under);
+		assigned_under = rd_kafka_consumer_group_metadata(k);
 		ereport(LOG, (errmsg("trafficagg: assigned %d partition(s) of \"%s\"",
 							 parts->cnt, ta_topic)));
 	}
@@ -463,14 +475,16 @@ consumer_handoff_done(void)
 /*
  * For the group commit: the position of every partition this consumer owns
  * (revoked ones included until handed off), as the offsets to commit, and
- * the consumer's group metadata, which fences the commit to its generation.
- * NULL without a consumer.  Caller destroys both.
+ * the group metadata they were assigned under, which fences the commit to
+ * that generation (NULL if none; the consumer's, not to be destroyed).
+ * NULL without a consumer.  Caller destroys the list.
  */
 rd_kafka_topic_partition_list_t *
 consumer_owned_positions(rd_kafka_consumer_group_metadata_t **metadata)
 {
 	rd_kafka_topic_partition_list_t *list;
 
+	*metadata = NULL;
 	if (rk == NULL)
 		return NULL;
 	list = rd_kafka_topic_partition_list_new(Max(nmy_partitions, 1));
@@ -484,8 +498,18 @@ consumer_owned_positions(rd_kafka_consumer_group_metadata_t **metadata)
 			rd_kafka_topic_partition_list_add(list, source_topic(my_partitions[i]),
 											  source_partition(my_partitions[i]))->offset = position;
 	}
-	*metadata = rd_kafka_consumer_group_metadata(rk);
+	*metadata = assigned_under;
 	return list;
+}
+
+/*
+ * Has librdkafka found this consumer's assignment lost (the session timed
+ * out: the group may have given the partitions to another member)?
+ */
+bool
+consumer_assignment_lost(void)
+{
+	return rk != NULL && rd_kafka_assignment_lost(rk);
 }
 
 /* A string naming every setting the consumer is built from. */
@@ -886,6 +910,9 @@ consumer_stop(void)
 	if (handoff != NULL)
 		rd_kafka_topic_partition_list_destroy(handoff);
 	handoff = NULL;
+	if (assigned_under != NULL)
+		rd_kafka_consumer_group_metadata_destroy(assigned_under);
+	assigned_under = NULL;
 	rd_kafka_destroy(rk);
 	rk = NULL;
 	rkqu = NULL;

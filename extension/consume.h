@@ -28,5 +28,6 @@ extern void consumer_apply_user_options(rd_kafka_conf_t *conf);
 extern bool consumer_handoff_pending(void);
 extern void consumer_handoff_done(void);
 extern rd_kafka_topic_partition_list_t *consumer_owned_positions(rd_kafka_consumer_group_metadata_t **metadata);
+extern bool consumer_assignment_lost(void);
 
 #endif							/* TRAFFICAGG_CONSUME_H */

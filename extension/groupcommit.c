@@ -597,11 +597,24 @@ groupcommit_commit(bool wrote)
 	{
 		if (offsets != NULL)
 			rd_kafka_topic_partition_list_destroy(offsets);
-		if (md != NULL)
-			rd_kafka_consumer_group_metadata_destroy(md);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		return;
+	}
+
+	/*
+	 * The session timed out (librdkafka says so before the brokers would
+	 * refuse the offsets): the partitions may be another server's already.
+	 * (The offsets are fenced by the generation they were assigned under in
+	 * any case, consume.c.)
+	 */
+	if (consumer_assignment_lost())
+	{
+		ereport(LOG,
+				(errmsg("trafficagg: this server is no longer a member of consumer group \"%s\" (its session timed out): the flush is not committed",
+						ta_group_id),
+				 errdetail("What it counted since its last flush is another server's to count now: the server's processes restart, as after a crash, and the worker resumes from the group's offsets.")));
+		proc_exit(2);
 	}
 	snprintf(gid, sizeof(gid), "%s-" INT64_FORMAT, txn_id, (int64) GetCurrentTimestamp());
 
@@ -651,8 +664,6 @@ steps_2_and_3(const char *gid, rd_kafka_topic_partition_list_t *offsets,
 	KafkaOutcome outcome;
 
 	outcome = kafka_commit(gid, offsets, md, why, whylen);
-	if (md != NULL)
-		rd_kafka_consumer_group_metadata_destroy(md);
 	if (last_committed != NULL)
 		rd_kafka_topic_partition_list_destroy(last_committed);
 	last_committed = outcome == KAFKA_COMMITTED ? offsets : NULL;
