@@ -22,8 +22,9 @@
  *		one record to trafficagg.ledger_topic, keyed by the transactional id,
  *		with the prepared transaction's name as its value, and the positions
  *		of the partitions the consumer owns as the group's offsets
- *		(send_offsets_to_transaction: the brokers refuse them from a consumer
- *		no longer in the group's generation), and commits;
+ *		(send_offsets_to_transaction, with the generation the partitions were
+ *		assigned under: the brokers refuse them once the group moved on; none
+ *		at all once librdkafka found the session timed out), and commits;
  *	 3. COMMIT PREPARED.
  * If step 2 fails and is aborted: ROLLBACK PREPARED, the flush failed, its
  * groups are still in memory, and the next flush writes them.  But if the
