@@ -96,32 +96,53 @@ days_from_civil(int y, int m, int d)
 bool
 parse_rfc3339(const char *s, int64 *ms)
 {
-	int			y,
-				mo,
-				d,
-				h,
-				mi,
-				sec,
+	int			sec,
 				frac_ms = 0;
 	int			offset_min = 0;
 	const char *p;
-	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int			dim;
+	int64		minute_s;
+
+	/*
+	 * The date, hour and minute (the first 16 bytes) of the last time parsed:
+	 * the events of a stream share them for a minute at a time, so only the
+	 * seconds and what follows are parsed again.
+	 */
+	static char last_prefix[16];
+	static int64 last_minute_s;
+	static bool last_valid = false;
 
 	if (strlen(s) < 20)
 		return false;
-	if ((y = digits(s, 4)) < 0 || s[4] != '-' ||
-		(mo = digits(s + 5, 2)) < 0 || s[7] != '-' ||
-		(d = digits(s + 8, 2)) < 0 ||
-		(s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-		(h = digits(s + 11, 2)) < 0 || s[13] != ':' ||
-		(mi = digits(s + 14, 2)) < 0 || s[16] != ':' ||
-		(sec = digits(s + 17, 2)) < 0)
-		return false;
-	if (mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 60)
-		return false;
-	dim = mdays[mo - 1] + (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)));
-	if (d < 1 || d > dim)
+	if (last_valid && memcmp(s, last_prefix, 16) == 0)
+		minute_s = last_minute_s;
+	else
+	{
+		static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+		int			y,
+					mo,
+					d,
+					h,
+					mi,
+					dim;
+
+		if ((y = digits(s, 4)) < 0 || s[4] != '-' ||
+			(mo = digits(s + 5, 2)) < 0 || s[7] != '-' ||
+			(d = digits(s + 8, 2)) < 0 ||
+			(s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+			(h = digits(s + 11, 2)) < 0 || s[13] != ':' ||
+			(mi = digits(s + 14, 2)) < 0)
+			return false;
+		if (mo < 1 || mo > 12 || h > 23 || mi > 59)
+			return false;
+		dim = mdays[mo - 1] + (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)));
+		if (d < 1 || d > dim)
+			return false;
+		minute_s = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60;
+		memcpy(last_prefix, s, 16);
+		last_minute_s = minute_s;
+		last_valid = true;
+	}
+	if (s[16] != ':' || (sec = digits(s + 17, 2)) < 0 || sec > 60)
 		return false;
 
 	p = s + 19;
@@ -160,8 +181,7 @@ parse_rfc3339(const char *s, int64 *ms)
 	if (*p != '\0')
 		return false;
 
-	*ms = ((days_from_civil(y, mo, d) * 86400 +
-			h * 3600 + mi * 60 + sec - offset_min * 60) * 1000) + frac_ms;
+	*ms = ((minute_s + sec - offset_min * 60) * 1000) + frac_ms;
 	return true;
 }
 
@@ -777,6 +797,30 @@ scan_number(const char *p, const char *end, JsonField *f)
 static const char *fast_value(const char *p, const char *end, const Plan *pl, int node,
 							  JsonField *f, JsonField *fields, int depth);
 
+/* *f: a string of the fast path (scan_string takes no control character) */
+static inline void
+string_field(JsonField *f, const char *str, size_t len)
+{
+	f->type = JV_STRING;
+	f->plain = true;
+	f->str = str;
+	f->len = len;
+	f->i = 0;
+	f->d = 0;
+}
+
+/* *f: a value of type t but a string or number (no text, no number) */
+static inline void
+other_field(JsonField *f, JsonType t)
+{
+	f->type = t;
+	f->plain = false;
+	f->str = NULL;
+	f->len = 0;
+	f->i = 0;
+	f->d = 0;
+}
+
 /* One of 64 bits for a key, from its key_hash. */
 static inline uint64
 key_bit(uint32 hash)
@@ -808,6 +852,7 @@ fast_object(const char *p, const char *end, const Plan *pl, int node,
 		size_t		keylen;
 		uint32		hash;
 		int			child;
+		int			slot;
 		JsonField	tmp;
 
 		if (p >= end || *p != '"' || (p = scan_string(p, end, &key, &keylen)) == NULL)
@@ -829,15 +874,25 @@ fast_object(const char *p, const char *end, const Plan *pl, int node,
 			return NULL;
 		p = skip_ws(p + 1, end);
 		child = plan_child(pl, node, key, keylen, hash);
-		p = fast_value(p, end, pl, child,
-					   child >= 0 && pl->nodes[child].slot >= 0 ? &fields[pl->nodes[child].slot] : &tmp,
-					   fields, depth);
-		if (p == NULL)
+		slot = child >= 0 ? pl->nodes[child].slot : -1;
+		if (p < end && *p == '"')
+		{
+			/* a string, the common value: scanned here, without a call */
+			const char *str;
+			size_t		len;
+
+			if ((p = scan_string(p, end, &str, &len)) == NULL)
+				return NULL;
+			if (slot >= 0)
+				string_field(&fields[slot], str, len);
+		}
+		else if ((p = fast_value(p, end, pl, child, slot >= 0 ? &fields[slot] : &tmp,
+								 fields, depth)) == NULL)
 			return NULL;
 		/* the other fields reading the same path */
-		if (child >= 0 && pl->nodes[child].slot >= 0)
-			for (int f = pl->next_same[pl->nodes[child].slot]; f >= 0; f = pl->next_same[f])
-				fields[f] = fields[pl->nodes[child].slot];
+		if (slot >= 0)
+			for (int f = pl->next_same[slot]; f >= 0; f = pl->next_same[f])
+				fields[f] = fields[slot];
 		p = skip_ws(p, end);
 		if (p < end && *p == ',')
 		{
@@ -860,30 +915,34 @@ fast_value(const char *p, const char *end, const Plan *pl, int node, JsonField *
 {
 	if (p >= end)
 		return NULL;
-	memset(f, 0, sizeof(*f));
 	switch (*p)
 	{
 		case '"':
-			f->type = JV_STRING;
-			f->plain = true;	/* (scan_string takes no control character) */
-			return scan_string(p, end, &f->str, &f->len);
+			{
+				const char *str;
+				size_t		len;
+
+				if ((p = scan_string(p, end, &str, &len)) != NULL)
+					string_field(f, str, len);
+				return p;
+			}
 		case 'n':
-			f->type = JV_NULL;
+			other_field(f, JV_NULL);
 			return (end - p >= 4 && memcmp(p, "null", 4) == 0) ? p + 4 : NULL;
 		case 't':
-			f->type = JV_OTHER;
+			other_field(f, JV_OTHER);
 			return (end - p >= 4 && memcmp(p, "true", 4) == 0) ? p + 4 : NULL;
 		case 'f':
-			f->type = JV_OTHER;
+			other_field(f, JV_OTHER);
 			return (end - p >= 5 && memcmp(p, "false", 5) == 0) ? p + 5 : NULL;
 		case '{':
-			f->type = JV_OTHER;
+			other_field(f, JV_OTHER);
 			return fast_object(p, end, pl, node, fields, depth + 1);
 		case '[':
 			{
 				JsonField	tmp;
 
-				f->type = JV_OTHER;
+				other_field(f, JV_OTHER);
 				if (depth + 1 > FAST_MAX_DEPTH)
 					return NULL;
 				p = skip_ws(p + 1, end);
@@ -904,6 +963,7 @@ fast_value(const char *p, const char *end, const Plan *pl, int node, JsonField *
 				}
 			}
 		default:
+			other_field(f, JV_OTHER);	/* (scan_number sets type, i and d) */
 			return scan_number(p, end, f);
 	}
 }
@@ -1261,47 +1321,51 @@ static TaOutcome
 apply_field(int slot, const TaFieldDef *d, const TaMessage *msg, const JsonField *value,
 			TaEvent *ev, char *detail, size_t detail_len)
 {
-	JsonField	f;
+	JsonField	own;			/* the value of a field not from the JSON value */
+	const JsonField *fp = value;
 	const char *what = d->source == TA_FROM_VALUE ? d->path : d->name;
 	bool		raw = false;	/* bytes from Kafka, not a JSON string */
 
 	/* the field's raw value, whatever its source */
-	memset(&f, 0, sizeof(f));
+	if (d->source != TA_FROM_VALUE)
+	{
+		memset(&own, 0, sizeof(own));
+		fp = &own;
+	}
 	switch (d->source)
 	{
 		case TA_FROM_VALUE:
-			f = *value;
 			break;
 		case TA_FROM_KEY:
-			f.type = msg->key ? JV_STRING : JV_MISSING;
-			f.str = msg->key;
-			f.len = msg->key_len;
+			own.type = msg->key ? JV_STRING : JV_MISSING;
+			own.str = msg->key;
+			own.len = msg->key_len;
 			raw = true;
 			break;
 		case TA_FROM_TIMESTAMP:
-			f.type = msg->timestamp_ms == TA_NO_TIME ? JV_MISSING : JV_INTEGER;
-			f.i = msg->timestamp_ms;
+			own.type = msg->timestamp_ms == TA_NO_TIME ? JV_MISSING : JV_INTEGER;
+			own.i = msg->timestamp_ms;
 			break;
 		case TA_FROM_HEADER:
-			f.type = JV_MISSING;
+			own.type = JV_MISSING;
 			for (int h = 0; h < msg->nheaders; h++)
 				if (strcmp(msg->headers[h].name, d->path) == 0)
 				{
-					f.type = msg->headers[h].value ? JV_STRING : JV_NULL;
-					f.str = msg->headers[h].value;
-					f.len = msg->headers[h].len;
+					own.type = msg->headers[h].value ? JV_STRING : JV_NULL;
+					own.str = msg->headers[h].value;
+					own.len = msg->headers[h].len;
 				}
 			raw = true;
 			break;
 	}
 
-	if (f.type == JV_MISSING || f.type == JV_NULL)
+	if (fp->type == JV_MISSING || fp->type == JV_NULL)
 	{
 		if (d->required || d->role == TA_ROLE_EVENT_TIME)
 			REJECT(TA_REJ_MISSING_FIELD, "field \"%s\" is missing", what);
 		return TA_ACCEPTED;
 	}
-	if (raw && !utf8_valid((const unsigned char *) f.str, f.len))
+	if (raw && !utf8_valid((const unsigned char *) fp->str, fp->len))
 		REJECT(TA_REJ_INVALID_UTF8, "%s \"%s\" is not valid UTF-8",
 			   d->source == TA_FROM_KEY ? "the message key for field" : "the header for field",
 			   d->name);
@@ -1310,8 +1374,11 @@ apply_field(int slot, const TaFieldDef *d, const TaMessage *msg, const JsonField
 	{
 		JsonField	num;
 
-		if (numeric_string(f.str, f.len, &num))
-			f = num;
+		if (numeric_string(fp->str, fp->len, &num))
+		{
+			own = num;
+			fp = &own;
+		}
 	}
 
 	switch (d->type)
@@ -1319,22 +1386,22 @@ apply_field(int slot, const TaFieldDef *d, const TaMessage *msg, const JsonField
 		case TA_TYPE_TIME:
 			if (d->source == TA_FROM_TIMESTAMP)
 			{
-				if (!event_time_in_range(f.i))
+				if (!event_time_in_range(fp->i))
 					REJECT(TA_REJ_BAD_TIMESTAMP, "the message timestamp %lld is out of range",
-						   (long long) f.i);
-				ev->ts_ms = f.i;
+						   (long long) fp->i);
+				ev->ts_ms = fp->i;
 				return TA_ACCEPTED;
 			}
-			return apply_time(d, what, &f, ev, detail, detail_len);
+			return apply_time(d, what, fp, ev, detail, detail_len);
 
 		case TA_TYPE_TEXT:
-			if (f.type != JV_STRING)
+			if (fp->type != JV_STRING)
 				REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be a string", what);
-			if (!f.plain && memchr(f.str, '\0', f.len) != NULL)
+			if (!fp->plain && memchr(fp->str, '\0', fp->len) != NULL)
 				REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" contains a NUL character, which text cannot hold",
 					   what);
-			ev->field[slot] = keep_bytes(ev, f.str, f.len);
-			ev->field_len[slot] = (uint32) f.len;
+			ev->field[slot] = keep_bytes(ev, fp->str, fp->len);
+			ev->field_len[slot] = (uint32) fp->len;
 			break;
 
 		case TA_TYPE_INTEGER:
@@ -1342,57 +1409,57 @@ apply_field(int slot, const TaFieldDef *d, const TaMessage *msg, const JsonField
 				char		buf[24];
 				int			n;
 
-				if (f.type != JV_INTEGER)
+				if (fp->type != JV_INTEGER)
 					REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be an integer", what);
 				if (d->role == TA_ROLE_STATUS)
 				{
-					if (f.i < 100 || f.i > 599)
+					if (fp->i < 100 || fp->i > 599)
 						REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" is %lld, not between 100 and 599",
-							   what, (long long) f.i);
+							   what, (long long) fp->i);
 					ev->has_status = true;
-					ev->status_code = (int32) f.i;
+					ev->status_code = (int32) fp->i;
 				}
 				else if (d->role == TA_ROLE_LATENCY)
 				{
-					if (f.i < 0 || f.i > INT64CONST(1000000000000000) / d->unit_us)
+					if (fp->i < 0 || fp->i > INT64CONST(1000000000000000) / d->unit_us)
 						REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" is %lld, not between 0 and %s",
-							   what, (long long) f.i, latency_bound(d->unit_us));
+							   what, (long long) fp->i, latency_bound(d->unit_us));
 					ev->has_latency = true;
-					ev->latency_us = f.i * d->unit_us;
+					ev->latency_us = fp->i * d->unit_us;
 				}
-				if (f.i >= -TA_MAX_METRIC_VALUE && f.i <= TA_MAX_METRIC_VALUE)
+				if (fp->i >= -TA_MAX_METRIC_VALUE && fp->i <= TA_MAX_METRIC_VALUE)
 				{
 					ev->has_num[slot] = true;
-					ev->num_micro[slot] = f.i * 1000000;
+					ev->num_micro[slot] = fp->i * 1000000;
 				}
-				n = format_integer(buf, f.i);
+				n = format_integer(buf, fp->i);
 				ev->field[slot] = keep_bytes(ev, buf, n);
 				ev->field_len[slot] = (uint32) n;
 				break;
 			}
 
 		case TA_TYPE_NUMBER:
-			if (f.type != JV_INTEGER && f.type != JV_REAL)
+			if (fp->type != JV_INTEGER && fp->type != JV_REAL)
 				REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" must be a number", what);
 			if (d->role == TA_ROLE_LATENCY)
 			{
-				if (!(f.d >= 0) || f.d * d->unit_us > 1e15)
+				if (!(fp->d >= 0) || fp->d * d->unit_us > 1e15)
 					REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" is %g, not between 0 and %s",
-						   what, f.d, latency_bound(d->unit_us));
+						   what, fp->d, latency_bound(d->unit_us));
 				ev->has_latency = true;
-				ev->latency_us = f.type == JV_INTEGER ? f.i * d->unit_us
-					: (int64) llround(f.d * (double) d->unit_us);
+				ev->latency_us = fp->type == JV_INTEGER ? fp->i * d->unit_us
+					: (int64) llround(fp->d * (double) d->unit_us);
 			}
 			/* as a metric, kept in millionths: exact for up to six decimals */
-			if (f.d >= -(double) TA_MAX_METRIC_VALUE && f.d <= (double) TA_MAX_METRIC_VALUE)
+			if (fp->d >= -(double) TA_MAX_METRIC_VALUE && fp->d <= (double) TA_MAX_METRIC_VALUE)
 			{
 				ev->has_num[slot] = true;
-				ev->num_micro[slot] = f.type == JV_INTEGER ? f.i * 1000000
-					: (int64) llround(f.d * 1e6);
+				ev->num_micro[slot] = fp->type == JV_INTEGER ? fp->i * 1000000
+					: (int64) llround(fp->d * 1e6);
 			}
 			else if (d->role != TA_ROLE_LATENCY)
 				REJECT(TA_REJ_WRONG_TYPE, "field \"%s\" is %g, not between -9e12 and 9e12",
-					   what, f.d);
+					   what, fp->d);
 			break;
 	}
 	if (d->role == TA_ROLE_USER_ID && ev->field[slot] != NULL)

@@ -24,7 +24,7 @@
  * their total (trafficagg.dictionary_memory).  The number of entries is
  * trafficagg.max_values: the ids index a fixed array (value_by_id), and the
  * entries are a dynahash sized at start.  An event's field is hashed once
- * (hash_bytes over its bytes); lookups compare the length, then the bytes.
+ * (store_value_hash over its bytes); lookups compare the length, then the bytes.
  * A value is removed, and its bytes freed, with the last group using it.
  * When the dictionary is full the batch is refused whole (store_merge_batch
  * answers "full": the worker spills the oldest window and retries, with a
@@ -143,7 +143,7 @@ typedef struct ValueKey
 typedef struct ValueEntry
 {
 	ValueKey	key;			/* must be first */
-	uint32		hash;			/* hash_bytes of the bytes */
+	uint32		hash;			/* store_value_hash of the bytes */
 	uint32		id;
 	pg_atomic_uint32 refs;		/* groups using this value */
 } ValueEntry;

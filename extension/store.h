@@ -100,11 +100,48 @@ store_group_hash(const TaGroupKey *k)
 	return (uint32) h;
 }
 
-/* The hash of a dimension value, as the dictionary and batch.c compute it. */
+/*
+ * The hash of a dimension value, as the dictionary and batch.c compute it:
+ * its length and its bytes, eight at a time (the last four to eight as two
+ * overlapping words, one to three bytes each), folded by multiplication with
+ * a shift, then murmur's finalizer.  Inline, and about a third of hash_bytes'
+ * instructions on the short values of events; several values per event.
+ */
 static inline uint32
 store_value_hash(const char *bytes, uint32 len)
 {
-	return hash_bytes((const unsigned char *) bytes, (int) len);
+	const uint64 m = UINT64CONST(0x9e3779b97f4a7c15);
+	uint64		h = (uint64) len * m;
+	uint64		w;
+
+	while (len > 8)
+	{
+		memcpy(&w, bytes, 8);
+		h = (h ^ w) * m;
+		h ^= h >> 32;
+		bytes += 8;
+		len -= 8;
+	}
+	if (len >= 4)
+	{
+		uint32		first,
+					last;
+
+		memcpy(&first, bytes, 4);
+		memcpy(&last, bytes + len - 4, 4);
+		w = (uint64) first << 32 | last;
+	}
+	else if (len > 0)
+		w = (uint64) (unsigned char) bytes[0] << 16 |
+			(uint64) (unsigned char) bytes[len / 2] << 8 |
+			(unsigned char) bytes[len - 1];
+	else
+		w = 0;
+	h = (h ^ w) * m;
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	return (uint32) h;
 }
 
 #endif							/* TRAFFICAGG_STORE_H */
