@@ -310,8 +310,11 @@ place_partitions(rd_kafka_t *k, rd_kafka_topic_partition_list_t *parts)
 			 * (trafficagg.start_offset, but not a time) where none is.
 			 */
 			ereport(LOG,
-					(errmsg("trafficagg: could not read the group's committed offsets: %s; librdkafka will",
-							rd_kafka_err2str(err))));
+					(errmsg("trafficagg: could not read the group's committed offsets: %s",
+							rd_kafka_err2str(err)),
+					 errdetail("librdkafka fetches them itself as the partitions start; a partition "
+							   "without one starts at its latest offset if trafficagg.start_offset is "
+							   "\"latest\", else at its earliest.")));
 			rd_kafka_topic_partition_list_destroy(committed);
 			committed = NULL;
 		}

@@ -1274,7 +1274,8 @@ apply_time(const TaFieldDef *d, const char *what, const JsonField *f, TaEvent *e
 		{
 			char		buf[64];
 
-			if (f->len >= sizeof(buf) || memchr(f->str, '\0', f->len) != NULL)
+			if (f->len >= sizeof(buf) ||
+				(!f->plain && memchr(f->str, '\0', f->len) != NULL))
 				REJECT(TA_REJ_BAD_TIMESTAMP, "\"%.*s\" is not an RFC 3339 date-time with offset",
 					   (int) Min(f->len, 64), f->str);
 			memcpy(buf, f->str, f->len);

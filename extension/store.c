@@ -422,10 +422,17 @@ store_check_attached(void)
 				 errhint("Add trafficagg to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
+/* The partition of a group's hash, and its lock. */
+static inline int
+partition_of(uint32 hash)
+{
+	return hash % TA_LOCK_PARTITIONS;
+}
+
 static inline LWLock *
 partition_lock(uint32 hash)
 {
-	return store_shared->partition_locks[hash % TA_LOCK_PARTITIONS];
+	return store_shared->partition_locks[partition_of(hash)];
 }
 
 /* The dictionary id of a value, or 0.  Caller holds dict_lock. */
@@ -647,6 +654,9 @@ store_merge_batch(const TaBatch *b)
 	uint32	   *ids;
 	GroupKey   *keys;
 	uint32	   *hashes;
+	int		   *order;
+	int			start[TA_LOCK_PARTITIONS + 1] = {0};
+	LWLock	   *held = NULL;
 	LWLockMode	dict_mode;
 
 	if (b->ngroups == 0)
@@ -671,6 +681,7 @@ store_merge_batch(const TaBatch *b)
 	ids = palloc((b->nvalues + 1) * sizeof(uint32));
 	keys = palloc(b->ngroups * sizeof(GroupKey));
 	hashes = palloc(b->ngroups * sizeof(uint32));
+	order = palloc(b->ngroups * sizeof(int));
 
 	if (!resolve_values(b, ids, &dict_mode))
 	{
@@ -692,7 +703,19 @@ store_merge_batch(const TaBatch *b)
 		for (int d = 0; d < TA_MAX_DIMENSIONS; d++)
 			k->dims[d] = bg->dims[d] ? ids[bg->dims[d] - 1] : 0;
 		hashes[i] = get_hash_value(group_table, k);
+		start[partition_of(hashes[i]) + 1]++;
 	}
+
+	/*
+	 * The batch groups in the order of their partitions (a counting sort), so
+	 * that the merge below takes each partition's lock once, not once per
+	 * group.  A group's own users and latencies keep their order; the order
+	 * of groups does not matter.
+	 */
+	for (int p = 0; p < TA_LOCK_PARTITIONS; p++)
+		start[p + 1] += start[p];
+	for (int i = 0; i < b->ngroups; i++)
+		order[start[partition_of(hashes[i])]++] = i;
 
 	/*
 	 * Reserve a group slot for each batch group, as if all were new; what is
@@ -727,14 +750,22 @@ store_merge_batch(const TaBatch *b)
 		my_group_slots = nnew;
 	}
 
-	for (int i = 0; i < b->ngroups; i++)
+	for (int j = 0; j < b->ngroups; j++)
 	{
+		int			i = order[j];
 		const TaBatchGroup *bg = &b->groups[i];
 		LWLock	   *lock = partition_lock(hashes[i]);
 		GroupEntry *g;
 		bool		found;
 
-		LWLockAcquire(lock, LW_EXCLUSIVE);
+		/* one partition lock at a time, held across its groups */
+		if (lock != held)
+		{
+			if (held != NULL)
+				LWLockRelease(held);
+			LWLockAcquire(lock, LW_EXCLUSIVE);
+			held = lock;
+		}
 		g = hash_search_with_hash_value(group_table, &keys[i], hashes[i],
 										HASH_ENTER_NULL, &found);
 		if (g == NULL)
@@ -779,9 +810,10 @@ store_merge_batch(const TaBatch *b)
 			{
 				/* a spill by another process is being written: wait for it */
 				LWLockRelease(lock);
+				held = NULL;
 				pg_usleep(1000L);
 				CHECK_FOR_INTERRUPTS();
-				i--;
+				j--;
 				continue;
 			}
 		}
@@ -790,13 +822,15 @@ store_merge_batch(const TaBatch *b)
 			users_add(&g->sk, b->users[u].hash);
 		for (int32 l = bg->first_latency; l >= 0; l = b->latencies[l].next)
 			latency_add_bucket(&g->sk, b->latencies[l].bucket);
-		LWLockRelease(lock);
 	}
+	if (held != NULL)
+		LWLockRelease(held);
 	release_reservations();
 	LWLockRelease(store_shared->dict_lock);
 	pfree(ids);
 	pfree(keys);
 	pfree(hashes);
+	pfree(order);
 	return true;
 }
 
