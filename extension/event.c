@@ -809,7 +809,10 @@ string_field(JsonField *f, const char *str, size_t len)
 	f->d = 0;
 }
 
-/* *f: a value of type t but a string or number (no text, no number) */
+/*
+ * *f: a value of type t without text or number (null, a boolean, an object,
+ * an array; or a number, before scan_number sets it)
+ */
 static inline void
 other_field(JsonField *f, JsonType t)
 {
