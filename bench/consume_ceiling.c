@@ -8,7 +8,21 @@
  *
  *	  Prints one JSON object: messages, bytes, seconds (from the first
  *	  message to the last), messages_per_s, cpu_s (this process).
+ *
+ *	  Built with -DCONSUME_AND_PARSE (as consume_parse, the Makefile) it also
+ *	  parses and validates every message with trafficagg's parser
+ *	  (extension/event.c, linked in as it is) under the default mapping, as
+ *	  the worker does, and aggregates nothing: the floor of the worker's CPU
+ *	  per event, reading and validating only.  Its JSON adds accepted.
  */
+#ifdef CONSUME_AND_PARSE
+#include "../extension/trafficagg.h"
+#include "../extension/event.h"
+
+/* the one setting event.c reads */
+int			ta_max_event_bytes = 65536;
+#endif
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +63,9 @@ main(int argc, char **argv)
 	long long	expected,
 				messages = 0,
 				bytes = 0;
+#ifdef CONSUME_AND_PARSE
+	long long	accepted = 0;
+#endif
 	double		first = 0,
 				last = 0,
 				deadline;
@@ -95,6 +112,23 @@ main(int argc, char **argv)
 					first = now();
 				messages++;
 				bytes += batch[i]->len;
+#ifdef CONSUME_AND_PARSE
+				{
+					TaEvent		ev;
+					char		detail[TA_DETAIL_LEN];
+					TaMessage	msg = {.data = batch[i]->payload, .len = batch[i]->len,
+						.key = batch[i]->key, .key_len = batch[i]->key_len,
+						.timestamp_ms = rd_kafka_message_timestamp(batch[i], NULL)};
+
+					if (msg.timestamp_ms < 0)
+						msg.timestamp_ms = TA_NO_TIME;
+					if (event_parse(mapping_default(), &msg, &ev, detail, sizeof(detail)) == TA_ACCEPTED)
+					{
+						accepted++;
+						event_free(&ev);
+					}
+				}
+#endif
 			}
 			rd_kafka_message_destroy(batch[i]);
 		}
@@ -106,8 +140,12 @@ main(int argc, char **argv)
 	rd_kafka_destroy(rk);
 
 	printf("{\"messages\": %lld, \"bytes\": %lld, \"seconds\": %.3f, "
-		   "\"messages_per_s\": %.0f, \"cpu_s\": %.3f}\n",
+		   "\"messages_per_s\": %.0f, \"cpu_s\": %.3f",
 		   messages, bytes, last - first,
 		   last > first ? messages / (last - first) : 0.0, cpu_seconds());
+#ifdef CONSUME_AND_PARSE
+	printf(", \"accepted\": %lld", accepted);
+#endif
+	printf("}\n");
 	return messages == expected ? 0 : 1;
 }

@@ -6,6 +6,9 @@
 #   bench/run.sh [--events N] [--partitions P] [--smoke]
 #
 #   (a) consume ceiling   plain librdkafka consumer, reads everything, does nothing
+#   (a+b) read and parse  the same consumer with extension/event.c linked in:
+#                         every message parsed and validated, nothing aggregated
+#                         (the floor of the worker's CPU per event)
 #   (b) parse cost        extension/event.c alone over the same payloads, one core;
 #                         and over --schema nested events under the nested mapping
 #   (c) trafficagg        worker start -> every event in the final tables, with
@@ -74,10 +77,20 @@ node producer/event_generator.js --brokers "$brokers" --topic "$topic" --seed be
     --count "$events" --rate max --start-time 2026-01-01T00:00:00Z --time-step 1 --quiet >&2
 produce_s=$(elapsed "$t0" "$(now)")
 
+# a number of a one-line JSON object: field NAME JSON
+field() { sed "s/.*\"$1\": \([-0-9.]*\).*/\1/" <<<"$2"; }
+
 echo "== (a) consume ceiling" >&2
 a_json=$(bench/consume_ceiling "$brokers" "$topic" "$events")
 a_rate=$(sed 's/.*"messages_per_s": \([0-9.]*\).*/\1/' <<<"$a_json")
 bytes=$(sed 's/.*"bytes": \([0-9]*\).*/\1/' <<<"$a_json")
+a_cpu_us=$(calc "$(field cpu_s "$a_json") * 1000000 / $events")
+
+echo "== (a+b) read and parse, nothing aggregated" >&2
+ab_json=$(bench/consume_parse "$brokers" "$topic" "$events")
+[ "$(field accepted "$ab_json")" = "$events" ] ||
+    { echo "bench: (a+b) accepted $(field accepted "$ab_json") of $events events" >&2; exit 1; }
+ab_cpu_us=$(calc "$(field cpu_s "$ab_json") * 1000000 / $events")
 
 echo "== (b) parse cost" >&2
 kcat -b "$brokers" -C -t "$topic" -e -q -f '%s\n' > "$work/payloads.ndjson"
@@ -195,7 +208,6 @@ wait "$load_pid"
 # the rate the producer kept up (on 2 cores it competes with the broker and the server)
 fresh_sent=$(sed -n 's/.*done: \([0-9]*\) messages.* in \([0-9.]*\) s.*/\1 \2/p' "$work/fresh-producer.log")
 fresh_achieved=$(calc "${fresh_sent% *} / ${fresh_sent#* }")
-field() { sed "s/.*\"$1\": \([-0-9.]*\).*/\1/" <<<"$2"; }
 
 echo "== (f) shared memory per group, sketches included (SQL ingest, no Kafka)" >&2
 # default max_groups (100000), max_values and sketch settings; low
@@ -302,6 +314,8 @@ cat > "$out" <<JSON
   "events": $events, "partitions": $partitions, "payload_bytes": $bytes,
   "cpus": $(nproc), "produce_s": $(printf %.2f "$produce_s"),
   "a_consume_ceiling": $a_json,
+  "ab_consume_and_parse": $ab_json,
+  "a_cpu_us_per_event": $(printf %.3f "$a_cpu_us"), "ab_cpu_us_per_event": $(printf %.3f "$ab_cpu_us"),
   "b_parse": $b_json,
   "b_parse_nested": $b_nested_json,
   "c_trafficagg_2_workers": {"seconds": $(printf %.3f "$c2_s"), "events_per_s": $(printf %.0f "$c2_rate"),
@@ -327,6 +341,7 @@ JSON
 
 printf '\n%-34s %14s %s\n' "measure ($events events, $partitions partitions)" "events/s" "notes"
 printf '%-34s %14.0f %s\n' "(a) consume ceiling (librdkafka)" "$a_rate" "$(printf '%.0f MB payload' "$(calc "$bytes / 1000000")")"
+printf '%-34s %14.0f %s\n' "(a+b) read and parse, no aggregates" "$(field messages_per_s "$ab_json")" "$(printf '%.2f CPU-us per event (a: %.2f): the floor of the worker'"'"'s' "$ab_cpu_us" "$a_cpu_us")"
 printf '%-34s %14.0f %s\n' "(b) parse/validate, one core" "$b_rate" "$(sed 's/.*"ns_per_message": \([0-9]*\).*/\1/' <<<"$b_json") ns/event"
 printf '%-34s %14.0f %s\n' "(b) the same, nested mapping" "$(sed 's/.*"messages_per_s": \([0-9.]*\).*/\1/' <<<"$b_nested_json")" "$(sed 's/.*"ns_per_message": \([0-9]*\).*/\1/' <<<"$b_nested_json") ns/event"
 printf '%-34s %14.0f %s\n' "(c) trafficagg catch-up, 1 worker" "$c_rate" "$(printf '%.2f worker CPU s per 1M events, %s rows, peak %s groups, shmem %s MB' "$c_cpu_per_m" "$rows" "$peak_groups" "$((shmem / 1048576))")"
