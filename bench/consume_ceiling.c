@@ -76,7 +76,11 @@ main(int argc, char **argv)
 		return 2;
 	}
 	expected = atoll(argv[3]);
+#ifdef CONSUME_AND_PARSE
+	snprintf(group, sizeof(group), "consume-parse-%ld", (long) time(NULL));
+#else
 	snprintf(group, sizeof(group), "ceiling-%ld", (long) time(NULL));
+#endif
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], errstr, sizeof(errstr)) ||
 		rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)) ||
 		rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, sizeof(errstr)) ||
